@@ -1,0 +1,1 @@
+"""nbflow's test suite; a package so tests can `from tests.services import require_service`."""
