@@ -66,15 +66,6 @@ def test_nbflow_env_isolates_home_dags_and_config(nbflow_env: NbflowEnv, tmp_pat
     assert not any(parent.joinpath("nbflow.toml").exists() for parent in [Path.cwd(), *Path.cwd().parents])
 
 
-def test_configuration_resolves_the_nbflow_env(nbflow_env: NbflowEnv) -> None:
-    from nbflow.configuration import load_config
-
-    conf = load_config()
-    assert conf.file is None
-    assert conf.home == nbflow_env.home
-    assert conf.dags_folder == nbflow_env.dags
-
-
 def test_write_dag_dedents(tmp_path: Path) -> None:
     path = write_dag(tmp_path, "sub/hello.py", """
         from nbflow import DAG
