@@ -1,0 +1,1 @@
+"""What a DAG file builds: pure Python, no database."""

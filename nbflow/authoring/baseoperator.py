@@ -1,0 +1,309 @@
+"""BaseOperator: one task's settings, dependencies and templating. Subclasses write `execute(context)`."""
+from __future__ import annotations
+
+import copy
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from nbflow.authoring import context as ctx
+from nbflow.authoring.dependencies import DependencyMixin, chain, cross_downstream, flatten, operators_of
+from nbflow.authoring.params import ParamsDict
+from nbflow.authoring.trigger_rule import TriggerRule
+from nbflow.exceptions import DagDefinitionError
+from nbflow.utils.timezone import coerce_datetime, parse_duration
+
+if TYPE_CHECKING:
+    from nbflow.authoring.dag import DAG
+    from nbflow.authoring.taskgroup import TaskGroup
+
+__all__ = ["BaseOperator", "chain", "cross_downstream"]
+
+# Arguments every operator takes; default_args may set any of them, plus any argument of a subclass.
+_BASE_DEFAULTS: dict[str, Any] = {
+    "owner": "nbflow", "email": None, "email_on_retry": True, "email_on_failure": True, "retries": 0,
+    "retry_delay": timedelta(seconds=300), "retry_exponential_backoff": False, "max_retry_delay": None,
+    "start_date": None, "end_date": None, "depends_on_past": False, "wait_for_downstream": False,
+    "priority_weight": 1, "weight_rule": "downstream", "queue": "default", "pool": "default_pool", "pool_slots": 1,
+    "execution_timeout": None, "on_execute_callback": None, "on_failure_callback": None,
+    "on_success_callback": None, "on_retry_callback": None, "on_skipped_callback": None,
+    "trigger_rule": TriggerRule.ALL_SUCCESS, "resources": None, "run_as_user": None,
+    "max_active_tis_per_dag": None, "max_active_tis_per_dagrun": None, "executor": None, "do_xcom_push": True,
+    "multiple_outputs": False, "doc": None, "doc_md": None, "doc_json": None, "doc_yaml": None, "doc_rst": None,
+    "outlets": None, "inlets": None, "map_index_template": None, "sla": None, "task_display_name": None,
+    "executor_config": None, "ignore_first_depends_on_past": True,
+}
+
+
+@functools.cache
+def _accepted_args(cls: type) -> frozenset[str]:
+    """Every keyword some __init__ along the class's MRO accepts by name."""
+    names: set[str] = set(_BASE_DEFAULTS)
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        init = getattr(init, "__wrapped__", init)
+        for name, p in inspect.signature(init).parameters.items():
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name != "self":
+                names.add(name)
+    return frozenset(names)
+
+
+def _apply_defaults(init: Callable[..., None]) -> Callable[..., None]:
+    """Fill keyword arguments from the DAG's, the task group's and the task's own default_args."""
+
+    @functools.wraps(init)
+    def wrapper(self: "BaseOperator", *args: Any, **kwargs: Any) -> None:
+        depth = self.__dict__.get("_init_depth", 0)
+        if depth == 0:
+            dag = kwargs.get("dag") or ctx.current_dag()
+            group = kwargs.get("task_group") or ctx.current_group(dag)
+            defaults: dict[str, Any] = {}
+            if dag is not None:
+                defaults.update(dag.default_args)
+            if group is not None:
+                defaults.update(group.default_args)
+            defaults.update(kwargs.get("default_args") or {})
+            params = ParamsDict(defaults.get("params") or {})
+            params.update(kwargs.get("params") or {})
+            accepted = _accepted_args(type(self))
+            for key, value in defaults.items():
+                if key in accepted and key not in kwargs and key not in {"params", "default_args"}:
+                    kwargs[key] = value
+            kwargs["params"] = params
+            kwargs["default_args"] = defaults
+        self.__dict__["_init_depth"] = depth + 1
+        try:
+            init(self, *args, **kwargs)
+        finally:
+            self.__dict__["_init_depth"] = depth
+        if depth == 0:
+            self._post_init()
+
+    return wrapper
+
+
+class BaseOperator(DependencyMixin):
+    """Airflow's BaseOperator: subclass it and write `execute(self, context)`."""
+
+    template_fields: ClassVar[Sequence[str]] = ()
+    template_ext: ClassVar[Sequence[str]] = ()
+    template_fields_renderers: ClassVar[dict[str, str]] = {}
+    ui_color: ClassVar[str] = "#fff"
+    ui_fgcolor: ClassVar[str] = "#000"
+    is_mapped: ClassVar[bool] = False
+    _is_task_node: ClassVar[bool] = True
+    # Subclasses that branch, short-circuit or sense set these so the runtime knows.
+    inherits_from_skipmixin: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _apply_defaults(cls.__dict__["__init__"])  # type: ignore[method-assign]
+
+    def __init__(self, *, task_id: str, dag: "DAG | None" = None, task_group: "TaskGroup | None" = None,
+                 params: Any = None, default_args: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        from nbflow.authoring.dag import validate_key
+        unknown = set(kwargs) - set(_BASE_DEFAULTS)
+        if unknown:
+            raise DagDefinitionError(f"invalid arguments were passed to {type(self).__name__} (task_id: {task_id}): "
+                                     f"{', '.join(sorted(unknown))}")
+        for key, default in _BASE_DEFAULTS.items():
+            setattr(self, key, kwargs.get(key, default))
+        validate_key("task_id", task_id)
+        dag = dag or ctx.current_dag()
+        group = task_group or ctx.current_group(dag)
+        self.task_group = group
+        self._label = task_id
+        self.task_id = group.child_id(task_id) if group is not None else task_id
+        self.upstream_task_ids: set[str] = set()
+        self.downstream_task_ids: set[str] = set()
+        self.params = params if isinstance(params, ParamsDict) else ParamsDict(params or {})
+        self.default_args = dict(default_args or {})
+        self.trigger_rule = self._check_trigger_rule(self.trigger_rule)
+        self.retries = int(self.retries or 0)
+        self.retry_delay = parse_duration(self.retry_delay) or timedelta(0)
+        self.max_retry_delay = parse_duration(self.max_retry_delay)
+        self.execution_timeout = parse_duration(self.execution_timeout)
+        self.start_date = coerce_datetime(self.start_date)
+        self.end_date = coerce_datetime(self.end_date)
+        if isinstance(self.email, str):
+            self.email = [e.strip() for e in self.email.replace(";", ",").split(",") if e.strip()]
+        self._dag: DAG | None = None
+        if dag is not None:
+            self.dag = dag
+        if group is not None:
+            group.add(self)
+
+    def _check_trigger_rule(self, rule: Any) -> TriggerRule:
+        try:
+            return TriggerRule(str(rule))
+        except ValueError:
+            raise DagDefinitionError(f"task {self.task_id!r}: trigger_rule {rule!r} is not one of: "
+                                     f"{', '.join(sorted(TriggerRule.all_triggers()))}") from None
+
+    def _post_init(self) -> None:
+        """Runs once the outermost __init__ returned: template fields must name attributes."""
+        for name in self.template_fields:
+            if not hasattr(self, name):
+                raise DagDefinitionError(f"{type(self).__name__} {self.task_id!r}: template field {name!r} is not "
+                                         f"an attribute; set self.{name} in __init__")
+
+    # -- identity -----------------------------------------------------------------------------
+    @property
+    def dag(self) -> "DAG":
+        if self._dag is None:
+            raise DagDefinitionError(f"task {self.task_id!r} is not assigned to a DAG")
+        return self._dag
+
+    @dag.setter
+    def dag(self, dag: "DAG") -> None:
+        if self._dag is not None and self._dag is not dag:
+            raise DagDefinitionError(f"task {self.task_id!r} already belongs to DAG {self._dag.dag_id!r}")
+        self._dag = dag
+        dag.add_task(self)
+        if self.start_date is None:
+            self.start_date = dag.start_date
+        if self.end_date is None:
+            self.end_date = dag.end_date
+
+    @property
+    def has_dag(self) -> bool:
+        return self._dag is not None
+
+    @property
+    def dag_id(self) -> str:
+        return self._dag.dag_id if self._dag is not None else f"adhoc_{self.owner}"
+
+    @property
+    def label(self) -> str:
+        return self._label
+
+    @property
+    def task_type(self) -> str:
+        return type(self).__name__
+
+    @property
+    def operator_name(self) -> str:
+        return getattr(self, "custom_operator_name", None) or type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<Task({type(self).__name__}): {self.task_id}>"
+
+    # -- dependencies -------------------------------------------------------------------------
+    @property
+    def roots(self) -> list["BaseOperator"]:
+        return [self]
+
+    @property
+    def leaves(self) -> list["BaseOperator"]:
+        return [self]
+
+    @property
+    def upstream_list(self) -> list["BaseOperator"]:
+        return [self.dag.task_dict[t] for t in sorted(self.upstream_task_ids)]
+
+    @property
+    def downstream_list(self) -> list["BaseOperator"]:
+        return [self.dag.task_dict[t] for t in sorted(self.downstream_task_ids)]
+
+    def _link(self, others: Any, *, upstream: bool, edge_modifier: Any) -> None:
+        from nbflow.authoring.edges import EdgeModifier
+        for item in flatten(others):
+            if isinstance(item, EdgeModifier):
+                item.set_downstream(self) if upstream else item.set_upstream(self)
+                continue
+            for other in operators_of(item, as_leaves=upstream):
+                self._link_one(other, upstream=upstream, edge_modifier=edge_modifier)
+
+    def _link_one(self, other: "BaseOperator", *, upstream: bool, edge_modifier: Any) -> None:
+        if other is self:
+            raise DagDefinitionError(f"task {self.task_id!r} cannot depend on itself")
+        dag = self._dag or other._dag
+        if dag is None:
+            raise DagDefinitionError(f"tasks {self.task_id!r} and {other.task_id!r} belong to no DAG; "
+                                     f"create them inside `with DAG(...)` or pass dag=")
+        if self._dag is not None and other._dag is not None and self._dag is not other._dag:
+            raise DagDefinitionError(f"tasks {self.task_id!r} and {other.task_id!r} are in different DAGs "
+                                     f"({self._dag.dag_id!r}, {other._dag.dag_id!r})")
+        for task in (self, other):
+            if task._dag is None:
+                task.dag = dag
+        up, down = (other, self) if upstream else (self, other)
+        up.downstream_task_ids.add(down.task_id)
+        down.upstream_task_ids.add(up.task_id)
+        if edge_modifier is not None:
+            dag.set_edge_info(up.task_id, down.task_id, edge_modifier.edge_info())
+
+    def set_upstream(self, other: Any, edge_modifier: Any = None) -> None:
+        self._link(other, upstream=True, edge_modifier=edge_modifier)
+
+    def set_downstream(self, other: Any, edge_modifier: Any = None) -> None:
+        self._link(other, upstream=False, edge_modifier=edge_modifier)
+
+    def get_direct_relative_ids(self, upstream: bool = False) -> set[str]:
+        return set(self.upstream_task_ids if upstream else self.downstream_task_ids)
+
+    def get_flat_relative_ids(self, *, upstream: bool = False) -> set[str]:
+        return self.dag.partial_subset([self.task_id], include_upstream=upstream,
+                                       include_downstream=not upstream) - {self.task_id}
+
+    @property
+    def output(self) -> Any:
+        """This task's return value, as an XComArg to pass to other tasks."""
+        from nbflow.authoring.xcom_arg import XComArg
+        return XComArg(self)
+
+    # -- running ------------------------------------------------------------------------------
+    def execute(self, context: dict[str, Any]) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement execute(context)")
+
+    def pre_execute(self, context: dict[str, Any]) -> None:
+        """Called right before execute; override for set-up."""
+
+    def post_execute(self, context: dict[str, Any], result: Any = None) -> None:
+        """Called right after execute succeeded."""
+
+    def on_kill(self) -> None:
+        """Called when the attempt is killed (timeout, clear); release external resources here."""
+
+    def render_template_fields(self, context: dict[str, Any], jinja_env: Any = None) -> None:
+        """Render every template field in place, with the task's context."""
+        from nbflow.authoring.templating import render_fields
+        render_fields(self, context, jinja_env)
+
+    def render_template(self, content: Any, context: dict[str, Any], jinja_env: Any = None) -> Any:
+        from nbflow.authoring.templating import render_value
+        return render_value(self, "<value>", content, context, jinja_env or self.dag.get_template_env())
+
+    def prepare_for_execution(self) -> "BaseOperator":
+        """A copy to run one attempt with, so rendering never changes the parsed DAG."""
+        clone = copy.copy(self)
+        for name in self.template_fields:
+            setattr(clone, name, copy.copy(getattr(self, name)))
+        return clone
+
+    # -- dynamic task mapping -----------------------------------------------------------------
+    @classmethod
+    def partial(cls, *, task_id: str, **kwargs: Any) -> Any:
+        from nbflow.authoring.mapped import OperatorPartial
+        return OperatorPartial(cls, task_id=task_id, kwargs=kwargs)
+
+    def iter_mapped_dependencies(self) -> Iterable[Any]:
+        return ()
+
+    def next_retry_delay(self, try_number: int) -> timedelta:
+        """How long to wait before retry `try_number` (2 = first retry), backoff and cap applied."""
+        delay = self.retry_delay
+        if self.retry_exponential_backoff:
+            delay = self.retry_delay * (2 ** max(try_number - 2, 0))
+        if self.max_retry_delay is not None:
+            delay = min(delay, self.max_retry_delay)
+        return delay
+
+
+# Operators without an __init__ of their own (EmptyOperator) still take defaults from default_args.
+BaseOperator.__init__ = _apply_defaults(BaseOperator.__init__)  # type: ignore[method-assign]

@@ -1,0 +1,49 @@
+"""Which DAG and task group a task being built belongs to (the `with` blocks around it)."""
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nbflow.authoring.dag import DAG
+    from nbflow.authoring.taskgroup import TaskGroup
+
+
+class _Stack(threading.local):
+    def __init__(self) -> None:
+        self.dags: list[DAG] = []
+        self.groups: list[TaskGroup] = []
+
+
+_stack = _Stack()
+# DAGs entered as context managers or built by @dag, kept so that a DagBag finds DAGs that no
+# module global holds (Airflow's auto_register). The DagBag drains it under its own lock.
+autoregistered: list[Any] = []
+
+
+def push_dag(dag: "DAG") -> None:
+    _stack.dags.append(dag)
+
+
+def pop_dag() -> "DAG | None":
+    return _stack.dags.pop() if _stack.dags else None
+
+
+def current_dag() -> "DAG | None":
+    return _stack.dags[-1] if _stack.dags else None
+
+
+def push_group(group: "TaskGroup") -> None:
+    _stack.groups.append(group)
+
+
+def pop_group() -> "TaskGroup | None":
+    return _stack.groups.pop() if _stack.groups else None
+
+
+def current_group(dag: "DAG | None") -> "TaskGroup | None":
+    """The innermost open task group of `dag`, else its root group."""
+    for group in reversed(_stack.groups):
+        if group.dag is dag:
+            return group
+    return dag.task_group if dag is not None else None

@@ -1,0 +1,163 @@
+"""Schedules: cron strings and presets (croniter), timedeltas, @once and None, with data intervals.
+
+A run covers the data interval [start, end) and its logical date is the interval's start, as in
+Airflow 2 and Airflow 3 with `create_cron_data_intervals`: `ds` is the day the data belongs to.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from nbflow.exceptions import InvalidScheduleError
+from nbflow.utils.timezone import UTC, coerce_datetime
+
+PRESETS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@quarterly": "0 0 1 */3 *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DataInterval:
+    start: datetime
+    end: datetime
+
+
+class Timetable:
+    """When runs happen: each run's data interval, and the next one after a given interval."""
+
+    summary: str = "None"
+    periodic: bool = True
+
+    def next_after(self, last: DataInterval | None, *, start_date: datetime | None) -> DataInterval | None:
+        """The data interval of the first run after `last` (or the first run from `start_date`)."""
+        raise NotImplementedError
+
+    def infer_manual_data_interval(self, logical_date: datetime) -> DataInterval:
+        """A manual run's interval: zero length at its logical date."""
+        return DataInterval(logical_date, logical_date)
+
+    def intervals_between(self, earliest: datetime, latest: datetime) -> list[DataInterval]:
+        """Intervals whose start lies in [earliest, latest], for backfills."""
+        found: list[DataInterval] = []
+        interval = self.next_after(None, start_date=earliest)
+        while interval is not None and interval.start <= latest:
+            found.append(interval)
+            interval = self.next_after(interval, start_date=earliest)
+        return found
+
+    def runs_due(self, *, last: DataInterval | None, start_date: datetime | None, end_date: datetime | None,
+                 now: datetime, catchup: bool) -> list[DataInterval]:
+        """Intervals that should have a run by `now`: all missed ones with catchup, else only the latest."""
+        due: list[DataInterval] = []
+        interval = self.next_after(last, start_date=start_date)
+        while interval is not None and interval.end <= now and (end_date is None or interval.start <= end_date):
+            due.append(interval)
+            if not self.periodic:
+                break
+            interval = self.next_after(interval, start_date=start_date)
+        if not catchup and len(due) > 1:
+            due = due[-1:]
+        return due
+
+
+class NullTimetable(Timetable):
+    summary = "None"
+    periodic = False
+
+    def next_after(self, last: DataInterval | None, *, start_date: datetime | None) -> DataInterval | None:
+        return None
+
+
+class OnceTimetable(Timetable):
+    summary = "@once"
+    periodic = False
+
+    def next_after(self, last: DataInterval | None, *, start_date: datetime | None) -> DataInterval | None:
+        if last is not None or start_date is None:
+            return None
+        return DataInterval(start_date, start_date)
+
+
+class CronTimetable(Timetable):
+    """A cron expression; each run's interval spans from one cron tick to the next."""
+
+    def __init__(self, expression: str, *, dag_id: str = "") -> None:
+        from croniter import croniter  # lazy: keeps `import nbflow` fast
+        self.expression = PRESETS.get(expression, expression)
+        self.summary = expression
+        try:
+            valid = croniter.is_valid(self.expression)
+        except Exception:  # noqa: BLE001 - croniter raises several kinds
+            valid = False
+        if not valid:
+            raise InvalidScheduleError(f"DAG {dag_id!r}: schedule {expression!r} is not a valid cron expression "
+                                       f"or preset; e.g. '0 6 * * *' or '@daily'")
+        self._croniter = croniter
+
+    def _tick_after(self, moment: datetime) -> datetime:
+        return self._croniter(self.expression, moment.astimezone(UTC)).get_next(datetime).astimezone(UTC)
+
+    def _tick_at_or_after(self, moment: datetime) -> datetime:
+        if self._croniter.match(self.expression, moment):
+            return moment
+        return self._tick_after(moment)
+
+    def next_after(self, last: DataInterval | None, *, start_date: datetime | None) -> DataInterval | None:
+        if last is not None:
+            start = last.end
+        elif start_date is not None:
+            start = self._tick_at_or_after(start_date)
+        else:
+            return None
+        return DataInterval(start, self._tick_after(start))
+
+    def infer_manual_data_interval(self, logical_date: datetime) -> DataInterval:
+        return DataInterval(logical_date, logical_date)
+
+
+class DeltaTimetable(Timetable):
+    """Every `delta` from start_date on."""
+
+    def __init__(self, delta: timedelta, *, dag_id: str = "") -> None:
+        if delta <= timedelta(0):
+            raise InvalidScheduleError(f"DAG {dag_id!r}: schedule timedelta must be positive, got {delta}")
+        self.delta = delta
+        self.summary = str(delta)
+
+    def next_after(self, last: DataInterval | None, *, start_date: datetime | None) -> DataInterval | None:
+        start = last.end if last is not None else start_date
+        if start is None:
+            return None
+        return DataInterval(start, start + self.delta)
+
+
+def make_timetable(schedule: Any, *, dag_id: str = "") -> Timetable:
+    """Parse a DAG's `schedule` argument; a bad one is an InvalidScheduleError naming the DAG."""
+    if schedule is None:
+        return NullTimetable()
+    if isinstance(schedule, Timetable):
+        return schedule
+    if isinstance(schedule, timedelta):
+        return DeltaTimetable(schedule, dag_id=dag_id)
+    if isinstance(schedule, str):
+        if schedule == "@once":
+            return OnceTimetable()
+        if schedule in ("@continuous",):
+            raise InvalidScheduleError(f"DAG {dag_id!r}: schedule '@continuous' is not supported; use a cron string")
+        return CronTimetable(schedule.strip(), dag_id=dag_id)
+    if hasattr(schedule, "total_seconds"):  # pendulum Duration / dateutil-like deltas
+        return DeltaTimetable(timedelta(seconds=schedule.total_seconds()), dag_id=dag_id)
+    raise InvalidScheduleError(f"DAG {dag_id!r}: schedule {schedule!r} is not a cron string, preset, timedelta "
+                               f"or None")
+
+
+def as_utc(value: Any) -> datetime | None:
+    return coerce_datetime(value)

@@ -1,0 +1,211 @@
+"""Every error nbflow raises on purpose; messages say where, what, and what to do."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class NbflowException(Exception):
+    """Base of all nbflow errors (Airflow's AirflowException)."""
+
+
+class NbflowConfigException(NbflowException):
+    """A configuration value is missing or invalid."""
+
+
+class UnknownPluginError(NbflowException, KeyError):
+    """A registry lookup asked for a name nobody registered."""
+
+    def __init__(self, kind: str, name: str, known: Sequence[str], where: str = "") -> None:
+        self.kind, self.name = kind, name
+        origin = f" ({where})" if where else ""
+        super().__init__(f"unknown {kind} {name!r}{origin}; known: {', '.join(sorted(known)) or 'none'}")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+# --- authoring: a DAG file defined something wrong -------------------------------------------
+
+class DagDefinitionError(NbflowException):
+    """A DAG, task or dependency is defined wrongly; raised while a DAG file is parsed."""
+
+
+class DuplicateTaskIdFound(DagDefinitionError):
+    """Two tasks in one DAG share a task_id."""
+
+
+class DagCycleException(DagDefinitionError):
+    """The task dependencies form a cycle."""
+
+    def __init__(self, dag_id: str, cycle: Sequence[str]) -> None:
+        self.dag_id, self.cycle = dag_id, list(cycle)
+        super().__init__(f"DAG {dag_id!r} has a cycle: {' >> '.join(self.cycle)}; remove one of these dependencies")
+
+
+class InvalidScheduleError(DagDefinitionError):
+    """A schedule is not a cron string, preset, timedelta, timetable or None."""
+
+
+class ParamValidationError(NbflowException, ValueError):
+    """A DAG or task param does not match its declared type or schema."""
+
+
+class NbflowDagDuplicatedIdException(DagDefinitionError):
+    """The same dag_id is defined in two files."""
+
+
+class DagImportTimeout(DagDefinitionError):
+    """A DAG file took longer than core.dagbag_import_timeout to load."""
+
+
+class DagNotFound(NbflowException):
+    """No DAG with that id is in the dags folder."""
+
+
+class TaskNotFound(NbflowException):
+    """No task with that id is in the DAG."""
+
+
+# --- running a task --------------------------------------------------------------------------
+
+class NbflowSkipException(NbflowException):
+    """Raise from a task to mark it skipped."""
+
+
+class NbflowFailException(NbflowException):
+    """Raise from a task to fail it at once, without retries."""
+
+
+class NbflowTaskTimeout(NbflowException):
+    """The task ran longer than its execution_timeout."""
+
+
+class NbflowSensorTimeout(NbflowFailException):
+    """A sensor did not succeed within its timeout; fails without retries."""
+
+
+class NbflowRescheduleException(NbflowException):
+    """A sensor in reschedule mode asks to be run again later."""
+
+
+class TemplateRenderError(NbflowException):
+    """A template field could not be rendered (undefined variable, syntax error, missing file)."""
+
+
+class XComError(NbflowException):
+    """An XCom value cannot be stored (type or size) or pulled."""
+
+
+class TaskDeferred(NbflowException):
+    """Reserved for deferrable operators (Airflow compatibility)."""
+
+
+class DownstreamTasksSkipped(NbflowException):
+    """Internal signal: a branch decided which downstream tasks are skipped."""
+
+    def __init__(self, tasks: Sequence[str]) -> None:
+        self.tasks = list(tasks)
+        super().__init__(f"skipping downstream tasks: {', '.join(self.tasks)}")
+
+
+# Airflow's names, kept for renamed DAG files.
+NbflowNotFoundException = TaskNotFound
+NbflowTaskTerminated = NbflowTaskTimeout
+
+
+# --- store: the metadata database ----------------------------------------------------------
+
+class MetadataDatabaseError(NbflowException):
+    """The metadata database refused or failed an operation."""
+
+
+class DatabaseUnavailableError(MetadataDatabaseError):
+    """The metadata database cannot be reached, opened or written; `url` has its password hidden."""
+
+    def __init__(self, url: str, problem: str, hint: str = "") -> None:
+        self.url = url
+        advice = f"; {hint}" if hint else ""
+        super().__init__(f"metadata database {url}: {problem}{advice}")
+
+
+class DatabaseBusyError(MetadataDatabaseError):
+    """A transaction still found the database locked (or a serialization conflict) after every retry."""
+
+
+class InvalidStateError(MetadataDatabaseError, ValueError):
+    """A state, run type or column name given to a store function is not one the store knows."""
+
+
+class DagRunAlreadyExists(MetadataDatabaseError):
+    """A DAG run with this dag_id and run_id exists already (Airflow's name)."""
+
+    def __init__(self, dag_id: str, run_id: str) -> None:
+        self.dag_id, self.run_id = dag_id, run_id
+        super().__init__(f"DAG {dag_id!r} already has a run {run_id!r}; pick another run_id "
+                         f"or clear the existing run")
+
+
+class DagRunNotFound(MetadataDatabaseError):
+    """No DAG run with this dag_id and run_id is in the database (Airflow's name)."""
+
+    def __init__(self, dag_id: str, run_id: str) -> None:
+        self.dag_id, self.run_id = dag_id, run_id
+        super().__init__(f"DAG {dag_id!r} has no run {run_id!r}; `nbflow dags list-runs {dag_id}` lists its runs")
+
+
+# --- secrets: connections, variables and the backends that hold them --------------------------
+
+class SecretsError(NbflowException):
+    """A connection, variable or secrets backend could not be resolved."""
+
+
+class _NamedKeyError(SecretsError, KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def _searched(backends: Sequence[str]) -> str:
+    return ", ".join(backends) if backends else "no backends (secrets.backends is empty)"
+
+
+class ConnectionNotFound(_NamedKeyError):
+    """No secrets backend holds a connection with this conn_id."""
+
+    def __init__(self, conn_id: str, backends: Sequence[str] = ()) -> None:
+        self.conn_id, self.backends = conn_id, list(backends)
+        super().__init__(f"connection {conn_id!r} is not defined; searched {_searched(self.backends)}; "
+                         f"add it with `nbflow connections add {conn_id} --conn-uri ...` or as "
+                         f"NBFLOW_CONN_{conn_id.upper()}")
+
+
+class VariableNotFound(_NamedKeyError):
+    """No secrets backend holds a variable with this key (a KeyError, as in Airflow)."""
+
+    def __init__(self, key: str, backends: Sequence[str] = ()) -> None:
+        self.key, self.backends = key, list(backends)
+        super().__init__(f"variable {key!r} does not exist; searched {_searched(self.backends)}; "
+                         f"set it with `nbflow variables set {key} VALUE` or as NBFLOW_VAR_{key.upper()}, "
+                         f"or pass default_var")
+
+
+class SecretsBackendUnavailable(SecretsError):
+    """A secrets backend could not be reached or refused to answer."""
+
+    def __init__(self, backend: str, problem: str, hint: str = "") -> None:
+        self.backend, self.problem = backend, problem
+        advice = f"; {hint}" if hint else ""
+        super().__init__(f"secrets backend {backend!r} is unavailable: {problem}{advice}")
+
+
+class InvalidConnectionError(SecretsError, ValueError):
+    """A connection URI, JSON document or field is malformed; the message names the connection."""
+
+
+class UndecryptableSecretError(SecretsError):
+    """A stored value was encrypted with a Fernet key that is no longer configured."""
+
+    def __init__(self, what: str, field: str) -> None:
+        self.what, self.field = what, field
+        super().__init__(f"{what}: the stored {field} cannot be decrypted with any key in core.fernet_key; "
+                         f"add the key it was encrypted with (comma-separated, newest first) or set the "
+                         f"value again")

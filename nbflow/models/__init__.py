@@ -1,0 +1,7 @@
+"""Airflow-compatible path: `from nbflow.models import DAG, BaseOperator, Param` (re-exports only)."""
+from nbflow.authoring.baseoperator import BaseOperator as BaseOperator
+from nbflow.authoring.dag import DAG as DAG
+from nbflow.authoring.mapped import MappedOperator as MappedOperator
+from nbflow.authoring.params import Param as Param
+from nbflow.authoring.params import ParamsDict as ParamsDict
+from nbflow.authoring.xcom_arg import XComArg as XComArg

@@ -1,0 +1,1 @@
+"""Concrete task kinds: `nbflow.operators.python`, `.bash`, `.empty`, `.latest_only`, ..."""

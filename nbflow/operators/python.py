@@ -1,0 +1,135 @@
+"""PythonOperator and its kin: call a Python function with arguments and the task context."""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from nbflow.authoring.baseoperator import BaseOperator
+from nbflow.authoring.taskflow import DecoratedOperator, task_decorator_factory, task_decorators
+from nbflow.exceptions import DagDefinitionError
+from nbflow.operators.skipping import skip_all_except, skip_downstream
+
+
+def determine_kwargs(fn: Callable[..., Any], args: Collection[Any], context: Mapping[str, Any]) -> dict[str, Any]:
+    """The context entries `fn` asks for, by parameter name, or all of them when it takes **kwargs."""
+    sig = inspect.signature(fn)
+    params = list(sig.parameters.values())
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return dict(context)
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    taken = {p.name for p in positional[:len(args)]}
+    return {p.name: context[p.name] for p in params
+            if p.name in context and p.name not in taken and p.kind is not p.VAR_POSITIONAL}
+
+
+class PythonOperator(BaseOperator):
+    """Calls `python_callable(*op_args, **op_kwargs)`, adding context entries it names as parameters."""
+
+    template_fields = ("templates_dict", "op_args", "op_kwargs")
+    template_fields_renderers = {"templates_dict": "json", "op_args": "py", "op_kwargs": "py"}
+    ui_color = "#ffefeb"
+
+    def __init__(self, *, python_callable: Callable[..., Any], op_args: Collection[Any] | None = None,
+                 op_kwargs: Mapping[str, Any] | None = None, templates_dict: dict[str, Any] | None = None,
+                 templates_exts: list[str] | None = None, show_return_value_in_logs: bool = True,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not callable(python_callable):
+            raise DagDefinitionError(f"task {self.task_id!r}: python_callable must be callable, got "
+                                     f"{type(python_callable).__name__}")
+        self.python_callable = python_callable
+        self.op_args = list(op_args or [])
+        self.op_kwargs = dict(op_kwargs or {})
+        self.templates_dict = templates_dict
+        if templates_exts:
+            self.template_ext = tuple(templates_exts)
+        self.show_return_value_in_logs = show_return_value_in_logs
+
+    def execute(self, context: dict[str, Any]) -> Any:
+        context = dict(context, templates_dict=self.templates_dict)
+        extra = determine_kwargs(self.python_callable, self.op_args, context)
+        kwargs = {**extra, **self.op_kwargs}
+        return_value = self.execute_callable(kwargs)
+        if self.show_return_value_in_logs and return_value is not None:
+            text = repr(return_value)
+            print(f"Done. Returned value was: {text[:1000]}{'...' if len(text) > 1000 else ''}")
+        return return_value
+
+    def execute_callable(self, kwargs: dict[str, Any]) -> Any:
+        return self.python_callable(*self.op_args, **kwargs)
+
+
+class BranchPythonOperator(PythonOperator):
+    """The callable returns the task id(s) or task group id(s) to follow; other direct downstream tasks skip."""
+
+    inherits_from_skipmixin = True
+
+    def execute(self, context: dict[str, Any]) -> Any:
+        branches = super().execute(context)
+        skip_all_except(self, context["ti"], branches)
+        return branches
+
+
+class ShortCircuitOperator(PythonOperator):
+    """A falsy return value skips downstream tasks: all of them, or only direct ones whose rules then decide."""
+
+    inherits_from_skipmixin = True
+
+    def __init__(self, *, ignore_downstream_trigger_rules: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ignore_downstream_trigger_rules = ignore_downstream_trigger_rules
+
+    def execute(self, context: dict[str, Any]) -> Any:
+        condition = super().execute(context)
+        if condition:
+            print("Condition result is truthy; downstream tasks proceed")
+            return condition
+        print(f"Condition result is falsy; skipping "
+              f"{'all downstream tasks' if self.ignore_downstream_trigger_rules else 'direct downstream tasks'}")
+        skip_downstream(self, context["ti"], all_downstream=self.ignore_downstream_trigger_rules)
+        return condition
+
+
+# --- TaskFlow kinds ------------------------------------------------------------------------------
+
+class _PythonDecoratedOperator(DecoratedOperator, PythonOperator):
+    custom_operator_name = "@task"
+    kwargs_to_upstream = ("python_callable", "op_args", "op_kwargs")
+
+
+class _BranchPythonDecoratedOperator(DecoratedOperator, BranchPythonOperator):
+    custom_operator_name = "@task.branch"
+    kwargs_to_upstream = ("python_callable", "op_args", "op_kwargs")
+
+
+class _ShortCircuitDecoratedOperator(DecoratedOperator, ShortCircuitOperator):
+    custom_operator_name = "@task.short_circuit"
+    kwargs_to_upstream = ("python_callable", "op_args", "op_kwargs")
+
+
+def python_task(python_callable: Callable[..., Any] | None = None, multiple_outputs: bool | None = None,
+                **kwargs: Any) -> Any:
+    """`@task` / `@task.python`."""
+    return task_decorator_factory(python_callable, decorated_operator_class=_PythonDecoratedOperator,
+                                  multiple_outputs=multiple_outputs, **kwargs)
+
+
+def branch_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+    """`@task.branch`: the function returns the branch(es) to follow."""
+    return task_decorator_factory(python_callable, decorated_operator_class=_BranchPythonDecoratedOperator,
+                                  **kwargs)
+
+
+def short_circuit_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+    """`@task.short_circuit`: a falsy return skips what follows."""
+    return task_decorator_factory(python_callable, decorated_operator_class=_ShortCircuitDecoratedOperator,
+                                  **kwargs)
+
+
+task_decorators.add("python", python_task)
+task_decorators.add("branch", branch_task)
+task_decorators.add("short_circuit", short_circuit_task)
+
+__all__ = ["BranchPythonOperator", "PythonOperator", "ShortCircuitOperator", "determine_kwargs",
+           "python_task", "branch_task", "short_circuit_task"]

@@ -1,0 +1,1 @@
+"""Running DAGs: DagBag, task runner, in-process runs, scheduler and executors."""

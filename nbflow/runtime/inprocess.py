@@ -1,0 +1,156 @@
+"""Run a whole DAG run in this process, task after task: the engine of `nbflow dags test`."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from nbflow.authoring.timetables import DataInterval
+from nbflow.exceptions import NbflowException, ParamValidationError
+from nbflow.runtime.run_info import AttemptOutcome, DagRunInfo
+from nbflow.runtime.run_state import RunState, TIState
+from nbflow.runtime.task_runner import AttemptRequest, run_attempt
+from nbflow.runtime.task_instance import RuntimeTaskInstance
+from nbflow.runtime.xcom import MemoryXComStore, XComStore
+
+if TYPE_CHECKING:
+    from nbflow.authoring.dag import DAG
+
+
+@dataclass(frozen=True, slots=True)
+class TaskEvent:
+    """A task instance started or ended; what `dags test` prints as it goes."""
+
+    kind: str  # started | finished
+    task_id: str
+    map_index: int
+    state: str | None
+    try_number: int
+    duration: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    run: DagRunInfo
+    state: str
+    failed_task: str | None
+    tasks: list[dict[str, Any]]
+    duration: float
+    error: str | None = None
+
+
+def manual_interval(dag: "DAG", logical_date: datetime) -> DataInterval:
+    """The data interval a run at `logical_date` covers: one schedule period from it, or none."""
+    if dag.timetable.periodic:
+        interval = dag.timetable.next_after(None, start_date=logical_date)
+        if interval is not None and interval.start == logical_date:
+            return interval
+    return DataInterval(logical_date, logical_date)
+
+
+def make_run_info(dag: "DAG", logical_date: datetime | None, conf: dict[str, Any] | None,
+                  run_id: str | None = None, run_type: str = "manual") -> DagRunInfo:
+    logical = logical_date or datetime.now(timezone.utc).replace(microsecond=0)
+    interval = manual_interval(dag, logical)
+    return DagRunInfo(dag_id=dag.dag_id, run_id=run_id or f"{run_type}__{logical.isoformat()}",
+                      logical_date=logical, data_interval_start=interval.start, data_interval_end=interval.end,
+                      run_type=run_type, conf=dict(conf or {}), start_date=datetime.now(timezone.utc))
+
+
+def run_dag_in_process(dag: "DAG", *, run: DagRunInfo, log_folder: Path, task_ids: set[str] | None = None,
+                       xcoms: XComStore | None = None, echo: TextIO | None = None,
+                       on_event: Callable[[TaskEvent], None] | None = None,
+                       max_xcom_size: int | None = None, sleep: Callable[[float], None] = time.sleep) -> RunResult:
+    """Run every task (or `task_ids`) in dependency order until the run is over."""
+    started = time.monotonic()
+    xcoms = xcoms or MemoryXComStore()
+    emit = on_event or (lambda event: None)
+    try:
+        params = dag.params.validate(run.conf, where=f"DAG {dag.dag_id!r}")
+    except ParamValidationError as err:
+        return RunResult(run, "failed", None, [], time.monotonic() - started, error=str(err))
+    state = RunState.fresh(dag, task_ids)
+    while not state.finished:
+        now = datetime.now(timezone.utc)
+        ready = state.evaluate(now)
+        if not ready:
+            wake = state.next_retry_time()
+            if wake is None:  # nothing can ever run again: remaining tasks are unreachable
+                for ti in state.tis.values():
+                    if ti.state is None:
+                        ti.state = "upstream_failed"
+                break
+            sleep(max((wake - now).total_seconds(), 0.0))
+            continue
+        for ti in ready:
+            task = dag.task_dict[ti.task_id]
+            if task.is_mapped and ti.task_id not in state.expanded:
+                _expand(dag, state, ti, run, params, xcoms)
+                continue
+            outcome = _run_one(dag, ti, run=run, params=params, log_folder=log_folder, xcoms=xcoms, echo=echo,
+                               emit=emit, max_xcom_size=max_xcom_size)
+            state.apply(ti, outcome, retry_delay=task.next_retry_delay(outcome.try_number + 1),
+                        now=datetime.now(timezone.utc), retries=task.retries)
+            emit(TaskEvent("finished", ti.task_id, ti.map_index, ti.state, outcome.try_number, outcome.duration,
+                           outcome.error))
+    run_state, failed_task = state.run_result()
+    _dag_callback(dag, run_state, run, params, xcoms, failed_task)
+    return RunResult(run, run_state, failed_task, state.summary_rows(), time.monotonic() - started)
+
+
+def _run_one(dag: "DAG", ti: TIState, *, run: DagRunInfo, params: dict[str, Any], log_folder: Path,
+             xcoms: XComStore, echo: TextIO | None, emit: Callable[[TaskEvent], None],
+             max_xcom_size: int | None) -> AttemptOutcome:
+    task = dag.task_dict[ti.task_id]
+    try_number = ti.try_number + 1
+    ti.state = "running"
+    emit(TaskEvent("started", ti.task_id, ti.map_index, "running", try_number))
+    if task.is_mapped:
+        task = task.unmap(_mapped_kwargs(dag, ti, run, params, xcoms))
+    request = AttemptRequest(task=task, run=run, map_index=ti.map_index, try_number=try_number, params=params,
+                             log_folder=log_folder, max_xcom_size=max_xcom_size)
+    return run_attempt(request, xcoms, echo=echo)
+
+
+def _resolution_context(dag: "DAG", task_id: str, run: DagRunInfo, params: dict[str, Any],
+                        xcoms: XComStore) -> dict[str, Any]:
+    task = dag.task_dict[task_id]
+    ti = RuntimeTaskInstance(task=task, run=run, map_index=-1, try_number=1, max_tries=0, xcoms=xcoms)
+    return {"ti": ti, "params": params, "dag_run": run, "run_id": run.run_id}
+
+
+def _expand(dag: "DAG", state: RunState, ti: TIState, run: DagRunInfo, params: dict[str, Any],
+            xcoms: XComStore) -> None:
+    """Turn a mapped task into one instance per element once its upstream XComs exist."""
+    task = dag.task_dict[ti.task_id]
+    try:
+        count = len(task.expansion(_resolution_context(dag, ti.task_id, run, params, xcoms)))
+    except NbflowException as err:
+        ti.state, ti.error = "failed", str(err)
+        return
+    state.expand(ti.task_id, count)
+
+
+def _mapped_kwargs(dag: "DAG", ti: TIState, run: DagRunInfo, params: dict[str, Any],
+                   xcoms: XComStore) -> dict[str, Any]:
+    task = dag.task_dict[ti.task_id]
+    return task.expansion(_resolution_context(dag, ti.task_id, run, params, xcoms))[ti.map_index]
+
+
+def _dag_callback(dag: "DAG", run_state: str, run: DagRunInfo, params: dict[str, Any], xcoms: XComStore,
+                  failed_task: str | None) -> None:
+    callback = dag.on_success_callback if run_state == "success" else dag.on_failure_callback
+    if not callback:
+        return
+    context = {"dag": dag, "dag_run": run, "run_id": run.run_id, "params": params,
+               "reason": f"task {failed_task} failed" if failed_task else run_state}
+    for fn in callback if isinstance(callback, (list, tuple)) else [callback]:
+        try:
+            fn(context)
+        except Exception:  # noqa: BLE001 - a callback never changes the run's state
+            import traceback
+            traceback.print_exc()

@@ -1,0 +1,104 @@
+"""May a task instance run now? Trigger rules over its upstream states; pure functions."""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+from nbflow.authoring.trigger_rule import TriggerRule as TR
+
+
+class Decision(str, Enum):
+    WAIT = "wait"
+    RUN = "run"
+    SKIP = "skipped"
+    UPSTREAM_FAILED = "upstream_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamSummary:
+    """Counts of upstream task instance states (mapped upstreams count each instance)."""
+
+    total: int
+    success: int = 0
+    skipped: int = 0
+    failed: int = 0
+    upstream_failed: int = 0
+    removed: int = 0
+
+    @classmethod
+    def of(cls, states: Iterable[str | None]) -> "UpstreamSummary":
+        states = list(states)
+        c = Counter(states)
+        return cls(total=len(states), success=c["success"], skipped=c["skipped"], failed=c["failed"],
+                   upstream_failed=c["upstream_failed"], removed=c["removed"])
+
+    @property
+    def done(self) -> int:
+        return self.success + self.skipped + self.failed + self.upstream_failed + self.removed
+
+    @property
+    def all_done(self) -> bool:
+        return self.done >= self.total
+
+    @property
+    def failures(self) -> int:
+        return self.failed + self.upstream_failed
+
+
+def decide(rule: TR | str, up: UpstreamSummary) -> Decision:
+    """Airflow's trigger-rule semantics, including early decisions before every upstream is done."""
+    rule = TR(rule)
+    if up.total == 0 or rule is TR.ALWAYS:
+        return Decision.RUN
+    done, n = up.all_done, up.total
+    if rule is TR.ALL_SUCCESS:
+        if up.failures:
+            return Decision.UPSTREAM_FAILED
+        if up.skipped:
+            return Decision.SKIP
+        return Decision.RUN if up.success + up.removed >= n else Decision.WAIT
+    if rule is TR.ALL_FAILED:
+        if up.success or up.skipped:
+            return Decision.SKIP
+        return Decision.RUN if done else Decision.WAIT
+    if rule in (TR.ALL_DONE, TR.ALL_DONE_SETUP_SUCCESS):
+        return Decision.RUN if done else Decision.WAIT
+    if rule is TR.ALL_DONE_MIN_ONE_SUCCESS:
+        if not done:
+            return Decision.WAIT
+        return Decision.RUN if up.success else Decision.SKIP
+    if rule is TR.ALL_SKIPPED:
+        if up.success or up.failures:
+            return Decision.SKIP
+        return Decision.RUN if done else Decision.WAIT
+    if rule is TR.ONE_SUCCESS:
+        if up.success:
+            return Decision.RUN
+        if not done:
+            return Decision.WAIT
+        return Decision.UPSTREAM_FAILED if up.failures else Decision.SKIP
+    if rule is TR.ONE_FAILED:
+        if up.failures:
+            return Decision.RUN
+        return Decision.SKIP if done else Decision.WAIT
+    if rule is TR.ONE_DONE:
+        if up.success or up.failed:
+            return Decision.RUN
+        return Decision.SKIP if done else Decision.WAIT
+    if rule is TR.NONE_FAILED:
+        if up.failures:
+            return Decision.UPSTREAM_FAILED
+        return Decision.RUN if done else Decision.WAIT
+    if rule is TR.NONE_FAILED_MIN_ONE_SUCCESS:
+        if up.failures:
+            return Decision.UPSTREAM_FAILED
+        if not done:
+            return Decision.WAIT
+        return Decision.RUN if up.success else Decision.SKIP
+    if rule is TR.NONE_SKIPPED:
+        if up.skipped:
+            return Decision.SKIP
+        return Decision.RUN if done else Decision.WAIT
+    raise ValueError(f"unknown trigger rule {rule!r}")

@@ -1,0 +1,54 @@
+"""Frozen records that cross layers while a DAG runs: the run, a task instance key, an attempt's outcome."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class DagRunInfo:
+    """What a task sees of its DAG run (`context["dag_run"]`)."""
+
+    dag_id: str
+    run_id: str
+    logical_date: datetime
+    data_interval_start: datetime
+    data_interval_end: datetime
+    run_type: str = "manual"
+    conf: dict[str, Any] = field(default_factory=dict)
+    start_date: datetime | None = None
+
+    @property
+    def external_trigger(self) -> bool:
+        return self.run_type == "manual"
+
+    @property
+    def execution_date(self) -> datetime:  # Airflow 2 name
+        return self.logical_date
+
+
+@dataclass(frozen=True, slots=True)
+class TIKey:
+    dag_id: str
+    task_id: str
+    run_id: str
+    map_index: int = -1
+
+    def __str__(self) -> str:
+        suffix = f"[{self.map_index}]" if self.map_index >= 0 else ""
+        return f"{self.dag_id}.{self.task_id}{suffix}[{self.run_id}]"
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    """How one attempt ended; the caller turns it into states (retry or not, skips downstream)."""
+
+    state: str  # success | failed | skipped
+    try_number: int
+    duration: float
+    error: str | None = None
+    retryable: bool = True
+    skip_task_ids: tuple[str, ...] = ()
+    skip_ignores_trigger_rules: bool = False
+    log_path: str | None = None

@@ -1,0 +1,135 @@
+"""The state of one DAG run's task instances, and the rules that move it forward.
+
+Shared by in-process runs (`dags test`) and, through the same decisions, the scheduler: which
+instances are ready, what a finished attempt means (retry, skip downstream), when the run is over.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from nbflow.runtime.readiness import Decision, UpstreamSummary, decide
+from nbflow.runtime.run_info import AttemptOutcome
+from nbflow.utils.state import FAILED_STATES, FINISHED
+
+if TYPE_CHECKING:
+    from nbflow.authoring.dag import DAG
+
+
+@dataclass
+class TIState:
+    task_id: str
+    map_index: int = -1
+    state: str | None = None
+    try_number: int = 0
+    next_retry_at: datetime | None = None
+    duration: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class RunState:
+    """Task instances of one run keyed by (task_id, map_index); mapped tasks start as one placeholder."""
+
+    dag: "DAG"
+    tis: dict[tuple[str, int], TIState] = field(default_factory=dict)
+    expanded: set[str] = field(default_factory=set)
+
+    @classmethod
+    def fresh(cls, dag: "DAG", task_ids: set[str] | None = None) -> "RunState":
+        state = cls(dag)
+        for task_id in dag.task_dict:
+            if task_ids is None or task_id in task_ids:
+                state.tis[(task_id, -1)] = TIState(task_id)
+        return state
+
+    def instances_of(self, task_id: str) -> list[TIState]:
+        return [ti for (tid, _), ti in self.tis.items() if tid == task_id]
+
+    def upstream_summary(self, task_id: str) -> UpstreamSummary:
+        states: list[str | None] = []
+        for up in self.dag.task_dict[task_id].upstream_task_ids:
+            instances = self.instances_of(up)
+            if not instances:  # not part of this run (a task subset): counts as done successfully
+                states.append("success")
+            states.extend(ti.state for ti in instances)
+        return UpstreamSummary.of(states)
+
+    def expand(self, task_id: str, count: int) -> None:
+        """Replace a mapped task's placeholder by `count` instances (none: the task is skipped)."""
+        placeholder = self.tis.pop((task_id, -1))
+        self.expanded.add(task_id)
+        if count == 0:
+            self.tis[(task_id, -1)] = TIState(task_id, state="skipped", error="mapped over an empty list")
+            return
+        for index in range(count):
+            self.tis[(task_id, index)] = TIState(task_id, index, try_number=placeholder.try_number)
+
+    def evaluate(self, now: datetime) -> list[TIState]:
+        """Settle instances whose trigger rule decides skip/upstream_failed; return those ready to run."""
+        ready: list[TIState] = []
+        changed = True
+        while changed:
+            changed = False
+            for ti in list(self.tis.values()):
+                if ti.state in FINISHED or ti.state == "running":
+                    continue
+                if ti.state == "up_for_retry":
+                    if ti.next_retry_at is not None and ti.next_retry_at <= now:
+                        ready.append(ti)
+                    continue
+                task = self.dag.task_dict[ti.task_id]
+                decision = decide(task.trigger_rule, self.upstream_summary(ti.task_id))
+                if decision is Decision.RUN:
+                    if ti not in ready:
+                        ready.append(ti)
+                elif decision is not Decision.WAIT:
+                    ti.state = decision.value
+                    changed = True
+        order = {tid: n for n, tid in enumerate(self.dag.task_dict)}
+        ready.sort(key=lambda t: (-self.dag.task_dict[t.task_id].priority_weight, order[t.task_id], t.map_index))
+        return ready
+
+    def apply(self, ti: TIState, outcome: AttemptOutcome, *, retry_delay: timedelta, now: datetime,
+              retries: int) -> None:
+        """Record an attempt's end: success, skipped, retry later, or failed."""
+        ti.try_number = outcome.try_number
+        ti.duration = outcome.duration
+        ti.error = outcome.error
+        if outcome.state == "failed" and outcome.retryable and outcome.try_number <= retries:
+            ti.state = "up_for_retry"
+            ti.next_retry_at = now + retry_delay
+            return
+        ti.state = outcome.state
+        ti.next_retry_at = None
+        if outcome.state == "success" and outcome.skip_task_ids:
+            self.skip(outcome.skip_task_ids, ignore_trigger_rules=outcome.skip_ignores_trigger_rules)
+
+    def skip(self, task_ids: tuple[str, ...], *, ignore_trigger_rules: bool) -> None:
+        for task_id in task_ids:
+            for ti in self.instances_of(task_id):
+                if ti.state is None or (ignore_trigger_rules and ti.state not in FINISHED and ti.state != "running"):
+                    ti.state = "skipped"
+
+    def next_retry_time(self) -> datetime | None:
+        times = [ti.next_retry_at for ti in self.tis.values() if ti.state == "up_for_retry" and ti.next_retry_at]
+        return min(times) if times else None
+
+    @property
+    def finished(self) -> bool:
+        return all(ti.state in FINISHED for ti in self.tis.values())
+
+    def run_result(self) -> tuple[str, str | None]:
+        """Airflow's rule: the run failed if a leaf task failed or was upstream_failed."""
+        leaves = {t.task_id for t in self.dag.tasks if not (t.downstream_task_ids & {k[0] for k in self.tis})}
+        failed = [ti for ti in self.tis.values() if ti.task_id in leaves and ti.state in FAILED_STATES]
+        if failed:
+            first = next((ti for ti in self.tis.values() if ti.state == "failed"), failed[0])
+            label = first.task_id + (f"[{first.map_index}]" if first.map_index >= 0 else "")
+            return "failed", label
+        return "success", None
+
+    def summary_rows(self) -> list[dict[str, Any]]:
+        return [{"task_id": ti.task_id, "map_index": ti.map_index, "state": ti.state, "try_number": ti.try_number,
+                 "duration": ti.duration} for ti in self.tis.values()]

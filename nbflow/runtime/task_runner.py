@@ -1,0 +1,136 @@
+"""One attempt of one task instance: render, execute under a timeout, push XComs, run callbacks."""
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from nbflow.exceptions import (
+    NbflowFailException,
+    NbflowSkipException,
+    NbflowTaskTimeout,
+    ParamValidationError,
+    TemplateRenderError,
+    XComError,
+)
+from nbflow.runtime.context import build_context
+from nbflow.runtime.logs import attempt_log_path, capture_to_log
+from nbflow.runtime.run_info import AttemptOutcome, DagRunInfo
+from nbflow.runtime.task_instance import XCOM_RETURN_KEY, RuntimeTaskInstance
+from nbflow.runtime.xcom import XComStore
+
+if TYPE_CHECKING:
+    from nbflow.authoring.baseoperator import BaseOperator
+
+# Errors that retrying cannot fix.
+_NOT_RETRYABLE = (NbflowFailException, TemplateRenderError, ParamValidationError, XComError)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRequest:
+    task: "BaseOperator"
+    run: DagRunInfo
+    map_index: int
+    try_number: int
+    params: dict[str, Any]
+    log_folder: Path
+    max_xcom_size: int | None = None
+
+
+@contextlib.contextmanager
+def _timeout(seconds: float | None, task_id: str) -> Iterator[None]:
+    """SIGALRM-based timeout; only possible in the main thread (elsewhere the executor enforces it)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise NbflowTaskTimeout(f"task {task_id!r} timed out after {seconds:g} s (execution_timeout)")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _call_callbacks(callbacks: Any, context: dict[str, Any], log: Any) -> None:
+    if not callbacks:
+        return
+    for callback in callbacks if isinstance(callbacks, (list, tuple)) else [callbacks]:
+        try:
+            callback(context)
+        except Exception:  # noqa: BLE001 - a callback's failure never changes the task's state
+            log.write(f"callback {getattr(callback, '__name__', callback)!r} failed:\n{traceback.format_exc()}")
+
+
+def run_attempt(request: AttemptRequest, xcoms: XComStore, *, echo: TextIO | None = None) -> AttemptOutcome:
+    """Run one attempt in this process and say how it ended; never raises for task errors."""
+    task = request.task
+    ti = RuntimeTaskInstance(task=task, run=request.run, map_index=request.map_index,
+                             try_number=request.try_number, max_tries=task.retries,
+                             xcoms=xcoms, max_xcom_size=request.max_xcom_size)
+    path = attempt_log_path(request.log_folder, request.run.dag_id, request.run.run_id, task.task_id,
+                            request.try_number, request.map_index)
+    started = time.monotonic()
+    with capture_to_log(path, echo=echo) as log:
+        log.write(f"[nbflow] {ti.key} try {request.try_number} of {task.retries + 1} "
+                  f"({task.task_type})\n")
+        context = build_context(task=task, run=request.run, ti=ti, params=request.params)
+        outcome_state, error, retryable = "success", None, True
+        try:
+            xcoms.clear(ti.key)
+            work = task.prepare_for_execution()
+            context["task"] = work
+            ti.task = work
+            work.render_template_fields(context)
+            _call_callbacks(work.on_execute_callback, context, log)
+            with _timeout(work.execution_timeout.total_seconds() if work.execution_timeout else None,
+                          task.task_id):
+                work.pre_execute(context)
+                result = work.execute(context)
+                work.post_execute(context, result)
+            if work.do_xcom_push and result is not None:
+                _push_result(ti, work, result)
+        except NbflowSkipException as err:
+            outcome_state = "skipped"
+            log.write(f"[nbflow] task skipped: {err}\n")
+        except Exception as err:  # noqa: BLE001 - any task error ends the attempt, never the runner
+            outcome_state, retryable = "failed", not isinstance(err, _NOT_RETRYABLE)
+            error = f"{type(err).__name__}: {err}"
+            context["exception"] = err
+            log.write(traceback.format_exc())
+            log.write(f"[nbflow] task failed: {error}\n")
+        duration = time.monotonic() - started
+        if outcome_state == "success":
+            _call_callbacks(task.on_success_callback, context, log)
+        elif outcome_state == "skipped":
+            _call_callbacks(task.on_skipped_callback, context, log)
+        elif retryable and request.try_number <= task.retries:
+            _call_callbacks(task.on_retry_callback, context, log)
+        else:
+            _call_callbacks(task.on_failure_callback, context, log)
+        log.write(f"[nbflow] {outcome_state} after {duration:.3f} s\n")
+    return AttemptOutcome(state=outcome_state, try_number=request.try_number, duration=duration, error=error,
+                          retryable=retryable, skip_task_ids=tuple(ti.skip_requests),
+                          skip_ignores_trigger_rules=ti.skip_ignores_trigger_rules, log_path=str(path))
+
+
+def _push_result(ti: RuntimeTaskInstance, task: "BaseOperator", result: Any) -> None:
+    if task.multiple_outputs:
+        if not isinstance(result, dict):
+            raise XComError(f"task {task.task_id!r} has multiple_outputs=True but returned "
+                            f"{type(result).__name__}, not a dict")
+        for key, value in result.items():
+            if not isinstance(key, str):
+                raise XComError(f"task {task.task_id!r}: multiple_outputs keys must be strings, got {key!r}")
+            ti.xcom_push(key, value)
+    ti.xcom_push(XCOM_RETURN_KEY, result)

@@ -1,0 +1,45 @@
+"""Where XComs live while a run executes: a dict for `dags test`, the database under the scheduler."""
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+from nbflow.runtime.run_info import TIKey
+
+
+class XComStore(Protocol):
+    def set(self, key: TIKey, name: str, value_json: str) -> None: ...
+
+    def get(self, key: TIKey, name: str) -> str | None: ...
+
+    def get_mapped(self, dag_id: str, run_id: str, task_id: str, name: str) -> list[str | None]:
+        """Values of every map index of a mapped task, in map index order."""
+        ...
+
+    def clear(self, key: TIKey) -> None: ...
+
+
+class MemoryXComStore:
+    """XComs of in-process runs (`dags test`), keyed by task instance and name."""
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[TIKey, str], str] = {}
+        self._lock = threading.Lock()
+
+    def set(self, key: TIKey, name: str, value_json: str) -> None:
+        with self._lock:
+            self._values[(key, name)] = value_json
+
+    def get(self, key: TIKey, name: str) -> str | None:
+        return self._values.get((key, name))
+
+    def get_mapped(self, dag_id: str, run_id: str, task_id: str, name: str) -> list[str | None]:
+        found = sorted((k.map_index, v) for (k, n), v in self._values.items()
+                       if n == name and k.dag_id == dag_id and k.run_id == run_id and k.task_id == task_id
+                       and k.map_index >= 0)
+        return [v for _, v in found]
+
+    def clear(self, key: TIKey) -> None:
+        with self._lock:
+            for k in [k for k in self._values if k[0] == key]:
+                del self._values[k]

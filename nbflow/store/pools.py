@@ -1,0 +1,66 @@
+"""Pools: named limits on how many task slots may be queued or running at once.
+
+Every function takes the caller's session and does not commit (STYLE §10).
+"""
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from nbflow.exceptions import MetadataDatabaseError
+from nbflow.store._sql import upsert
+from nbflow.store.models import PoolORM, TaskInstanceORM
+from nbflow.store.rows import PoolRow
+from nbflow.store.states import SLOT_HOLDING_STATES
+
+POOL = PoolORM.__table__
+TI = TaskInstanceORM.__table__
+
+DEFAULT_POOL_NAME = "default_pool"
+DEFAULT_POOL_SLOTS = 128
+
+
+def get_pool(session: Session, name: str) -> PoolRow | None:
+    """The pool, or None."""
+    found = session.execute(select(POOL).where(POOL.c.pool == name)).mappings().first()
+    return PoolRow.from_mapping(found) if found else None
+
+
+def list_pools(session: Session) -> list[PoolRow]:
+    """Every pool, by name."""
+    return [PoolRow.from_mapping(m) for m in session.execute(select(POOL).order_by(POOL.c.pool)).mappings()]
+
+
+def set_pool(session: Session, name: str, slots: int, description: str | None = None, *,
+             include_deferred: bool = False) -> PoolRow:
+    """Create or update a pool. `slots` of -1 means unlimited, as in Airflow."""
+    if slots < -1:
+        raise MetadataDatabaseError(f"pool {name!r}: slots must be -1 (unlimited) or more, not {slots}")
+    values = {"pool": name, "slots": slots, "description": description, "include_deferred": include_deferred}
+    upsert(session, POOL, values, conflict=["pool"], update=("slots", "description", "include_deferred"))
+    return PoolRow.from_mapping(session.execute(select(POOL).where(POOL.c.pool == name)).mappings().one())
+
+
+def delete_pool(session: Session, name: str) -> bool:
+    """Delete a pool (never the default pool); whether it existed."""
+    if name == DEFAULT_POOL_NAME:
+        raise MetadataDatabaseError(f"the {DEFAULT_POOL_NAME!r} cannot be deleted; set its slots instead")
+    return session.execute(delete(POOL).where(POOL.c.pool == name)).rowcount == 1  # type: ignore[attr-defined]
+
+
+def ensure_default_pool(session: Session) -> None:
+    """Create `default_pool` with 128 slots unless it exists (a user's slot count is kept)."""
+    if get_pool(session, DEFAULT_POOL_NAME) is None:
+        set_pool(session, DEFAULT_POOL_NAME, DEFAULT_POOL_SLOTS, "Default pool")
+
+
+def pool_slots_in_use(session: Session) -> dict[str, int]:
+    """Slots held per pool: queued and running instances, plus deferred ones in pools that count them.
+
+    Pools with nothing in use are absent (read them as 0).
+    """
+    holding = TI.c.state.in_(sorted(SLOT_HOLDING_STATES))
+    deferred_counted = (TI.c.state == "deferred") & TI.c.pool.in_(
+        select(POOL.c.pool).where(POOL.c.include_deferred.is_(True)))
+    stmt = select(TI.c.pool, func.sum(TI.c.pool_slots)).where(holding | deferred_counted).group_by(TI.c.pool)
+    return {pool: int(used) for pool, used in session.execute(stmt)}

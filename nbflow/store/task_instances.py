@@ -1,0 +1,148 @@
+"""Task instance rows: create them for a run, read them, clear them, find orphans.
+
+State changes (compare-and-set, heartbeats, attempt history) live in `ti_state.py`. Every
+function takes the caller's session and does not commit (STYLE §10).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy.orm import Session
+
+from nbflow.exceptions import DagRunNotFound
+from nbflow.store._sql import ANY_STATE, insert_for, state_filter, ti_key_filter
+from nbflow.store.keys import TaskSpec, TIKey
+from nbflow.store.models import DagRunORM, TaskInstanceORM
+from nbflow.store.rows import TaskInstanceRow
+from nbflow.store.runs import set_dag_run_state
+from nbflow.store.states import RUN_FINISHED_STATES, TI_STATES
+from nbflow.store.types import UtcDateTime
+from nbflow.utils.timezone import utcnow
+
+TI = TaskInstanceORM.__table__
+DAG_RUN = DagRunORM.__table__
+_ORDER = (TI.c.task_id, TI.c.map_index)
+
+
+def create_task_instances(session: Session, dag_id: str, run_id: str, tasks: Iterable[TaskSpec], *,
+                          skip_existing: bool = False, at: dt.datetime | None = None) -> int:
+    """Insert one task instance (state None, try_number 0) per spec with one executemany; the spec count.
+
+    Raises DagRunNotFound if the run does not exist. With `skip_existing`, specs whose instance
+    exists already are ignored (for adding tasks that appeared in a re-parsed DAG).
+    """
+    _require_run(session, dag_id, run_id)
+    now = at or utcnow()
+    rows = [{"dag_id": dag_id, "task_id": spec.task_id, "run_id": run_id, "map_index": spec.map_index,
+             "state": None, "try_number": 0, "max_tries": spec.max_tries, "pool": spec.pool,
+             "pool_slots": spec.pool_slots, "priority_weight": spec.priority_weight, "operator": spec.operator,
+             "queue": spec.queue, "updated_at": now} for spec in tasks]
+    if not rows:
+        return 0
+    stmt = insert_for(session, TI).on_conflict_do_nothing() if skip_existing else insert(TI)
+    session.execute(stmt, rows)
+    return len(rows)
+
+
+def get_task_instance(session: Session, key: TIKey) -> TaskInstanceRow | None:
+    """One task instance, or None."""
+    found = session.execute(select(TI).where(ti_key_filter(TI, key))).mappings().first()
+    return TaskInstanceRow.from_mapping(found) if found else None
+
+
+def get_task_instances(session: Session, dag_id: str, run_id: str, *, task_ids: Collection[str] | None = None,
+                       state: Any = ANY_STATE) -> list[TaskInstanceRow]:
+    """The run's task instances ordered by task_id and map index, optionally filtered."""
+    stmt = select(TI).where(TI.c.dag_id == dag_id, TI.c.run_id == run_id).order_by(*_ORDER)
+    if task_ids is not None:
+        stmt = stmt.where(TI.c.task_id.in_(list(task_ids)))
+    if state is not ANY_STATE:
+        stmt = stmt.where(state_filter(TI.c.state, state, allowed=TI_STATES))
+    return [TaskInstanceRow.from_mapping(m) for m in session.execute(stmt).mappings()]
+
+
+def task_instances_in_state(session: Session, state: Any, *, dag_id: str | None = None,
+                            limit: int | None = None) -> list[TaskInstanceRow]:
+    """Task instances in `state` (a state, None, or a collection) across runs, highest priority first."""
+    stmt = (select(TI).where(state_filter(TI.c.state, state, allowed=TI_STATES))
+            .order_by(TI.c.priority_weight.desc(), TI.c.dag_id, TI.c.run_id, *_ORDER))
+    if dag_id is not None:
+        stmt = stmt.where(TI.c.dag_id == dag_id)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [TaskInstanceRow.from_mapping(m) for m in session.execute(stmt).mappings()]
+
+
+def count_task_instances(session: Session, state: Any, *, dag_id: str | None = None,
+                         run_id: str | None = None) -> int:
+    """How many task instances are in `state`, optionally in one DAG or one run (for max_active_tasks)."""
+    stmt = select(func.count()).select_from(TI).where(state_filter(TI.c.state, state, allowed=TI_STATES))
+    if dag_id is not None:
+        stmt = stmt.where(TI.c.dag_id == dag_id)
+    if run_id is not None:
+        stmt = stmt.where(TI.c.run_id == run_id)
+    return int(session.scalar(stmt) or 0)
+
+
+def find_orphaned_task_instances(session: Session, *, older_than: dt.datetime | dt.timedelta,
+                                 states: Collection[str] = ("running",),
+                                 now: dt.datetime | None = None) -> list[TaskInstanceRow]:
+    """Task instances in `states` whose process has not shown life since `older_than`.
+
+    `older_than` is a cutoff time, or an age counted back from `now`. Life is the last heartbeat,
+    else the start, else the time queued, else the last update, so an instance whose worker
+    died before its first heartbeat is found too. The scheduler decides what to do with them.
+    """
+    cutoff = older_than if isinstance(older_than, dt.datetime) else (now or utcnow()) - older_than
+    last_sign = func.coalesce(TI.c.last_heartbeat_at, TI.c.start_date, TI.c.queued_dttm, TI.c.updated_at,
+                              type_=UtcDateTime())
+    stmt = (select(TI).where(state_filter(TI.c.state, list(states), allowed=TI_STATES),
+                             last_sign < literal(cutoff, UtcDateTime()))
+            .order_by(TI.c.dag_id, TI.c.run_id, *_ORDER))
+    return [TaskInstanceRow.from_mapping(m) for m in session.execute(stmt).mappings()]
+
+
+def clear_task_instances(session: Session, dag_id: str, run_id: str, task_ids: Collection[str] | None = None, *,
+                         retries: Mapping[str, int] | None = None, dag_run_state: str = "queued",
+                         at: dt.datetime | None = None) -> int:
+    """Reset task instances of a run (all of them when `task_ids` is None) so they run again.
+
+    Each gets state None and keeps its try_number, so the next attempt is numbered after the
+    last. With `retries` ({task_id: retries}), max_tries becomes try_number + retries, giving a
+    cleared task its retries back (Airflow's behaviour); without, max_tries is unchanged. A
+    finished run goes back to `dag_run_state`; a queued or running run stays as it is. A
+    cleared instance that was running sees its next `heartbeat_task` return False and should stop.
+    Returns how many task instances were cleared.
+    """
+    run_state = _require_run(session, dag_id, run_id)
+    now = at or utcnow()
+    reset = {"state": None, "next_retry_at": None, "external_executor_id": None, "updated_at": now}
+    where = [TI.c.dag_id == dag_id, TI.c.run_id == run_id]
+    if task_ids is not None:
+        where.append(TI.c.task_id.in_(list(task_ids)))
+    cleared = 0
+    if retries:
+        by_retries: dict[int, list[str]] = defaultdict(list)
+        for task_id, count in retries.items():
+            if task_ids is None or task_id in task_ids:
+                by_retries[count].append(task_id)
+        for count, ids in by_retries.items():
+            stmt = update(TI).where(*where, TI.c.task_id.in_(ids)).values(
+                **reset, max_tries=TI.c.try_number + count)
+            cleared += session.execute(stmt).rowcount  # type: ignore[attr-defined]
+        where.append(TI.c.task_id.not_in(list(retries)))
+    cleared += session.execute(update(TI).where(*where).values(**reset)).rowcount  # type: ignore[attr-defined]
+    if cleared and run_state in RUN_FINISHED_STATES:
+        set_dag_run_state(session, dag_id, run_id, dag_run_state, at=now)
+    return cleared
+
+
+def _require_run(session: Session, dag_id: str, run_id: str) -> str:
+    state = session.scalar(select(DAG_RUN.c.state).where(DAG_RUN.c.dag_id == dag_id, DAG_RUN.c.run_id == run_id))
+    if state is None:
+        raise DagRunNotFound(dag_id, run_id)
+    return state

@@ -1,0 +1,80 @@
+"""XCom rows: values tasks push, stored as JSON text the runtime's XCom backend wrote.
+
+Every function takes the caller's session and does not commit (STYLE §10).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+
+from sqlalchemy import delete, literal, select
+from sqlalchemy.orm import Session
+
+from nbflow.store._sql import insert_for, ti_key_filter
+from nbflow.store.keys import TIKey
+from nbflow.store.models import DagRunORM, XComORM
+from nbflow.store.rows import XComRow
+from nbflow.store.types import UtcDateTime
+from nbflow.utils.timezone import utcnow
+
+XCOM = XComORM.__table__
+DAG_RUN = DagRunORM.__table__
+
+#: The key a task's return value is stored under (Airflow's XCOM_RETURN_KEY).
+XCOM_RETURN_KEY = "return_value"
+
+
+def set_xcom(session: Session, ti: TIKey, key: str, value_json: str, *, at: dt.datetime | None = None) -> None:
+    """Store (or overwrite) the value `ti` pushed under `key`. The DAG run must exist."""
+    run_pk = (select(DAG_RUN.c.id).where(DAG_RUN.c.dag_id == ti.dag_id, DAG_RUN.c.run_id == ti.run_id)
+              .scalar_subquery())
+    stmt = insert_for(session, XCOM).values(
+        dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id, map_index=ti.map_index, key=key,
+        value=value_json, timestamp=at or utcnow(), dag_run_id=run_pk)
+    stmt = stmt.on_conflict_do_update(index_elements=["dag_id", "task_id", "run_id", "map_index", "key"],
+                                      set_={"value": stmt.excluded.value, "timestamp": stmt.excluded.timestamp})
+    session.execute(stmt)
+
+
+def get_xcom(session: Session, ti: TIKey, key: str = XCOM_RETURN_KEY) -> XComRow | None:
+    """The value `ti` pushed under `key` in its own run, or None."""
+    found = session.execute(select(XCOM).where(ti_key_filter(XCOM, ti), XCOM.c.key == key)).mappings().first()
+    return XComRow.from_mapping(found) if found else None
+
+
+def get_xcoms(session: Session, dag_id: str, run_id: str, task_ids: str | Collection[str] | None = None,
+              key: str | None = XCOM_RETURN_KEY, map_indexes: int | Collection[int] | None = None,
+              include_prior_dates: bool = False, logical_date: dt.datetime | None = None) -> list[XComRow]:
+    """XComs matching the filters (None matches any task, key or map index).
+
+    Without `include_prior_dates`: those of run `run_id`, ordered by task_id, map index, key.
+    With it: those of every run of the DAG whose logical date is at or before `logical_date`
+    (default: run `run_id`'s), newest run first and, within a run, latest pushed first — so
+    the first row per task is what Airflow's `xcom_pull(include_prior_dates=True)` returns.
+    """
+    stmt = select(XCOM).where(XCOM.c.dag_id == dag_id)
+    if task_ids is not None:
+        stmt = stmt.where(XCOM.c.task_id.in_([task_ids] if isinstance(task_ids, str) else list(task_ids)))
+    if key is not None:
+        stmt = stmt.where(XCOM.c.key == key)
+    if map_indexes is not None:
+        stmt = stmt.where(XCOM.c.map_index.in_([map_indexes] if isinstance(map_indexes, int) else list(map_indexes)))
+    if not include_prior_dates:
+        stmt = stmt.where(XCOM.c.run_id == run_id).order_by(XCOM.c.task_id, XCOM.c.map_index, XCOM.c.key)
+        return [XComRow.from_mapping(m) for m in session.execute(stmt).mappings()]
+    if logical_date is None:
+        logical_date = session.scalar(select(DAG_RUN.c.logical_date)
+                                      .where(DAG_RUN.c.dag_id == dag_id, DAG_RUN.c.run_id == run_id))
+    run = DAG_RUN.alias("run")
+    stmt = stmt.join(run, (run.c.dag_id == XCOM.c.dag_id) & (run.c.run_id == XCOM.c.run_id))
+    if logical_date is None:  # a run without a logical date has no "prior" runs
+        stmt = stmt.where(XCOM.c.run_id == run_id)
+    else:
+        stmt = stmt.where(run.c.logical_date <= literal(logical_date, UtcDateTime()))
+    stmt = stmt.order_by(run.c.logical_date.desc(), XCOM.c.timestamp.desc(), XCOM.c.task_id, XCOM.c.map_index)
+    return [XComRow.from_mapping(m) for m in session.execute(stmt).mappings()]
+
+
+def delete_xcoms_for(session: Session, ti: TIKey) -> int:
+    """Delete every XCom `ti` pushed (done when a new attempt starts); how many were deleted."""
+    return session.execute(delete(XCOM).where(ti_key_filter(XCOM, ti))).rowcount  # type: ignore[attr-defined]

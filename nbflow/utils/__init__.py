@@ -1,0 +1,1 @@
+"""Core helpers with no knowledge of DAGs or the database."""

@@ -1,0 +1,94 @@
+"""One secrets masker for every surface: logs, notebook outputs, CLI, widgets and pages."""
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+MASK = "***"
+DEFAULT_SENSITIVE_WORDS = ("password", "secret", "passwd", "token", "api_key", "apikey", "private_key",
+                           "credential", "authorization", "access_token")
+_MIN_LENGTH = 4  # masking "a" or "no" would shred ordinary text
+
+
+class SecretsMasker:
+    """Replaces every registered secret in text with ***."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self._lock = threading.Lock()
+        self.sensitive_words: tuple[str, ...] = DEFAULT_SENSITIVE_WORDS
+
+    def add(self, secret: Any) -> None:
+        if isinstance(secret, dict):
+            for value in secret.values():
+                self.add(value)
+            return
+        if isinstance(secret, (list, tuple, set)):
+            for value in secret:
+                self.add(value)
+            return
+        if secret is None:
+            return
+        text = str(secret).strip()
+        if len(text) < _MIN_LENGTH:
+            return
+        with self._lock:
+            if text not in self._secrets:
+                variants = {text}
+                try:
+                    from urllib.parse import quote
+                    variants.add(quote(text, safe=""))
+                except Exception:  # noqa: BLE001
+                    pass
+                self._secrets |= {v for v in variants if len(v) >= _MIN_LENGTH}
+                self._pattern = None
+
+    def is_sensitive(self, name: str) -> bool:
+        lowered = name.lower()
+        return any(word in lowered for word in self.sensitive_words)
+
+    def add_if_sensitive(self, name: str, value: Any) -> None:
+        if self.is_sensitive(name):
+            self.add(value)
+
+    def redact(self, text: str) -> str:
+        if not self._secrets or not text:
+            return text
+        pattern = self._pattern
+        if pattern is None:
+            with self._lock:
+                ordered = sorted(self._secrets, key=len, reverse=True)
+                pattern = self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+        return pattern.sub(MASK, text)
+
+    def redact_value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, dict):
+            return {k: (MASK if self.is_sensitive(str(k)) and v else self.redact_value(v)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(self.redact_value(v) for v in value)
+        return value
+
+    def set_sensitive_words(self, words: Iterable[str]) -> None:
+        self.sensitive_words = tuple(dict.fromkeys([*DEFAULT_SENSITIVE_WORDS, *(w.lower() for w in words if w)]))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._secrets.clear()
+            self._pattern = None
+
+
+masker = SecretsMasker()
+
+
+def mask_secret(secret: Any) -> None:
+    """Airflow's mask_secret(): register a value to be hidden everywhere."""
+    masker.add(secret)
+
+
+def redact(text: str) -> str:
+    return masker.redact(text)
