@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from nbflow.store.keys import TIKey as TIKey  # one key type across store and runtime
+
 
 @dataclass(frozen=True, slots=True)
 class DagRunInfo:
@@ -26,18 +28,6 @@ class DagRunInfo:
     @property
     def execution_date(self) -> datetime:  # Airflow 2 name
         return self.logical_date
-
-
-@dataclass(frozen=True, slots=True)
-class TIKey:
-    dag_id: str
-    task_id: str
-    run_id: str
-    map_index: int = -1
-
-    def __str__(self) -> str:
-        suffix = f"[{self.map_index}]" if self.map_index >= 0 else ""
-        return f"{self.dag_id}.{self.task_id}{suffix}[{self.run_id}]"
 
 
 @dataclass(frozen=True, slots=True)

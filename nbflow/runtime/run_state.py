@@ -16,6 +16,9 @@ from nbflow.utils.state import FAILED_STATES, FINISHED
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
 
+# Handed to an executor already: nothing to decide until the attempt ends.
+_IN_FLIGHT = frozenset({"running", "queued", "scheduled", "up_for_reschedule", "deferred", "restarting"})
+
 
 @dataclass
 class TIState:
@@ -45,7 +48,13 @@ class RunState:
         return state
 
     def instances_of(self, task_id: str) -> list[TIState]:
-        return [ti for (tid, _), ti in self.tis.items() if tid == task_id]
+        index = self.__dict__.get("_index")
+        if index is None or self.__dict__.get("_indexed_size") != len(self.tis):
+            index = {}
+            for (tid, _), ti in self.tis.items():
+                index.setdefault(tid, []).append(ti)
+            self.__dict__["_index"], self.__dict__["_indexed_size"] = index, len(self.tis)
+        return index.get(task_id, [])
 
     def upstream_summary(self, task_id: str) -> UpstreamSummary:
         states: list[str | None] = []
@@ -59,6 +68,7 @@ class RunState:
     def expand(self, task_id: str, count: int) -> None:
         """Replace a mapped task's placeholder by `count` instances (none: the task is skipped)."""
         placeholder = self.tis.pop((task_id, -1))
+        self.__dict__.pop("_index", None)
         self.expanded.add(task_id)
         if count == 0:
             self.tis[(task_id, -1)] = TIState(task_id, state="skipped", error="mapped over an empty list")
@@ -73,7 +83,7 @@ class RunState:
         while changed:
             changed = False
             for ti in list(self.tis.values()):
-                if ti.state in FINISHED or ti.state == "running":
+                if ti.state in FINISHED or ti.state in _IN_FLIGHT:
                     continue
                 if ti.state == "up_for_retry":
                     if ti.next_retry_at is not None and ti.next_retry_at <= now:

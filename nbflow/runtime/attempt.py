@@ -1,0 +1,132 @@
+"""Run one queued task instance from the metadata database: claim it, run it, record how it ended.
+
+This is what a local-executor child, the sequential executor and `nbflow tasks run` all call.
+"""
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from nbflow.exceptions import NbflowException
+from nbflow.runtime.inprocess import resolution_context
+from nbflow.runtime.run_info import AttemptOutcome, DagRunInfo
+from nbflow.runtime.task_runner import AttemptRequest, run_attempt
+from nbflow.runtime.workload import Workload
+from nbflow.runtime.xcom_db import DbXComStore
+from nbflow.store import runs as run_rows
+from nbflow.store import session_scope
+from nbflow.store import task_instances as ti_rows
+from nbflow.store import ti_state
+from nbflow.store.keys import TIKey
+
+if TYPE_CHECKING:
+    from nbflow.authoring.dag import DAG
+
+EXIT_OK = 0
+EXIT_NOT_CLAIMED = 3  # another process owns the instance (or it was cleared): nothing was run
+
+
+def run_info_of(row: Any) -> DagRunInfo:
+    return DagRunInfo(dag_id=row.dag_id, run_id=row.run_id, logical_date=row.logical_date or row.queued_at,
+                      data_interval_start=row.data_interval_start or row.logical_date,
+                      data_interval_end=row.data_interval_end or row.logical_date,
+                      run_type=row.run_type, conf=dict(row.conf or {}), start_date=row.start_date)
+
+
+def claim(session: Session, workload: Workload) -> bool:
+    """queued → running, counting the attempt; False when someone else has it."""
+    return ti_state.set_task_state(session, workload.key, "running", expected_state="queued",
+                                   increment_try_number=True, hostname=socket.gethostname(),
+                                   pid=__import__("os").getpid())
+
+
+def record_outcome(session: Session, dag: "DAG", key: TIKey, outcome: AttemptOutcome) -> str:
+    """Write the attempt's end: success/skipped/failed/up_for_retry, and skips it asked for downstream."""
+    task = dag.task_dict[key.task_id]
+    state = outcome.state
+    fields: dict[str, Any] = {}
+    if state == "failed" and outcome.retryable and outcome.try_number <= task.retries:
+        state = "up_for_retry"
+        delay = task.next_retry_delay(outcome.try_number + 1)
+        fields["next_retry_at"] = datetime.now(timezone.utc) + delay
+    ti_state.set_task_state(session, key, state, expected_state="running", **fields)
+    if state == "success" and outcome.skip_task_ids:
+        skip_tasks(session, key, outcome.skip_task_ids, ignore_trigger_rules=outcome.skip_ignores_trigger_rules)
+    return state
+
+
+def skip_tasks(session: Session, source: TIKey, task_ids: tuple[str, ...], *, ignore_trigger_rules: bool) -> None:
+    rows = ti_rows.get_task_instances(session, source.dag_id, source.run_id, task_ids=list(task_ids))
+    expected: Any = (None, "scheduled", "up_for_retry") if ignore_trigger_rules else None
+    ti_state.set_task_states(session, [r.key for r in rows], "skipped", expected_state=expected)
+
+
+def execute_workload(workload: Workload, dag: "DAG", *, session_factory: Callable[[], Session], log_folder: Path,
+                     max_xcom_size: int | None = None, heartbeat_sec: float = 2.0) -> int:
+    """Claim, run and record one attempt; the process exit code to report."""
+    key = workload.key
+    with session_scope(session_factory) as session:
+        if not claim(session, workload):
+            return EXIT_NOT_CLAIMED
+        run_row = run_rows.get_dag_run(session, key.dag_id, key.run_id)
+        ti_row = ti_rows.get_task_instance(session, key)
+    if run_row is None or ti_row is None:
+        raise NbflowException(f"{key}: the DAG run or task instance vanished while starting")
+    run = run_info_of(run_row)
+    xcoms = DbXComStore(session_factory)
+    stop = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(session_factory, key, stop, heartbeat_sec), daemon=True)
+    beat.start()
+    try:
+        task = dag.task_dict[key.task_id]
+        params = dag.params.validate(run.conf, where=f"DAG {dag.dag_id!r}")
+        if task.is_mapped:
+            kwargs = task.expansion(resolution_context(dag, key.task_id, run, params, xcoms))[key.map_index]
+            task = task.unmap(kwargs)
+        request = AttemptRequest(task=task, run=run, map_index=key.map_index, try_number=ti_row.try_number,
+                                 params=params, log_folder=log_folder, max_xcom_size=max_xcom_size)
+        outcome = run_attempt(request, xcoms)
+    except Exception as err:  # noqa: BLE001 - a failure to even start the attempt fails it
+        outcome = AttemptOutcome(state="failed", try_number=ti_row.try_number, duration=0.0,
+                                 error=f"{type(err).__name__}: {err}", retryable=False)
+    finally:
+        stop.set()
+    with session_scope(session_factory) as session:
+        record_outcome(session, dag, key, outcome)
+    return EXIT_OK
+
+
+def _heartbeat(session_factory: Callable[[], Session], key: TIKey, stop: threading.Event, every: float) -> None:
+    while not stop.wait(every):
+        try:
+            with session_scope(session_factory) as session:
+                ti_state.heartbeat_task(session, key)
+        except Exception:  # noqa: BLE001 - a missed heartbeat is retried next time
+            continue
+
+
+def fail_dead_attempt(session: Session, dag: "DAG | None", key: TIKey, try_number: int, reason: str) -> str | None:
+    """An attempt's process died without recording a result: fail it, or retry it if tries remain."""
+    row = ti_rows.get_task_instance(session, key)
+    if row is None or row.state not in ("running", "queued") or (row.state == "running" and
+                                                                 row.try_number != try_number):
+        return None
+    if row.state == "queued":  # never started: back to the scheduler
+        ti_state.set_task_state(session, key, None, expected_state="queued")
+        return None
+    retries = dag.task_dict[key.task_id].retries if dag is not None and key.task_id in dag.task_dict \
+        else row.max_tries
+    if row.try_number <= retries:
+        task = dag.task_dict.get(key.task_id) if dag is not None else None
+        delay = task.next_retry_delay(row.try_number + 1) if task is not None else timedelta(0)
+        ti_state.set_task_state(session, key, "up_for_retry", expected_state="running",
+                                next_retry_at=datetime.now(timezone.utc) + delay)
+        return "up_for_retry"
+    ti_state.set_task_state(session, key, "failed", expected_state="running")
+    return "failed"

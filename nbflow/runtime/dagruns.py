@@ -1,0 +1,71 @@
+"""Creating DAG runs (scheduled, manual, backfill) with their task instances, and recording DAGs."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from nbflow.authoring.timetables import DataInterval
+from nbflow.store import dags as dag_rows
+from nbflow.store import runs as run_rows
+from nbflow.store import task_instances as ti_rows
+from nbflow.store.keys import TaskSpec
+from nbflow.store.rows import DagRunRow
+
+if TYPE_CHECKING:
+    from nbflow.authoring.dag import DAG
+
+
+def task_specs(dag: "DAG") -> list[TaskSpec]:
+    """One instance per task; a mapped task starts as one placeholder (map index -1) until expanded."""
+    return [TaskSpec(task_id=t.task_id, map_index=-1, max_tries=t.retries, pool=t.pool, pool_slots=t.pool_slots,
+                     priority_weight=t.priority_weight, operator=t.operator_name, queue=t.queue)
+            for t in dag.tasks]
+
+
+def create_run(session: Session, dag: "DAG", *, run_type: str, logical_date: datetime, interval: DataInterval,
+               conf: dict[str, Any] | None = None, run_id: str | None = None,
+               triggered_by: str | None = None) -> DagRunRow:
+    """A queued DAG run and its task instances, in the caller's transaction."""
+    run_id = run_id or f"{run_type}__{logical_date.isoformat()}"
+    row = run_rows.create_dag_run(session, dag_id=dag.dag_id, run_id=run_id, run_type=run_type,
+                                  logical_date=logical_date, data_interval=(interval.start, interval.end),
+                                  conf=conf or {}, triggered_by=triggered_by)
+    ti_rows.create_task_instances(session, dag.dag_id, run_id, task_specs(dag))
+    return row
+
+
+def record_dags(session: Session, dags: Iterable["DAG"], *, paused_at_creation: bool) -> None:
+    """Insert or refresh DAG rows; a new DAG gets its first scheduled interval."""
+    for dag in dags:
+        existing = dag_rows.get_dag_row(session, dag.dag_id)
+        paused = paused_at_creation if dag.is_paused_upon_creation is None else dag.is_paused_upon_creation
+        dag_rows.upsert_dag(session, dag_id=dag.dag_id, fileloc=dag.fileloc, schedule=dag.timetable.summary,
+                            tags=dag.tags, description=dag.description, owners=dag.owner,
+                            max_active_runs=dag.max_active_runs, max_active_tasks=dag.max_active_tasks,
+                            is_paused_at_creation=paused)
+        if existing is None or (existing.next_dagrun is None and existing.schedule != dag.timetable.summary):
+            set_next_interval(session, dag, after=None)
+
+
+def set_next_interval(session: Session, dag: "DAG", *, after: DataInterval | None) -> DataInterval | None:
+    """Store when the DAG's next scheduled run is due (its interval's end), or that none is."""
+    nxt = dag.timetable.next_after(after, start_date=dag.start_date)
+    if nxt is not None and dag.end_date is not None and nxt.start > dag.end_date:
+        nxt = None
+    if nxt is None:
+        dag_rows.set_next_dagrun(session, dag.dag_id, next_dagrun=None, data_interval=None, create_after=None)
+        return None
+    if not dag.catchup and after is None:
+        # Without catchup only the most recent complete interval runs; skip ahead to it.
+        now = datetime.now(timezone.utc)
+        latest = nxt
+        probe = dag.timetable.next_after(nxt, start_date=dag.start_date) if dag.timetable.periodic else None
+        while probe is not None and probe.end <= now:
+            latest, probe = probe, dag.timetable.next_after(probe, start_date=dag.start_date)
+        nxt = latest
+    dag_rows.set_next_dagrun(session, dag.dag_id, next_dagrun=nxt.start, data_interval=(nxt.start, nxt.end),
+                             create_after=nxt.end)
+    return nxt

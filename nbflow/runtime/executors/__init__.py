@@ -1,0 +1,3 @@
+"""Executors run attempts the scheduler queued: `sequential` in process, `local` in forked processes."""
+from nbflow.runtime.executors.base import BaseExecutor as BaseExecutor
+from nbflow.runtime.executors.base import executors as executors

@@ -1,0 +1,63 @@
+"""The executor contract: take workloads, report ended attempts, wake the scheduler when one ends."""
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Any
+
+from nbflow.runtime.workload import ExecutorEvent, Workload
+from nbflow.utils.registry import Registry
+
+
+class BaseExecutor:
+    """Subclasses implement `start`, `queue` and `end`; finished attempts go through `_report`."""
+
+    name = "base"
+
+    def __init__(self, *, parallelism: int, settings: dict[str, Any]) -> None:
+        self.parallelism = parallelism
+        self.settings = settings
+        self._events: deque[ExecutorEvent] = deque()
+        self._running: dict[tuple[Any, int], Workload] = {}
+        self._lock = threading.Lock()
+        self.wakeup = threading.Event()
+
+    def start(self) -> None:
+        """Prepare workers; called once before the first `queue`."""
+
+    def queue(self, workload: Workload) -> None:
+        raise NotImplementedError
+
+    def end(self, *, wait: bool = True) -> None:
+        """Stop; with `wait`, let running attempts finish first."""
+
+    @property
+    def running_count(self) -> int:
+        with self._lock:
+            return len(self._running)
+
+    def open_slots(self) -> int:
+        return max(self.parallelism - self.running_count, 0)
+
+    def _track(self, workload: Workload) -> None:
+        with self._lock:
+            self._running[(workload.key, workload.try_number)] = workload
+
+    def _report(self, event: ExecutorEvent) -> None:
+        with self._lock:
+            self._running.pop((event.key, event.try_number), None)
+            self._events.append(event)
+        self.wakeup.set()
+
+    def drain_events(self) -> list[ExecutorEvent]:
+        with self._lock:
+            events = list(self._events)
+            self._events.clear()
+        return events
+
+    def is_running(self, key: Any) -> bool:
+        with self._lock:
+            return any(k == key for k, _ in self._running)
+
+
+executors: Registry[type[BaseExecutor]] = Registry("executor", entry_points="nbflow.executors")

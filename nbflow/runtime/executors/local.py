@@ -1,0 +1,94 @@
+"""LocalExecutor: a warm worker process forks one child per attempt.
+
+The worker (`python -m nbflow.runtime.worker`) is spawned, never forked from the scheduler, so the
+scheduler may live in a Jupyter kernel's thread; it imports nbflow and parses the DAG files once,
+then forks each attempt from that warm state: a crash, leak or `os._exit` in a task ends only
+its child. Messages are JSON lines over the worker's stdin and stdout.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from typing import Any
+
+from nbflow.exceptions import NbflowException
+from nbflow.runtime.executors.base import BaseExecutor, executors
+from nbflow.runtime.workload import ExecutorEvent, Workload
+from nbflow.store.keys import TIKey
+
+
+@executors.register("local")
+class LocalExecutor(BaseExecutor):
+    """Parallel attempts in processes forked from one warm worker."""
+
+    name = "local"
+
+    def __init__(self, *, parallelism: int, settings: dict[str, Any]) -> None:
+        super().__init__(parallelism=parallelism, settings=settings)
+        self._proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+        self._write_lock = threading.Lock()
+        self._ready = threading.Event()
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        env.update(self.settings.get("env", {}))
+        cmd = [sys.executable, "-m", "nbflow.runtime.worker", "--dags-folder", str(self.settings["dags_folder"]),
+               "--parallelism", str(self.parallelism)]
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+                                      env=env, start_new_session=True)
+        self._reader = threading.Thread(target=self._read_events, daemon=True, name="local-executor-reader")
+        self._reader.start()
+        if not self._ready.wait(120):
+            raise NbflowException("the local executor's worker did not start within 120 s; see its stderr")
+
+    def queue(self, workload: Workload) -> None:
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            raise NbflowException("the local executor's worker is not running")
+        self._track(workload)
+        with self._write_lock:
+            assert proc.stdin is not None
+            proc.stdin.write(workload.to_json() + "\n")
+            proc.stdin.flush()
+
+    def _read_events(self) -> None:
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None
+        for line in proc.stdout:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if message.get("ready"):
+                self._ready.set()
+                continue
+            key = TIKey(**message["key"])
+            self._report(ExecutorEvent(key, message["try_number"], message["exit_code"], message.get("message", "")))
+        # The worker is gone: every attempt it still had counts as dead.
+        with self._lock:
+            lost = list(self._running.values())
+        for workload in lost:
+            self._report(ExecutorEvent(workload.key, workload.try_number, -1, "the local executor's worker exited"))
+        self._ready.set()
+
+    def end(self, *, wait: bool = True) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        try:
+            if proc.stdin is not None:
+                proc.stdin.close()  # the worker finishes its children, then exits
+        except OSError:
+            pass
+        try:
+            proc.wait(timeout=None if wait else 5)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait(timeout=10)
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        self._proc = None

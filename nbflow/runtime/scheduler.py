@@ -1,0 +1,314 @@
+"""The scheduler loop: create runs, pick ready task instances, hand them to the executor, record results.
+
+All state lives in the metadata database, so a scheduler killed at any point resumes where it
+stopped. The loop installs no signal handlers and keeps no process-wide state, so it can run in
+a background thread (of a Jupyter kernel, say); `stop()` ends it cleanly from any thread.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from nbflow.authoring.timetables import DataInterval
+from nbflow.exceptions import NbflowException
+from nbflow.runtime.attempt import EXIT_NOT_CLAIMED, fail_dead_attempt, run_info_of
+from nbflow.runtime.dagruns import create_run, record_dags, set_next_interval, task_specs
+from nbflow.runtime.executors.base import BaseExecutor
+from nbflow.runtime.inprocess import resolution_context
+from nbflow.runtime.run_state import RunState, TIState
+from nbflow.runtime.workload import Workload
+from nbflow.runtime.xcom_db import DbXComStore
+from nbflow.store import dags as dag_rows
+from nbflow.store import jobs
+from nbflow.store import mapping
+from nbflow.store import pools
+from nbflow.store import runs as run_rows
+from nbflow.store import session_scope
+from nbflow.store import task_instances as ti_rows
+from nbflow.store import ti_state
+from nbflow.store.keys import TIKey
+
+if TYPE_CHECKING:
+    from nbflow.authoring.dag import DAG
+    from nbflow.runtime.dagbag import DagBag
+
+log = logging.getLogger("nbflow.scheduler")
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerSettings:
+    """Read once from config where the scheduler is built (STYLE §10)."""
+
+    parallelism: int = 4
+    heartbeat_sec: float = 1.0
+    orphan_timeout_sec: float = 30.0
+    paused_at_creation: bool = True
+    parse_interval_sec: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class LoopStats:
+    seconds: float
+    queued: int
+    active_runs: int
+
+
+class Scheduler:
+    """Drives DAG runs to completion through an executor; see the module docstring."""
+
+    def __init__(self, *, dagbag: "DagBag", session_factory: Callable[[], Session], executor: BaseExecutor,
+                 settings: SchedulerSettings) -> None:
+        self.dagbag = dagbag
+        self.sessions = session_factory
+        self.executor = executor
+        self.settings = settings
+        self.job_id: int | None = None
+        self._stop = threading.Event()
+        self._last_parse = 0.0
+        self._last_orphan_check = 0.0
+        self.loop_stats: list[LoopStats] = []
+        self.on_loop: Callable[[LoopStats], None] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the loop to end after the current turn (safe from any thread or signal handler)."""
+        self._stop.set()
+        self.executor.wakeup.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self, *, num_runs: int | None = None, until_idle: bool = False) -> None:
+        """Loop until stopped, `num_runs` turns, or (with `until_idle`) no run is active."""
+        self.executor.start()
+        with session_scope(self.sessions) as session:
+            self.job_id = jobs.start_job(session, "scheduler", hostname=socket.gethostname(), pid=os.getpid()).id
+        turns = 0
+        try:
+            self._sync_dags(force=True)
+            self._adopt_or_reset_orphans(startup=True)
+            while not self._stop.is_set():
+                stats = self.run_once()
+                turns += 1
+                if num_runs is not None and turns >= num_runs:
+                    break
+                if until_idle and stats.active_runs == 0 and stats.queued == 0 and self.executor.running_count == 0:
+                    break
+                self.executor.wakeup.wait(self.settings.heartbeat_sec)
+                self.executor.wakeup.clear()
+        finally:
+            self.executor.end(wait=True)
+            self._process_events()
+            with session_scope(self.sessions) as session:
+                jobs.end_job(session, self.job_id)
+
+    def run_once(self) -> LoopStats:
+        """One turn: parse if due, create runs, handle ended attempts, queue what is ready."""
+        started = time.perf_counter()
+        now = datetime.now(timezone.utc)
+        self._sync_dags()
+        self._process_events()
+        if time.monotonic() - self._last_orphan_check > self.settings.orphan_timeout_sec / 2:
+            self._adopt_or_reset_orphans(startup=False)
+        with session_scope(self.sessions) as session:
+            self._create_scheduled_runs(session, now)
+        with session_scope(self.sessions) as session:
+            workloads, active = self._schedule(session, now)
+            jobs.heartbeat_job(session, self.job_id)
+        for workload in workloads:
+            self.executor.queue(workload)
+        stats = LoopStats(time.perf_counter() - started, len(workloads), active)
+        self.loop_stats.append(stats)
+        if self.on_loop is not None:
+            self.on_loop(stats)
+        return stats
+
+    # -- DAG files ------------------------------------------------------------------------------
+    def _sync_dags(self, *, force: bool = False) -> None:
+        if not force and time.monotonic() - self._last_parse < self.settings.parse_interval_sec:
+            return
+        self._last_parse = time.monotonic()
+        changed = self.dagbag.refresh()
+        if not changed and not force:
+            return
+        with session_scope(self.sessions) as session:
+            record_dags(session, self.dagbag.dags.values(), paused_at_creation=self.settings.paused_at_creation)
+            dag_rows.record_import_errors(session, self.dagbag.import_errors)
+
+    def _create_scheduled_runs(self, session: Session, now: datetime) -> None:
+        for row in dag_rows.dags_due(session, now=now):
+            dag = self.dagbag.dags.get(row.dag_id)
+            if dag is None or row.next_dagrun is None:
+                continue
+            if run_rows.count_active_runs(session, dag.dag_id) >= dag.max_active_runs:
+                continue
+            interval = DataInterval(row.next_dagrun_data_interval_start, row.next_dagrun_data_interval_end)
+            run_id = f"scheduled__{interval.start.isoformat()}"
+            if run_rows.get_dag_run(session, dag.dag_id, run_id) is None:
+                create_run(session, dag, run_type="scheduled", logical_date=interval.start, interval=interval,
+                           run_id=run_id, triggered_by="scheduler")
+            set_next_interval(session, dag, after=interval)
+
+    # -- task instances -------------------------------------------------------------------------
+    def _schedule(self, session: Session, now: datetime) -> tuple[list[Workload], int]:
+        active_runs = run_rows.list_dag_runs(session, state=("queued", "running"))
+        unpaused = {d.dag_id for d in dag_rows.list_dags(session, paused=False)}
+        running_per_dag: dict[str, int] = defaultdict(int)
+        for run in active_runs:
+            if run.state == "running":
+                running_per_dag[run.dag_id] += 1
+        candidates: list[tuple[int, TIKey, "DAG", int]] = []
+        for run in sorted(active_runs, key=lambda r: (r.logical_date or r.queued_at or now)):
+            dag = self.dagbag.dags.get(run.dag_id)
+            if dag is None or run.dag_id not in unpaused:
+                continue
+            if run.state == "queued":
+                if running_per_dag[run.dag_id] >= dag.max_active_runs:
+                    continue
+                run_rows.set_dag_run_state(session, run.dag_id, run.run_id, "running", expected_state="queued")
+                running_per_dag[run.dag_id] += 1
+            candidates.extend(self._ready_in_run(session, dag, run, now))
+        return self._queue(session, candidates), len(active_runs)
+
+    def _ready_in_run(self, session: Session, dag: "DAG", run: Any, now: datetime) -> list[tuple[int, TIKey, "DAG", int]]:
+        rows = ti_rows.get_task_instances(session, run.dag_id, run.run_id)
+        state = RunState(dag)
+        for row in rows:
+            if row.task_id not in dag.task_dict:
+                continue
+            state.tis[(row.task_id, row.map_index)] = TIState(row.task_id, row.map_index, row.state, row.try_number,
+                                                              row.next_retry_at)
+            if row.map_index >= 0 or (row.state == "skipped" and dag.task_dict[row.task_id].is_mapped):
+                state.expanded.add(row.task_id)
+        before = {k: ti.state for k, ti in state.tis.items()}
+        ready = state.evaluate(now)
+        settled: dict[str, list[TIKey]] = defaultdict(list)
+        for k, ti in state.tis.items():
+            if ti.state != before.get(k):
+                settled[ti.state].append(TIKey(run.dag_id, ti.task_id, run.run_id, ti.map_index))
+        for new_state, keys in settled.items():
+            ti_state.set_task_states(session, keys, new_state, expected_state=None)
+        if state.finished:
+            self._finish_run(session, dag, run, state)
+            return []
+        found = []
+        for ti in ready:
+            task = dag.task_dict[ti.task_id]
+            if task.is_mapped and ti.task_id not in state.expanded:
+                self._expand(session, dag, run, task)
+                self.executor.wakeup.set()  # schedule the new instances on the next turn
+                continue
+            found.append((task.priority_weight, TIKey(run.dag_id, ti.task_id, run.run_id, ti.map_index), dag,
+                          ti.try_number))
+        return found
+
+    def _expand(self, session: Session, dag: "DAG", run: Any, task: Any) -> None:
+        info = run_info_of(run)
+        try:
+            params = dag.params.validate(info.conf, where=f"DAG {dag.dag_id!r}")
+            count = len(task.expansion(resolution_context(dag, task.task_id, info, params,
+                                                          DbXComStore(self.sessions))))
+        except NbflowException as err:
+            log.warning("%s.%s: cannot expand mapped task: %s", dag.dag_id, task.task_id, err)
+            ti_state.set_task_state(session, TIKey(dag.dag_id, task.task_id, run.run_id, -1), "failed",
+                                    expected_state=None)
+            return
+        spec = next(s for s in task_specs(dag) if s.task_id == task.task_id)
+        mapping.expand_task_instances(session, dag.dag_id, run.run_id, spec, count)
+
+    def _queue(self, session: Session, candidates: list[tuple[int, TIKey, "DAG", int]]) -> list[Workload]:
+        if not candidates:
+            return []
+        slots = self.executor.open_slots()
+        if slots <= 0:
+            return []
+        pools.lock_pools(session)
+        in_use = pools.pool_slots_in_use(session)
+        pool_sizes = {p.pool: p.slots for p in pools.list_pools(session)}
+        per_dag: dict[str, int] = defaultdict(int)
+        for dag_id in {c[1].dag_id for c in candidates}:
+            per_dag[dag_id] = ti_rows.count_task_instances(session, ("queued", "running"), dag_id=dag_id)
+        chosen: list[tuple[TIKey, "DAG", int]] = []
+        for priority, key, dag, try_number in sorted(candidates, key=lambda c: -c[0]):
+            if len(chosen) >= slots:
+                break
+            task = dag.task_dict[key.task_id]
+            if per_dag[key.dag_id] >= dag.max_active_tasks:
+                continue
+            size = pool_sizes.get(task.pool)
+            if size is not None and size >= 0 and in_use.get(task.pool, 0) + task.pool_slots > size:
+                continue
+            per_dag[key.dag_id] += 1
+            in_use[task.pool] = in_use.get(task.pool, 0) + task.pool_slots
+            chosen.append((key, dag, try_number))
+        won = set(ti_state.set_task_states(session, [k for k, _, _ in chosen], "queued",
+                                           expected_state=(None, "scheduled", "up_for_retry"),
+                                           queued_by_job_id=self.job_id, executor=self.executor.name))
+        workloads = []
+        for key, dag, try_number in chosen:
+            if key not in won:
+                continue
+            task = dag.task_dict[key.task_id]
+            timeout = task.execution_timeout.total_seconds() if task.execution_timeout else None
+            workloads.append(Workload(key.dag_id, key.task_id, key.run_id, key.map_index, try_number + 1,
+                                      dag.fileloc, self.job_id, timeout))
+        return workloads
+
+    def _finish_run(self, session: Session, dag: "DAG", run: Any, state: RunState) -> None:
+        result, failed_task = state.run_result()
+        if not run_rows.set_dag_run_state(session, run.dag_id, run.run_id, result, expected_state="running",
+                                          failed_task=failed_task):
+            return
+        callback = dag.on_success_callback if result == "success" else dag.on_failure_callback
+        if callback:
+            context = {"dag": dag, "dag_run": run_info_of(run), "run_id": run.run_id,
+                       "reason": f"task {failed_task} failed" if failed_task else result}
+            for fn in callback if isinstance(callback, (list, tuple)) else [callback]:
+                try:
+                    fn(context)
+                except Exception:  # noqa: BLE001 - a callback never changes the run's state
+                    log.exception("DAG %s: %s callback failed", dag.dag_id, result)
+
+    # -- ended attempts and orphans ---------------------------------------------------------------
+    def _process_events(self) -> None:
+        for event in self.executor.drain_events():
+            if event.exit_code in (0, EXIT_NOT_CLAIMED):
+                continue
+            dag = self.dagbag.dags.get(event.key.dag_id)
+            reason = event.message or f"attempt process exited with code {event.exit_code}"
+            with session_scope(self.sessions) as session:
+                outcome = fail_dead_attempt(session, dag, event.key, event.try_number, reason)
+            if outcome:
+                log.warning("%s: %s; now %s", event.key, reason, outcome)
+
+    def _adopt_or_reset_orphans(self, *, startup: bool) -> None:
+        """Queued work of dead schedulers goes back to the queue; silent running attempts fail or retry."""
+        self._last_orphan_check = time.monotonic()
+        grace = timedelta(seconds=max(self.settings.heartbeat_sec * 5, 5.0))
+        with session_scope(self.sessions) as session:
+            alive = {j.id for j in jobs.alive_jobs(session, "scheduler", grace=grace)} | {self.job_id}
+            for row in ti_rows.task_instances_in_state(session, "queued"):
+                if row.queued_by_job_id not in alive:
+                    ti_state.set_task_state(session, row.key, None, expected_state="queued")
+            for row in ti_rows.find_orphaned_task_instances(
+                    session, older_than=timedelta(seconds=self.settings.orphan_timeout_sec)):
+                if self.executor.is_running(row.key):
+                    continue
+                fail_dead_attempt(session, self.dagbag.dags.get(row.dag_id), row.key, row.try_number,
+                                  "no heartbeat from the attempt's process")
+
+
+def log_folder_of(config: Any) -> Path:
+    return Path(config.log_folder)

@@ -1,0 +1,166 @@
+"""The local executor's warm worker: parse DAG files once, fork one child per attempt.
+
+Protocol (JSON lines): stdin carries Workloads; stdout carries `{"ready": true}` once, then one
+`{"key": ..., "try_number": ..., "exit_code": ...}` per ended child. When stdin closes (the
+scheduler stopped or died), the worker starts nothing new, waits for its children — they record
+their own results in the database — and exits.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import selectors
+import signal
+import sys
+import time
+from collections import deque
+from dataclasses import asdict
+from pathlib import Path
+
+from nbflow.configuration import load_config
+from nbflow.runtime.workload import Workload
+
+
+class Worker:
+    def __init__(self, dags_folder: Path, parallelism: int) -> None:
+        from nbflow.runtime.dagbag import DagBag
+        from nbflow.store import make_engine, make_session_factory
+
+        self.config = load_config()
+        self.parallelism = parallelism
+        self.dagbag = DagBag(dags_folder, import_timeout=self.config.getfloat("core", "dagbag_import_timeout"))
+        self.engine = make_engine(self.config.sql_alchemy_conn)
+        self.sessions = make_session_factory(self.engine)
+        self.log_folder = self.config.log_folder
+        self.max_xcom_size = self.config.getint("core", "max_xcom_size")
+        self.heartbeat = self.config.getfloat("scheduler", "task_heartbeat_sec", 2.0)
+        self.pending: deque[Workload] = deque()
+        self.children: dict[int, tuple[Workload, float]] = {}
+        self.stdin_open = True
+        self.out = sys.stdout
+        self._buffer = ""
+
+    def send(self, message: dict) -> None:
+        try:
+            self.out.write(json.dumps(message) + "\n")
+            self.out.flush()
+        except (BrokenPipeError, ValueError):  # the scheduler is gone; children still record results
+            pass
+
+    def serve(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_term)
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        signal.set_wakeup_fd(write_fd)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        selector = selectors.DefaultSelector()
+        selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "stdin")
+        selector.register(read_fd, selectors.EVENT_READ, "signal")
+        self.send({"ready": True, "pid": os.getpid()})
+        while self.stdin_open or self.children or (self.pending and self.stdin_open):
+            for key, _ in selector.select(timeout=self._select_timeout()):
+                if key.data == "stdin":
+                    self._read_stdin(selector)
+                else:
+                    try:
+                        os.read(read_fd, 4096)
+                    except BlockingIOError:
+                        pass
+            self._reap()
+            self._kill_overdue()
+            while self.stdin_open and self.pending and len(self.children) < self.parallelism:
+                self._fork(self.pending.popleft())
+        return 0
+
+    def _select_timeout(self) -> float | None:
+        deadlines = [start + w.execution_timeout + 10 for w, start in self.children.values() if w.execution_timeout]
+        if deadlines:
+            return max(min(deadlines) - time.monotonic(), 0.05)
+        return 1.0 if self.children else None
+
+    def _read_stdin(self, selector: selectors.BaseSelector) -> None:
+        data = os.read(sys.stdin.fileno(), 65536)
+        if not data:
+            self.stdin_open = False
+            selector.unregister(sys.stdin.fileno())
+            self.pending.clear()
+            return
+        self._buffer += data.decode()
+        while "\n" in self._buffer:
+            line, self._buffer = self._buffer.split("\n", 1)
+            if line.strip():
+                self.pending.append(Workload.from_json(line))
+
+    def _fork(self, workload: Workload) -> None:
+        self.dagbag.refresh()
+        pid = os.fork()
+        if pid == 0:  # child: never returns
+            code = 1
+            try:
+                code = self._child(workload)
+            except BaseException:  # noqa: BLE001 - the child must always leave through os._exit
+                import traceback
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        self.children[pid] = (workload, time.monotonic())
+
+    def _child(self, workload: Workload) -> int:
+        from nbflow.runtime.attempt import execute_workload
+        from nbflow.store import dispose_after_fork
+
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)  # task output goes to its log; fd 1 is the protocol pipe
+        dispose_after_fork(self.engine)
+        dag = self.dagbag.dags.get(workload.dag_id)
+        if dag is None:
+            print(f"DAG {workload.dag_id!r} is not in {self.dagbag.dag_folder}", file=sys.stderr)
+            return 4
+        return execute_workload(workload, dag, session_factory=self.sessions, log_folder=self.log_folder,
+                                max_xcom_size=self.max_xcom_size, heartbeat_sec=self.heartbeat)
+
+    def _reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            workload, _ = self.children.pop(pid, (None, 0.0))
+            if workload is None:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            message = f"attempt process killed by signal {-code}" if code < 0 else ""
+            self.send({"key": asdict(workload.key), "try_number": workload.try_number, "exit_code": code,
+                       "message": message})
+
+    def _kill_overdue(self) -> None:
+        """Backstop for execution_timeout: a child that ignored SIGALRM for 10 s more is killed."""
+        now = time.monotonic()
+        for pid, (workload, start) in list(self.children.items()):
+            if workload.execution_timeout and now > start + workload.execution_timeout + 10:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    def _on_term(self, signum: int, frame: object) -> None:
+        self.stdin_open = False
+        self.pending.clear()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nbflow-worker")
+    parser.add_argument("--dags-folder", required=True, type=Path)
+    parser.add_argument("--parallelism", type=int, default=4)
+    args = parser.parse_args(argv)
+    return Worker(args.dags_folder, args.parallelism).serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""What an executor is handed (one attempt to run) and what it reports back; plain, picklable, JSON-able."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from nbflow.store.keys import TIKey
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """Run task `task_id` of run `run_id` (map index, attempt `try_number`) from the DAG in `fileloc`."""
+
+    dag_id: str
+    task_id: str
+    run_id: str
+    map_index: int
+    try_number: int
+    fileloc: str
+    queued_by_job_id: int | None = None
+    execution_timeout: float | None = None
+
+    @property
+    def key(self) -> TIKey:
+        return TIKey(self.dag_id, self.task_id, self.run_id, self.map_index)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Workload":
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorEvent:
+    """An attempt's process ended; exit_code 0 means it recorded its own result in the database."""
+
+    key: TIKey
+    try_number: int
+    exit_code: int
+    message: str = ""
