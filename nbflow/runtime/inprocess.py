@@ -116,7 +116,7 @@ def _run_one(dag: "DAG", ti: TIState, *, run: DagRunInfo, params: dict[str, Any]
     return run_attempt(request, xcoms, echo=echo)
 
 
-def _resolution_context(dag: "DAG", task_id: str, run: DagRunInfo, params: dict[str, Any],
+def resolution_context(dag: "DAG", task_id: str, run: DagRunInfo, params: dict[str, Any],
                         xcoms: XComStore) -> dict[str, Any]:
     task = dag.task_dict[task_id]
     ti = RuntimeTaskInstance(task=task, run=run, map_index=-1, try_number=1, max_tries=0, xcoms=xcoms)
@@ -128,7 +128,7 @@ def _expand(dag: "DAG", state: RunState, ti: TIState, run: DagRunInfo, params: d
     """Turn a mapped task into one instance per element once its upstream XComs exist."""
     task = dag.task_dict[ti.task_id]
     try:
-        count = len(task.expansion(_resolution_context(dag, ti.task_id, run, params, xcoms)))
+        count = len(task.expansion(resolution_context(dag, ti.task_id, run, params, xcoms)))
     except NbflowException as err:
         ti.state, ti.error = "failed", str(err)
         return
@@ -138,7 +138,7 @@ def _expand(dag: "DAG", state: RunState, ti: TIState, run: DagRunInfo, params: d
 def _mapped_kwargs(dag: "DAG", ti: TIState, run: DagRunInfo, params: dict[str, Any],
                    xcoms: XComStore) -> dict[str, Any]:
     task = dag.task_dict[ti.task_id]
-    return task.expansion(_resolution_context(dag, ti.task_id, run, params, xcoms))[ti.map_index]
+    return task.expansion(resolution_context(dag, ti.task_id, run, params, xcoms))[ti.map_index]
 
 
 def _dag_callback(dag: "DAG", run_state: str, run: DagRunInfo, params: dict[str, Any], xcoms: XComStore,
