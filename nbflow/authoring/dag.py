@@ -85,7 +85,9 @@ class DAG:
         self.on_success_callback = on_success_callback
         self.on_failure_callback = on_failure_callback
         self.doc_md = doc_md
-        self.params = ParamsDict({**self.default_args.get("params", {}), **(params or {})})
+        # update(), not {**a, **b}: unpacking a ParamsDict yields bare values and drops each Param's schema
+        self.params = ParamsDict(self.default_args.get("params") or {})
+        self.params.update(params or {})
         self.access_control = access_control
         self.is_paused_upon_creation = is_paused_upon_creation
         self.jinja_environment_kwargs = dict(jinja_environment_kwargs or {})
@@ -248,7 +250,9 @@ def dag(dag_id: str | Callable[..., Any] = "", **dag_kwargs: Any) -> Any:
         @functools.wraps(fn)
         def build(*args: Any, **kwargs: Any) -> DAG:
             bound = signature.bind_partial(*args, **kwargs)
-            params = {**dag_kwargs.get("params", {}), **defaults, **bound.arguments}
+            # Function defaults and arguments set the value of a declared Param, keeping its schema.
+            params = ParamsDict(dag_kwargs.get("params") or {})
+            params.update({**defaults, **bound.arguments})
             kw = {**dag_kwargs, "params": params}
             kw.setdefault("doc_md", fn.__doc__)
             kw.setdefault("fileloc", inspect.getsourcefile(fn) or _caller_file())
