@@ -197,7 +197,11 @@ class SecretsBackendUnavailable(SecretsError):
         super().__init__(f"secrets backend {backend!r} is unavailable: {problem}{advice}")
 
 
-class InvalidConnectionError(SecretsError, ValueError):
+class InvalidSecretError(SecretsError, ValueError):
+    """A stored secret has the wrong shape (e.g. a Vault variable without a `value` key)."""
+
+
+class InvalidConnectionError(InvalidSecretError):
     """A connection URI, JSON document or field is malformed; the message names the connection."""
 
 
