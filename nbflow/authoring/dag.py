@@ -62,7 +62,9 @@ class DAG:
                  render_template_as_native_obj: bool = False, tags: Iterable[str] | None = None,
                  owner_links: dict[str, str] | None = None, auto_register: bool = True, fail_fast: bool = False,
                  dag_display_name: str | None = None, max_consecutive_failed_dag_runs: int = 0,
-                 schedule_interval: Any = None, concurrency: int | None = None, fileloc: str | None = None) -> None:
+                 schedule_interval: Any = None, concurrency: int | None = None, fileloc: str | None = None,
+                 timetable: Any = None, default_view: str = "grid", orientation: str = "LR",
+                 sla_miss_callback: Any = None) -> None:
         self.dag_id = validate_key("dag_id", dag_id)
         self.fileloc = fileloc or _caller_file()
         self.description = description
@@ -71,6 +73,8 @@ class DAG:
         self.end_date = coerce_datetime(end_date or self.default_args.get("end_date"), where=f"DAG {dag_id!r}")
         if schedule is None and schedule_interval is not None:  # Airflow 2 spelling
             schedule = schedule_interval
+        if schedule is None and timetable is not None:  # Airflow 2.2's spelling
+            schedule = timetable
         self.schedule = schedule
         self.timetable: Timetable = make_timetable(schedule, dag_id=dag_id)
         self.template_searchpath = [template_searchpath] if isinstance(template_searchpath, str) \
@@ -98,6 +102,8 @@ class DAG:
         self.fail_fast = fail_fast
         self.dag_display_name = dag_display_name or dag_id
         self.max_consecutive_failed_dag_runs = max_consecutive_failed_dag_runs
+        # Airflow 2 display settings and SLA callback: kept so its DAG files load, not used.
+        self.default_view, self.orientation, self.sla_miss_callback = default_view, orientation, sla_miss_callback
         self.task_dict: dict[str, BaseOperator] = {}
         self.task_group = TaskGroup(None, dag=self)
         self.edge_info: dict[tuple[str, str], dict[str, Any]] = {}
