@@ -72,6 +72,15 @@ def _call_callbacks(callbacks: Any, context: dict[str, Any], log: Any) -> None:
             log.write(f"callback {getattr(callback, '__name__', callback)!r} failed:\n{traceback.format_exc()}")
 
 
+def task_params(task: "BaseOperator", run_params: dict[str, Any], conf: dict[str, Any]) -> dict[str, Any]:
+    """The run's params plus the task's own (`params=` on the operator or in default_args): the task's
+    win over the DAG's, the run's conf wins over both, as in Airflow; each checked against its schema."""
+    if not task.params:
+        return run_params
+    own = task.params.validate({k: v for k, v in conf.items() if k in task.params}, where=f"task {task.task_id!r}")
+    return {**run_params, **own}
+
+
 def run_attempt(request: AttemptRequest, xcoms: XComStore, *, echo: TextIO | None = None) -> AttemptOutcome:
     """Run one attempt in this process and say how it ended; never raises for task errors."""
     task = request.task
@@ -88,6 +97,7 @@ def run_attempt(request: AttemptRequest, xcoms: XComStore, *, echo: TextIO | Non
         outcome_state, error, retryable = "success", None, True
         try:
             xcoms.clear(ti.key)
+            context["params"] = task_params(task, request.params, request.run.conf)
             work = task.prepare_for_execution()
             context["task"] = work
             ti.task = work
