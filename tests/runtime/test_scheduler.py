@@ -1,0 +1,235 @@
+"""The scheduler with real processes and a real SQLite database file."""
+from __future__ import annotations
+
+import os
+import signal
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from nbflow.runtime import api
+from tests.conftest import write_dag
+from tests.runtime.scheduler_helpers import (
+    lines,
+    make_env,
+    run_scheduler_until_idle,
+    start_scheduler_process,
+    wait_for,
+)
+
+CHAIN = """
+from pathlib import Path
+from nbflow import DAG
+from nbflow.decorators import task
+
+MARKS = Path({marks!r})
+
+with DAG("chain", schedule=None, start_date=None, default_args={{"retries": {retries}, "retry_delay": 0}}):
+    @task
+    def first():
+        with MARKS.open("a") as f:
+            f.write("first\\n")
+        return 1
+
+    @task
+    def second(x):
+        import os, signal, time
+        with MARKS.open("a") as f:
+            f.write("second\\n")
+        {second_body}
+        return x + 1
+
+    @task
+    def third(x):
+        with MARKS.open("a") as f:
+            f.write("third\\n")
+        return x + 1
+
+    third(second(first()))
+"""
+
+
+def chain_dag(dags: Path, marks: Path, *, retries: int = 0, second_body: str = "pass") -> None:
+    write_dag(dags, "chain.py", CHAIN.format(marks=str(marks), retries=retries, second_body=second_body))
+
+
+@pytest.fixture
+def env(nbflow_env, monkeypatch):
+    monkeypatch.setenv("NBFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "false")
+    monkeypatch.setenv("NBFLOW__SCHEDULER__HEARTBEAT_SEC", "0.2")
+    return nbflow_env
+
+
+def scheduler_jobs(environment: api.Environment, state: str) -> list[int]:
+    from sqlalchemy import text
+    with environment.sessions() as session:
+        return list(session.scalars(text("SELECT id FROM job WHERE job_type = 'scheduler' AND state = :s"),
+                                    {"s": state}))
+
+
+def states(environment: api.Environment, dag_id: str, run_id: str) -> dict[str, str | None]:
+    return {row.task_id: row.state for row in api.task_states(environment, dag_id, run_id)}
+
+
+@pytest.mark.parametrize("executor", ["local", "sequential"])
+def test_triggered_run_completes_with_xcoms(env, tmp_path: Path, executor: str) -> None:
+    marks = tmp_path / "marks.txt"
+    chain_dag(env.dags, marks)
+    environment = make_env()
+    run = api.trigger_dag(environment, "chain")
+    run_scheduler_until_idle(environment, executor=executor)
+    assert api.get_run(environment, "chain", run.run_id).state == "success"
+    assert states(environment, "chain", run.run_id) == {"first": "success", "second": "success",
+                                                        "third": "success"}
+    assert lines(marks) == ["first", "second", "third"]
+    log = api.log_path(environment, "chain", run.run_id, "third", None).read_text()
+    assert "Returned value was: 3" in log
+
+
+def test_killed_attempt_process_is_retried(env, tmp_path: Path) -> None:
+    marks = tmp_path / "marks.txt"
+    body = ("if len(MARKS.read_text().splitlines()) == 2:\n"
+            "            os.kill(os.getpid(), signal.SIGKILL)")
+    chain_dag(env.dags, marks, retries=1, second_body=body)
+    environment = make_env()
+    run = api.trigger_dag(environment, "chain")
+    run_scheduler_until_idle(environment)
+    assert api.get_run(environment, "chain", run.run_id).state == "success"
+    second = next(r for r in api.task_states(environment, "chain", run.run_id) if r.task_id == "second")
+    assert second.state == "success" and second.try_number == 2
+    assert lines(marks) == ["first", "second", "second", "third"]
+
+
+def test_killed_attempt_without_retries_fails_the_run_naming_the_task(env, tmp_path: Path) -> None:
+    marks = tmp_path / "marks.txt"
+    chain_dag(env.dags, marks, second_body="os._exit(7)")
+    environment = make_env()
+    run = api.trigger_dag(environment, "chain")
+    run_scheduler_until_idle(environment)
+    finished = api.get_run(environment, "chain", run.run_id)
+    assert finished.state == "failed"
+    assert finished.failed_task == "second"
+    assert states(environment, "chain", run.run_id)["third"] == "upstream_failed"
+
+
+def test_scheduler_killed_mid_run_resumes_without_running_a_task_twice(env, tmp_path: Path) -> None:
+    marks = tmp_path / "marks.txt"
+    started = tmp_path / "second-started"
+    body = (f"Path({str(started)!r}).touch()\n"
+            "        time.sleep(1.5)")
+    chain_dag(env.dags, marks, second_body=body)
+    environment = make_env()
+    run = api.trigger_dag(environment, "chain")
+    proc = start_scheduler_process()
+    try:
+        wait_for(started.exists)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    run_scheduler_until_idle(environment)
+    assert api.get_run(environment, "chain", run.run_id).state == "success"
+    assert lines(marks) == ["first", "second", "third"]
+
+
+def test_sigterm_stops_the_scheduler_gracefully(env, tmp_path: Path) -> None:
+    chain_dag(env.dags, tmp_path / "marks.txt")
+    environment = make_env()
+    proc = start_scheduler_process()
+    wait_for(lambda: scheduler_jobs(environment, "running"))
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    assert scheduler_jobs(environment, "success")
+
+
+def test_catchup_creates_one_run_per_missed_daily_interval(env) -> None:
+    start = (datetime.now(timezone.utc) - timedelta(days=4)).replace(hour=0, minute=0, second=0, microsecond=0)
+    write_dag(env.dags, "daily.py", f"""
+        from datetime import datetime, timezone
+        from nbflow import DAG
+        from nbflow.operators.empty import EmptyOperator
+        with DAG("daily", schedule="@daily", start_date=datetime.fromisoformat({start.isoformat()!r}),
+                 catchup=True):
+            EmptyOperator(task_id="noop")
+    """)
+    environment = make_env()
+    run_scheduler_until_idle(environment)
+    runs = sorted(api.list_runs(environment, "daily"), key=lambda r: r.logical_date)
+    assert [r.logical_date for r in runs] == [start + timedelta(days=n) for n in range(4)]
+    assert all(r.data_interval_end - r.data_interval_start == timedelta(days=1) for r in runs)
+    assert {r.state for r in runs} == {"success"}
+
+
+def test_timedelta_schedule_without_catchup_runs_only_the_latest_interval(env) -> None:
+    start = datetime.now(timezone.utc) - timedelta(hours=10, minutes=30)
+    write_dag(env.dags, "every3h.py", f"""
+        from datetime import datetime, timedelta
+        from nbflow import DAG
+        from nbflow.operators.empty import EmptyOperator
+        with DAG("every3h", schedule=timedelta(hours=3), start_date=datetime.fromisoformat({start.isoformat()!r}),
+                 catchup=False):
+            EmptyOperator(task_id="noop")
+    """)
+    environment = make_env()
+    run_scheduler_until_idle(environment)
+    runs = api.list_runs(environment, "every3h")
+    assert len(runs) == 1
+    assert runs[0].data_interval_start == start + timedelta(hours=6)
+    assert runs[0].data_interval_end == start + timedelta(hours=9)
+
+
+def test_execution_timeout_kills_the_attempt(env) -> None:
+    write_dag(env.dags, "slow.py", """
+        import time
+        from datetime import timedelta
+        from nbflow import DAG
+        from nbflow.operators.python import PythonOperator
+        with DAG("slow", schedule=None):
+            PythonOperator(task_id="sleepy", python_callable=lambda: time.sleep(30),
+                           execution_timeout=timedelta(seconds=0.5))
+    """)
+    environment = make_env()
+    run = api.trigger_dag(environment, "slow")
+    run_scheduler_until_idle(environment)
+    assert states(environment, "slow", run.run_id) == {"sleepy": "failed"}
+    log = api.log_path(environment, "slow", run.run_id, "sleepy", 1).read_text()
+    assert "timed out after 0.5 s" in log
+
+
+def test_paused_dag_runs_nothing(env, tmp_path: Path, monkeypatch) -> None:
+    chain_dag(env.dags, tmp_path / "marks.txt")
+    environment = make_env()
+    run = api.trigger_dag(environment, "chain")
+    api.set_paused(environment, "chain", True)
+    scheduler = api.make_scheduler(environment, executor="sequential")
+    scheduler.run(num_runs=3)
+    assert api.get_run(environment, "chain", run.run_id).state == "queued"
+    assert not (tmp_path / "marks.txt").exists()
+
+
+def test_two_schedulers_never_run_the_same_task_instance(env, tmp_path: Path) -> None:
+    marks = tmp_path / "marks.txt"
+    write_dag(env.dags, "wide.py", f"""
+        from pathlib import Path
+        from nbflow import DAG
+        from nbflow.decorators import task
+        with DAG("wide", schedule=None):
+            @task
+            def mark(i):
+                with open({str(marks)!r}, "a") as f:
+                    f.write(f"{{i}}\\n")
+            mark.expand(i=list(range(40)))
+    """)
+    environment = make_env()
+    run = api.trigger_dag(environment, "wide")
+    other = start_scheduler_process(until_idle=True)
+    try:
+        run_scheduler_until_idle(environment)
+        other.wait(timeout=120)
+    finally:
+        if other.poll() is None:
+            other.kill()
+    wait_for(lambda: api.get_run(environment, "wide", run.run_id).state == "success")
+    assert sorted(lines(marks), key=int) == [str(i) for i in range(40)]
