@@ -146,11 +146,16 @@ class BaseOperator(DependencyMixin):
                                      f"{', '.join(sorted(TriggerRule.all_triggers()))}") from None
 
     def _post_init(self) -> None:
-        """Runs once the outermost __init__ returned: template fields must name attributes."""
+        """Runs once the outermost __init__ returned: template fields must name attributes; XComArgs in
+        them make their tasks upstream."""
         for name in self.template_fields:
             if not hasattr(self, name):
                 raise DagDefinitionError(f"{type(self).__name__} {self.task_id!r}: template field {name!r} is not "
                                          f"an attribute; set self.{name} in __init__")
+        # An upstream output passed in a templated argument (op_args=[t.output]) makes that task upstream,
+        # as in Airflow; otherwise the value could be pulled before it was pushed.
+        from nbflow.authoring.xcom_arg import set_upstreams_from
+        set_upstreams_from(self, *(getattr(self, name) for name in self.template_fields))
 
     # -- identity -----------------------------------------------------------------------------
     @property
