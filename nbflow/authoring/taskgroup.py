@@ -43,8 +43,8 @@ class TaskGroup(DependencyMixin):
         self.parent_group = parent_group or ctx.current_group(dag)
         self.default_args = {**self.parent_group.default_args, **self.default_args}
         self._group_id = group_id
-        if add_suffix_on_collision:
-            base, n = group_id, 1
+        if add_suffix_on_collision:  # Airflow's numbering: g, g__1, g__2, ...
+            base, n = group_id, 0
             while self.group_id in self.parent_group.root.used_group_ids:
                 n += 1
                 self._group_id = f"{base}__{n}"
