@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -74,7 +75,7 @@ def unique_task_id(task_id: str, dag: Any, group: Any) -> str:
     full = group.child_id(task_id) if group is not None else task_id
     if full not in dag.task_dict:
         return task_id
-    base = task_id.rsplit("__", 1)[0]
+    base = re.sub(r"__\d+$", "", task_id)  # only a numeric suffix: `load__raw` is a name, not a repeat
     n = 1
     while (group.child_id(f"{base}__{n}") if group is not None else f"{base}__{n}") in dag.task_dict:
         n += 1
