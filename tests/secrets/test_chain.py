@@ -1,0 +1,261 @@
+"""The backends chain: order, misses, unavailable backends, the cache, masking, building from config."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from nbflow.configuration import load_config
+from nbflow.exceptions import (
+    ConnectionNotFound,
+    NbflowConfigException,
+    SecretsBackendUnavailable,
+    UndecryptableSecretError,
+    UnknownPluginError,
+    VariableNotFound,
+)
+from nbflow.secrets.backends.base import BaseSecretsBackend
+from nbflow.secrets.chain import SecretsChain, get_connection, get_variable
+from nbflow.secrets.connection import Connection
+from nbflow.utils.masking import masker
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class DictBackend(BaseSecretsBackend):
+    """Holds connections and variables in dicts; counts lookups; can be switched off."""
+
+    def __init__(self, name: str, conns: dict[str, str] | None = None, variables: dict[str, str] | None = None,
+                 *, cacheable: bool = True) -> None:
+        self.name = name  # type: ignore[misc]
+        self.cacheable = cacheable  # type: ignore[misc]
+        self.conns, self.variables = dict(conns or {}), dict(variables or {})
+        self.down = False
+        self.lookups = 0
+
+    def _check(self) -> None:
+        self.lookups += 1
+        if self.down:
+            raise SecretsBackendUnavailable(self.name, "connection refused")
+
+    def get_conn_value(self, conn_id: str) -> str | None:
+        self._check()
+        return self.conns.get(conn_id)
+
+    def get_variable(self, key: str) -> str | None:
+        self._check()
+        return self.variables.get(key)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_first_backend_holding_an_id_answers() -> None:
+    first = DictBackend("first", {"db": "postgres://a@one/x"}, {"v": "1"})
+    second = DictBackend("second", {"db": "postgres://a@two/x", "other": "http://h"}, {"v": "2", "w": "3"})
+    chain = SecretsChain([first, second])
+    assert chain.get_connection("db").host == "one"
+    assert chain.get_connection("other").host == "h"
+    assert (chain.get_variable("v"), chain.get_variable("w")) == ("1", "3")
+
+
+def test_a_missing_connection_lists_the_backends_searched() -> None:
+    chain = SecretsChain([DictBackend("first"), DictBackend("second")])
+    with pytest.raises(ConnectionNotFound) as info:
+        chain.get_connection("nope")
+    assert isinstance(info.value, KeyError)
+    assert "connection 'nope' is not defined; searched first, second" in str(info.value)
+    assert info.value.backends == ["first", "second"]
+
+
+def test_a_missing_variable_is_a_key_error_unless_a_default_is_given() -> None:
+    chain = SecretsChain([DictBackend("only")])
+    with pytest.raises(KeyError, match="variable 'nope' does not exist; searched only"):
+        chain.get_variable("nope")
+    with pytest.raises(VariableNotFound):
+        chain.get_variable("nope")
+    assert chain.get_variable("nope", None) is None
+    assert chain.get_variable("nope", "fallback") == "fallback"
+
+
+def test_an_unavailable_backend_logs_one_warning_and_the_chain_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    broken = DictBackend("broken", {"db": "postgres://a@broken/x"})
+    broken.down = True
+    chain = SecretsChain([broken, DictBackend("spare", {"db": "postgres://a@spare/x"})])
+    with caplog.at_level(logging.WARNING, logger="nbflow.secrets"):
+        assert chain.get_connection("db").host == "spare"
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "nbflow.secrets"]
+    assert len(warnings) == 1
+    assert "'broken' is unavailable" in warnings[0].getMessage() and "spare" in warnings[0].getMessage()
+
+
+def test_fail_closed_turns_an_unavailable_backend_into_an_error() -> None:
+    broken = DictBackend("broken")
+    broken.down = True
+    chain = SecretsChain([broken, DictBackend("spare", variables={"v": "1"})], fail_closed=True)
+    with pytest.raises(SecretsBackendUnavailable, match=r"'broken' is unavailable.*variable 'v'.*fail_closed"):
+        chain.get_variable("v")
+
+
+def test_an_unexpected_error_in_a_custom_backend_counts_as_unavailable(caplog: pytest.LogCaptureFixture) -> None:
+    class Exploding(BaseSecretsBackend):
+        name = "exploding"
+
+        def get_variable(self, key: str) -> str | None:
+            raise RuntimeError("boom")
+
+    chain = SecretsChain([Exploding(), DictBackend("spare", variables={"v": "1"})])
+    with caplog.at_level(logging.WARNING, logger="nbflow.secrets"):
+        assert chain.get_variable("v") == "1"
+    assert "RuntimeError: boom" in caplog.text
+
+
+def test_an_undecryptable_value_is_never_skipped() -> None:
+    class Undecryptable(BaseSecretsBackend):
+        def get_variable(self, key: str) -> str | None:
+            raise UndecryptableSecretError(f"variable {key!r}", "value")
+
+    chain = SecretsChain([Undecryptable(), DictBackend("spare", variables={"v": "1"})])
+    with pytest.raises(UndecryptableSecretError):
+        chain.get_variable("v")
+
+
+def test_cached_answers_are_kept_until_the_ttl_passes() -> None:
+    clock = FakeClock()
+    backend = DictBackend("remote", variables={"v": "old"})
+    chain = SecretsChain([backend], cache_ttl=60, clock=clock)
+    assert chain.get_variable("v") == "old"
+    backend.variables["v"] = "new"
+    clock.now += 59
+    assert chain.get_variable("v") == "old"
+    assert backend.lookups == 1
+    clock.now += 2
+    assert chain.get_variable("v") == "new"
+
+
+def test_backends_that_are_not_cacheable_are_asked_each_time() -> None:
+    backend = DictBackend("local", variables={"v": "old"}, cacheable=False)
+    chain = SecretsChain([backend], cache_ttl=60)
+    chain.get_variable("v")
+    backend.variables["v"] = "new"
+    assert chain.get_variable("v") == "new"
+
+
+def test_misses_are_not_cached() -> None:
+    backend = DictBackend("remote")
+    chain = SecretsChain([backend], cache_ttl=60)
+    assert chain.get_variable("v", None) is None
+    backend.variables["v"] = "now here"
+    assert chain.get_variable("v") == "now here"
+
+
+def test_a_fetched_connection_password_and_sensitive_extras_are_masked() -> None:
+    chain = SecretsChain([DictBackend("b", {"db": 'postgres://etl:Chain-Pw%2F42@db/wh?__extra__='
+                                               '%7B%22api_token%22%3A+%22tok-98765%22%7D'})])
+    conn = chain.get_connection("db")
+    assert conn.password == "Chain-Pw/42"
+    line = "connecting with Chain-Pw/42 (encoded Chain-Pw%2F42), token tok-98765"
+    assert masker.redact(line) == "connecting with *** (encoded ***), token ***"
+
+
+def test_only_sensitive_variables_are_masked() -> None:
+    chain = SecretsChain([DictBackend("b", variables={"db_password": "var-secret-1", "region": "eu-central-9"})])
+    chain.get_variable("db_password")
+    chain.get_variable("region")
+    assert masker.redact("var-secret-1 eu-central-9") == "*** eu-central-9"
+
+
+def test_configured_sensitive_words_extend_the_defaults(nbflow_env, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("NBFLOW__CORE__SENSITIVE_VAR_CONN_NAMES", "pin,cvv")
+    monkeypatch.setenv("NBFLOW__SECRETS__BACKENDS", "env")
+    monkeypatch.setenv("NBFLOW_VAR_CARD_PIN", "pin-4711-x")
+    try:
+        SecretsChain.from_config(load_config()).get_variable("card_pin")
+        assert masker.redact("pin-4711-x") == "***"
+    finally:
+        masker.set_sensitive_words([])
+
+
+def test_writes_go_to_the_first_writable_backend_and_say_so_when_there_is_none() -> None:
+    from nbflow.exceptions import SecretsError
+
+    with pytest.raises(SecretsError, match="none of the secrets backends \\(only\\) stores values.*metastore"):
+        SecretsChain([DictBackend("only")]).set_variable("k", "v")
+
+
+# -- built from configuration ------------------------------------------------------------------
+
+def test_default_backends_are_env_then_metastore(nbflow_env) -> None:  # type: ignore[no-untyped-def]
+    chain = SecretsChain.from_config(load_config())
+    assert chain.names == ["env", "metastore"]
+    assert not chain.fail_closed and chain.cache.ttl == 300
+
+
+def test_backends_are_read_comma_separated_from_the_environment(nbflow_env, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("NBFLOW__SECRETS__BACKENDS", " metastore , env ")
+    monkeypatch.setenv("NBFLOW__SECRETS__CACHE_TTL_SECONDS", "0.5")
+    monkeypatch.setenv("NBFLOW__SECRETS__FAIL_CLOSED", "true")
+    chain = SecretsChain.from_config(load_config())
+    assert chain.names == ["metastore", "env"]
+    assert chain.cache.ttl == 0.5 and chain.fail_closed
+
+
+def test_an_unknown_backend_name_lists_the_known_ones(nbflow_env, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("NBFLOW__SECRETS__BACKENDS", "env,vualt")
+    with pytest.raises(UnknownPluginError, match=r"unknown secrets backend 'vualt'.*known: .*env.*metastore.*vault"):
+        SecretsChain.from_config(load_config())
+
+
+def test_a_bad_class_path_is_a_config_error(nbflow_env, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("NBFLOW__SECRETS__BACKENDS", "json:NoSuchBackend")
+    with pytest.raises(NbflowConfigException, match="module 'json' has no class 'NoSuchBackend'"):
+        SecretsChain.from_config(load_config())
+    monkeypatch.setenv("NBFLOW__SECRETS__BACKENDS", "no_such_module_xyz.Backend")
+    with pytest.raises(NbflowConfigException, match="cannot import 'no_such_module_xyz.Backend'"):
+        SecretsChain.from_config(load_config())
+
+
+def test_a_custom_backend_by_class_path(nbflow_env, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("NBFLOW__SECRETS__BACKENDS", f"env,{__name__}:ConfiguredBackend")
+    chain = SecretsChain.from_config(load_config())
+    assert chain.names == ["env", f"{__name__}:ConfiguredBackend"]
+    assert chain.get_variable("answer") == "42"
+
+
+class ConfiguredBackend(BaseSecretsBackend):
+    def get_variable(self, key: str) -> str | None:
+        return "42" if key == "answer" else None
+
+
+def test_module_helpers_use_the_default_chain(nbflow_env, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("NBFLOW__SECRETS__BACKENDS", "env")
+    monkeypatch.setenv("NBFLOW_CONN_WH", "postgres://u:p@h/db")
+    monkeypatch.setenv("NBFLOW_VAR_REGION", "eu")
+    assert get_connection("wh").host == "h"
+    assert Connection.get_connection_from_secrets("wh") == Connection.get("wh")
+    assert get_variable("region") == "eu"
+    assert get_variable("absent", default="d") == "d"
+
+
+def test_default_chain_on_an_uninitialised_database_warns_and_uses_the_default(
+        nbflow_env, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    with caplog.at_level(logging.WARNING, logger="nbflow.secrets"):
+        assert get_variable("absent", default="d") == "d"
+    assert "nbflow db init" in caplog.text
+
+
+def test_importing_nbflow_secrets_loads_no_heavy_library() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, nbflow.secrets, nbflow.secrets.accessors, nbflow.hooks.base; "
+            "heavy = [m for m in ('hvac', 'cryptography', 'sqlalchemy', 'requests') if m in sys.modules]; "
+            "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
