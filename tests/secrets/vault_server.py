@@ -72,7 +72,6 @@ class VaultServer:
         return hvac.Client(url=self.url, token=token, timeout=5)
 
     def _wait_until_ready(self) -> None:
-        import hvac
         import requests
 
         deadline = time.monotonic() + _STARTUP_LIMIT
@@ -80,7 +79,7 @@ class VaultServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"bao server exited with {self.process.returncode}: {self.log_text()}")
             try:
-                if hvac.Client(url=self.url, timeout=1).sys.read_health_status(method="GET").status_code == 200:
+                if requests.get(f"{self.url}/v1/sys/health", timeout=1).status_code == 200:
                     return
             except requests.exceptions.RequestException:
                 pass
