@@ -1,7 +1,9 @@
 """Which DAG and task group a task being built belongs to (the `with` blocks around it)."""
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -13,6 +15,7 @@ class _Stack(threading.local):
     def __init__(self) -> None:
         self.dags: list[DAG] = []
         self.groups: list[TaskGroup] = []
+        self.detached = 0
 
 
 _stack = _Stack()
@@ -30,7 +33,24 @@ def pop_dag() -> "DAG | None":
 
 
 def current_dag() -> "DAG | None":
+    if _stack.detached:
+        return None
     return _stack.dags[-1] if _stack.dags else None
+
+
+@contextlib.contextmanager
+def detached() -> Iterator[None]:
+    """Build operators that join no DAG and link to no task: a mapped task's copy for one map index,
+    whose DAG and dependencies are the mapped task's (even when a `with DAG` block is open)."""
+    _stack.detached += 1
+    try:
+        yield
+    finally:
+        _stack.detached -= 1
+
+
+def is_detached() -> bool:
+    return _stack.detached > 0
 
 
 def push_group(group: "TaskGroup") -> None:

@@ -5,6 +5,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from nbflow.authoring import context as ctx
 from nbflow.authoring.baseoperator import _BASE_DEFAULTS, BaseOperator, _accepted_args
 from nbflow.authoring.xcom_arg import XComArg, set_upstreams_from
 from nbflow.exceptions import DagDefinitionError, NbflowException
@@ -112,7 +113,8 @@ class MappedOperator(BaseOperator):
             all_kwargs.update(kwargs)
         all_kwargs.setdefault("default_args", self.default_args)
         all_kwargs["params"] = self.params
-        op = self.operator_class(task_id=self.label, **all_kwargs)
+        with ctx.detached():  # else XComArgs in its arguments would add it to the DAG a second time
+            op = self.operator_class(task_id=self.label, **all_kwargs)
         op.task_id = self.task_id
         op._dag = self._dag
         op.task_group = self.task_group

@@ -83,6 +83,9 @@ def find_references(value: Any) -> list[Any]:
 
 def set_upstreams_from(task: "BaseOperator", *values: Any) -> None:
     """Make `task` downstream of every task whose output it receives."""
+    from nbflow.authoring import context
+    if context.is_detached():  # a mapped task's per-index copy: the mapped task holds the dependencies
+        return
     for value in values:
         for ref in find_references(value):
             ref.operator.set_downstream(task)
