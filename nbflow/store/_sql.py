@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, false, or_, tuple_
+from sqlalchemy import ColumnElement, CursorResult, Result, Table, and_, false, or_, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.dml import Insert
 
 from nbflow.exceptions import InvalidStateError
 from nbflow.store.keys import TIKey
@@ -25,7 +24,7 @@ class _AnyState:
 ANY_STATE: Any = _AnyState()
 
 
-def insert_for(session: Session, table: Table) -> Insert:
+def insert_for(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:
     """An INSERT that supports `on_conflict_do_*` on the session's dialect (SQLite or Postgres)."""
     name = session.get_bind().dialect.name
     if name == "postgresql":
@@ -88,3 +87,8 @@ def interval_bounds(data_interval: Any) -> tuple[Any, Any]:
         return data_interval.start, data_interval.end
     start, end = data_interval
     return start, end
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched (`Session.execute` is typed as returning a plain Result)."""
+    return cast(CursorResult[Any], result).rowcount

@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from nbflow.store._sql import upsert
-from nbflow.store.models import ConnectionORM, VariableORM
+from nbflow.store._sql import rowcount, upsert
+from nbflow.store.models import ConnectionORM, VariableORM, table_of
 from nbflow.store.rows import ConnectionRow, VariableRow
 
-CONNECTION = ConnectionORM.__table__
-VARIABLE = VariableORM.__table__
+CONNECTION = table_of(ConnectionORM)
+VARIABLE = table_of(VariableORM)
 
 
 def get_connection_row(session: Session, conn_id: str) -> ConnectionRow | None:
@@ -48,7 +48,7 @@ def set_connection_row(session: Session, conn_id: str, conn_type: str, *, descri
 def delete_connection_row(session: Session, conn_id: str) -> bool:
     """Delete a connection; whether it existed."""
     result = session.execute(delete(CONNECTION).where(CONNECTION.c.conn_id == conn_id))
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 def get_variable_row(session: Session, key: str) -> VariableRow | None:
@@ -72,4 +72,4 @@ def set_variable_row(session: Session, key: str, val: str | None, *, description
 
 def delete_variable_row(session: Session, key: str) -> bool:
     """Delete a variable; whether it existed."""
-    return session.execute(delete(VARIABLE).where(VARIABLE.c.key == key)).rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(session.execute(delete(VARIABLE).where(VARIABLE.c.key == key))) == 1

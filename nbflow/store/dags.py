@@ -11,13 +11,13 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from nbflow.store._sql import interval_bounds, upsert
-from nbflow.store.models import DagORM, ImportErrorORM
+from nbflow.store._sql import interval_bounds, rowcount, upsert
+from nbflow.store.models import DagORM, ImportErrorORM, table_of
 from nbflow.store.rows import DagRow, ImportErrorRow
 from nbflow.utils.timezone import utcnow
 
-DAG = DagORM.__table__
-IMPORT_ERROR = ImportErrorORM.__table__
+DAG = table_of(DagORM)
+IMPORT_ERROR = table_of(ImportErrorORM)
 
 # Columns a re-parse refreshes; is_paused and the next-run fields belong to users and the scheduler.
 _PARSED_COLUMNS = ("fileloc", "schedule", "tags", "description", "owners", "max_active_runs",
@@ -64,7 +64,7 @@ def list_dags(session: Session, *, include_inactive: bool = False, paused: bool 
 def set_paused(session: Session, dag_id: str, paused: bool) -> bool:
     """Pause or unpause a DAG; False when no such DAG is recorded."""
     result = session.execute(update(DAG).where(DAG.c.dag_id == dag_id).values(is_paused=paused))
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 def set_next_dagrun(session: Session, dag_id: str, *, next_dagrun: dt.datetime | None,
@@ -75,7 +75,7 @@ def set_next_dagrun(session: Session, dag_id: str, *, next_dagrun: dt.datetime |
     result = session.execute(update(DAG).where(DAG.c.dag_id == dag_id).values(
         next_dagrun=next_dagrun, next_dagrun_data_interval_start=start,
         next_dagrun_data_interval_end=end, next_dagrun_create_after=create_after))
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 def dags_due(session: Session, *, now: dt.datetime, limit: int = 100) -> list[DagRow]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -63,12 +64,8 @@ def safe_url(url: str | URL) -> str:
     """The URL as text with its password replaced by ***, for messages and logs."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        text = str(url)
-        if "@" in text and "://" in text:  # unparseable: hide everything between scheme and host
-            scheme, rest = text.split("://", 1)
-            return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-        return text
+    except ArgumentError:  # unparseable: hide any "user:password@" it seems to hold
+        return re.sub(r"[^\s/@]*:[^\s/@]*@", "***@", str(url))
 
 
 def sqlite_path(url: URL) -> Path | None:

@@ -9,11 +9,12 @@ import datetime as dt
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from nbflow.store.models import JobORM
+from nbflow.store._sql import rowcount
+from nbflow.store.models import JobORM, table_of
 from nbflow.store.rows import JobRow
 from nbflow.utils.timezone import utcnow
 
-JOB = JobORM.__table__
+JOB = table_of(JobORM)
 
 
 def start_job(session: Session, job_type: str, *, hostname: str | None, pid: int | None,
@@ -28,13 +29,13 @@ def start_job(session: Session, job_type: str, *, hostname: str | None, pid: int
 def heartbeat_job(session: Session, job_id: int, *, at: dt.datetime | None = None) -> bool:
     """Record that the job is alive; False when it was ended (by itself or by another process)."""
     stmt = update(JOB).where(JOB.c.id == job_id, JOB.c.state == "running").values(latest_heartbeat=at or utcnow())
-    return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(session.execute(stmt)) == 1
 
 
 def end_job(session: Session, job_id: int, state: str = "success", *, at: dt.datetime | None = None) -> bool:
     """Mark the job ended in `state` (success or failed); False if it had ended already."""
     stmt = update(JOB).where(JOB.c.id == job_id, JOB.c.state == "running").values(state=state, end_date=at or utcnow())
-    return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(session.execute(stmt)) == 1
 
 
 def get_job(session: Session, job_id: int) -> JobRow | None:

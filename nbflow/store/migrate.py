@@ -16,7 +16,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from nbflow.exceptions import DatabaseUnavailableError, MetadataDatabaseError
@@ -86,20 +87,18 @@ def reset_db(url: str | Engine) -> DbStatus:
 
 def check_db(url: str | Engine) -> DbStatus:
     """Whether the database answers and is at the newest revision; never raises for a bad database."""
-    shown = safe_url(url.url if isinstance(url, Engine) else url)
-    head = head_revision()
-    backend = (url.url if isinstance(url, Engine) else parse_url(url)).get_backend_name()
-    if not isinstance(url, Engine):
-        path = sqlite_path(parse_url(url))
-        if path is not None and not path.exists():  # connecting would create an empty file
-            return DbStatus(shown, backend, False, None, head, False,
-                            f"no database file at {path}; `nbflow db init` creates it")
+    parsed = url.url if isinstance(url, Engine) else parse_url(url)
+    shown, backend, head = safe_url(parsed), parsed.get_backend_name(), head_revision()
+    path = sqlite_path(parsed)
+    if not isinstance(url, Engine) and path is not None and not path.exists():  # connecting would create it
+        return DbStatus(shown, backend, False, None, head, False,
+                        f"no database file at {path}; `nbflow db init` creates it")
     try:
         with _engine(url) as engine, engine.connect() as conn:
             conn = conn.execution_options(**{READ_ONLY_OPTION: True})
             current = MigrationContext.configure(conn).get_current_revision()
     except (SQLAlchemyError, OSError, MetadataDatabaseError) as err:
-        return DbStatus(shown, backend, False, None, head, False, _describe(err, url))
+        return DbStatus(shown, backend, False, None, head, False, _describe(err, parsed))
     return DbStatus(shown, backend, True, current, head, current == head)
 
 
@@ -137,7 +136,7 @@ def _errors(engine: Engine, action: str) -> Iterator[None]:
     try:
         yield
     except DBAPIError as err:
-        problem = _describe(err, engine)
+        problem = _describe(err, engine.url)
         if err.connection_invalidated or _is_unavailable(err):
             raise DatabaseUnavailableError(safe_url(engine.url), problem, _hint(engine)) from err
         raise MetadataDatabaseError(f"metadata database {safe_url(engine.url)}: cannot {action} the schema: "
@@ -145,6 +144,8 @@ def _errors(engine: Engine, action: str) -> Iterator[None]:
 
 
 def _is_unavailable(err: DBAPIError) -> bool:
+    if not isinstance(err, OperationalError):  # e.g. a missing table is a schema problem, not an outage
+        return False
     text_ = str(err.orig).lower()
     markers = ("unable to open", "readonly database", "read-only", "connection", "could not translate host",
                "does not exist", "password authentication", "no such file", "disk i/o")
@@ -153,20 +154,12 @@ def _is_unavailable(err: DBAPIError) -> bool:
 
 def _hint(engine: Engine) -> str:
     if engine.dialect.name == "sqlite":
-        return "check that the file's folder exists and is writable, or set [database] sql_alchemy_conn"
+        return "check that the file and its folder exist and are writable, or set [database] sql_alchemy_conn"
     return "check that the server is running and the URL's host, port, user, password and database"
 
 
-def _describe(err: BaseException, url: str | Engine) -> str:
+def _describe(err: BaseException, url: URL) -> str:
     """The error's first line, with the URL's password (if any) blanked out."""
-    message = str(getattr(err, "orig", None) or err).strip().splitlines()
-    first = message[0] if message else type(err).__name__
-    password = (url.url if isinstance(url, Engine) else _maybe_url(url)).password if url else None
-    return first.replace(str(password), "***") if password else first
-
-
-def _maybe_url(url: str):  # type: ignore[no-untyped-def]
-    try:
-        return parse_url(url)
-    except Exception:  # noqa: BLE001 - only used to hide a password in a message
-        return parse_url("sqlite://")
+    lines = str(getattr(err, "orig", None) or err).strip().splitlines()
+    first = lines[0] if lines else type(err).__name__
+    return first.replace(str(url.password), "***") if url.password else first

@@ -13,11 +13,13 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Float,
     ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     false,
@@ -46,6 +48,14 @@ class Base(DeclarativeBase):
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dt.datetime: UtcDateTime(), dict[str, Any]: JSON(), list[str]: JSON()}
+
+
+def table_of(orm: type[Base]) -> Table:
+    """The Core table of a mapped class, typed as a Table (SQLAlchemy types `__table__` as FromClause)."""
+    table = orm.__table__
+    if not isinstance(table, Table):  # pragma: no cover - every class here maps one table
+        raise TypeError(f"{orm.__name__} is not mapped to a single table")
+    return table
 
 
 class DagORM(Base):
@@ -131,7 +141,7 @@ class TaskInstanceORM(Base):
     max_tries: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     start_date: Mapped[dt.datetime | None]
     end_date: Mapped[dt.datetime | None]
-    duration: Mapped[float | None]
+    duration: Mapped[float | None] = mapped_column(Float)
     hostname: Mapped[str | None] = mapped_column(String(1000))
     pid: Mapped[int | None]
     queued_dttm: Mapped[dt.datetime | None]
@@ -168,7 +178,7 @@ class TaskInstanceHistoryORM(Base):
     state: Mapped[str | None] = mapped_column(String(20))
     start_date: Mapped[dt.datetime | None]
     end_date: Mapped[dt.datetime | None]
-    duration: Mapped[float | None]
+    duration: Mapped[float | None] = mapped_column(Float)
     hostname: Mapped[str | None] = mapped_column(String(1000))
     pid: Mapped[int | None]
 

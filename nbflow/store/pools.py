@@ -8,13 +8,13 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from nbflow.exceptions import MetadataDatabaseError
-from nbflow.store._sql import upsert
-from nbflow.store.models import PoolORM, TaskInstanceORM
+from nbflow.store._sql import rowcount, upsert
+from nbflow.store.models import PoolORM, TaskInstanceORM, table_of
 from nbflow.store.rows import PoolRow
 from nbflow.store.states import SLOT_HOLDING_STATES
 
-POOL = PoolORM.__table__
-TI = TaskInstanceORM.__table__
+POOL = table_of(PoolORM)
+TI = table_of(TaskInstanceORM)
 
 DEFAULT_POOL_NAME = "default_pool"
 DEFAULT_POOL_SLOTS = 128
@@ -45,13 +45,23 @@ def delete_pool(session: Session, name: str) -> bool:
     """Delete a pool (never the default pool); whether it existed."""
     if name == DEFAULT_POOL_NAME:
         raise MetadataDatabaseError(f"the {DEFAULT_POOL_NAME!r} cannot be deleted; set its slots instead")
-    return session.execute(delete(POOL).where(POOL.c.pool == name)).rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(session.execute(delete(POOL).where(POOL.c.pool == name))) == 1
 
 
 def ensure_default_pool(session: Session) -> None:
     """Create `default_pool` with 128 slots unless it exists (a user's slot count is kept)."""
     if get_pool(session, DEFAULT_POOL_NAME) is None:
         set_pool(session, DEFAULT_POOL_NAME, DEFAULT_POOL_SLOTS, "Default pool")
+
+
+def lock_pools(session: Session) -> None:
+    """Hold every pool row until the transaction ends, so two schedulers do not both fill the same slots.
+
+    Postgres runs at READ COMMITTED: without this, two schedulers can read the same free slot
+    count and both queue work. SQLite needs nothing (BEGIN IMMEDIATE already serialises writers;
+    SQLAlchemy leaves FOR UPDATE out there). Call it before reading `pool_slots_in_use`.
+    """
+    session.execute(select(POOL.c.pool).order_by(POOL.c.pool).with_for_update()).all()
 
 
 def pool_slots_in_use(session: Session) -> dict[str, int]:

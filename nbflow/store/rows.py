@@ -18,7 +18,7 @@ class _Snapshot:
     __slots__ = ()
 
     @classmethod
-    def from_mapping(cls, row: Mapping[str, Any]) -> Self:
+    def from_mapping(cls, row: Mapping[Any, Any]) -> Self:
         """Build from a result row's mapping; extra keys are ignored."""
         return cls(**{f.name: row[f.name] for f in fields(cls)})  # type: ignore[arg-type]
 

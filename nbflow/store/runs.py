@@ -12,13 +12,13 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from nbflow.exceptions import DagRunAlreadyExists
-from nbflow.store._sql import ANY_STATE, check_states, insert_for, interval_bounds, state_filter
-from nbflow.store.models import DagRunORM
+from nbflow.store._sql import ANY_STATE, check_states, insert_for, interval_bounds, rowcount, state_filter
+from nbflow.store.models import DagRunORM, table_of
 from nbflow.store.rows import DagRunRow
 from nbflow.store.states import RUN_ACTIVE_STATES, RUN_FINISHED_STATES, RUN_STATES, RUN_TYPES
 from nbflow.utils.timezone import utcnow
 
-DAG_RUN = DagRunORM.__table__
+DAG_RUN = table_of(DagRunORM)
 
 
 def create_dag_run(session: Session, *, dag_id: str, run_id: str, run_type: str, logical_date: dt.datetime | None,
@@ -100,7 +100,7 @@ def set_dag_run_state(session: Session, dag_id: str, run_id: str, state: str, *,
     stmt = update(DAG_RUN).where(DAG_RUN.c.dag_id == dag_id, DAG_RUN.c.run_id == run_id).values(**values)
     if expected_state is not ANY_STATE:
         stmt = stmt.where(state_filter(DAG_RUN.c.state, expected_state, allowed=RUN_STATES))
-    return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(session.execute(stmt)) == 1
 
 
 def set_last_scheduling_decision(session: Session, dag_id: str, run_id: str, at: dt.datetime | None = None) -> None:
@@ -119,4 +119,4 @@ def count_active_runs(session: Session, dag_id: str, *, only_running: bool = Fal
 def delete_dag_run(session: Session, dag_id: str, run_id: str) -> bool:
     """Delete a run with its task instances, attempt history and XComs (foreign keys cascade)."""
     result = session.execute(delete(DAG_RUN).where(DAG_RUN.c.dag_id == dag_id, DAG_RUN.c.run_id == run_id))
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1

@@ -14,17 +14,17 @@ from sqlalchemy import func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from nbflow.exceptions import DagRunNotFound
-from nbflow.store._sql import ANY_STATE, insert_for, state_filter, ti_key_filter
+from nbflow.store._sql import ANY_STATE, insert_for, rowcount, state_filter, ti_key_filter
 from nbflow.store.keys import TaskSpec, TIKey
-from nbflow.store.models import DagRunORM, TaskInstanceORM
+from nbflow.store.models import DagRunORM, TaskInstanceORM, table_of
 from nbflow.store.rows import TaskInstanceRow
 from nbflow.store.runs import set_dag_run_state
 from nbflow.store.states import RUN_FINISHED_STATES, TI_STATES
 from nbflow.store.types import UtcDateTime
 from nbflow.utils.timezone import utcnow
 
-TI = TaskInstanceORM.__table__
-DAG_RUN = DagRunORM.__table__
+TI = table_of(TaskInstanceORM)
+DAG_RUN = table_of(DagRunORM)
 _ORDER = (TI.c.task_id, TI.c.map_index)
 
 
@@ -133,9 +133,9 @@ def clear_task_instances(session: Session, dag_id: str, run_id: str, task_ids: C
         for count, ids in by_retries.items():
             stmt = update(TI).where(*where, TI.c.task_id.in_(ids)).values(
                 **reset, max_tries=TI.c.try_number + count)
-            cleared += session.execute(stmt).rowcount  # type: ignore[attr-defined]
+            cleared += rowcount(session.execute(stmt))
         where.append(TI.c.task_id.not_in(list(retries)))
-    cleared += session.execute(update(TI).where(*where).values(**reset)).rowcount  # type: ignore[attr-defined]
+    cleared += rowcount(session.execute(update(TI).where(*where).values(**reset)))
     if cleared and run_state in RUN_FINISHED_STATES:
         set_dag_run_state(session, dag_id, run_id, dag_run_state, at=now)
     return cleared

@@ -17,16 +17,16 @@ from sqlalchemy import ColumnElement, Float, cast, extract, func, insert, litera
 from sqlalchemy.orm import Session
 
 from nbflow.exceptions import InvalidStateError
-from nbflow.store._sql import ANY_STATE, check_states, state_filter, ti_key_filter, ti_keys_filter
+from nbflow.store._sql import ANY_STATE, check_states, rowcount, state_filter, ti_key_filter, ti_keys_filter
 from nbflow.store.keys import TIKey
-from nbflow.store.models import TaskInstanceHistoryORM, TaskInstanceORM
+from nbflow.store.models import TaskInstanceHistoryORM, TaskInstanceORM, table_of
 from nbflow.store.rows import TaskInstanceHistoryRow
 from nbflow.store.states import ATTEMPT_END_STATES, HEARTBEAT_STATES, TI_STATES
 from nbflow.store.types import UtcDateTime
 from nbflow.utils.timezone import utcnow
 
-TI = TaskInstanceORM.__table__
-HISTORY = TaskInstanceHistoryORM.__table__
+TI = table_of(TaskInstanceORM)
+HISTORY = table_of(TaskInstanceHistoryORM)
 
 _KEY_COLUMNS = frozenset({"dag_id", "task_id", "run_id", "map_index"})
 _SETTABLE = frozenset(c.name for c in TI.c) - _KEY_COLUMNS - {"state"}
@@ -76,7 +76,7 @@ def heartbeat_task(session: Session, key: TIKey, *, at: dt.datetime | None = Non
     """
     stmt = (update(TI).where(ti_key_filter(TI, key), TI.c.state.in_(sorted(HEARTBEAT_STATES)))
             .values(last_heartbeat_at=at or utcnow()))
-    return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(session.execute(stmt)) == 1
 
 
 def get_task_history(session: Session, key: TIKey) -> list[TaskInstanceHistoryRow]:
@@ -109,7 +109,7 @@ def _guarded_update(session: Session, where: ColumnElement[bool], state: str | N
         if changed and state in ATTEMPT_END_STATES:
             _record_attempts(session, ti_keys_filter(TI, changed))
         return changed
-    count = session.execute(stmt).rowcount  # type: ignore[attr-defined]
+    count = rowcount(session.execute(stmt))
     if count and state in ATTEMPT_END_STATES:
         _record_attempts(session, where)
     return count

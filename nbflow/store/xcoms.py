@@ -10,15 +10,15 @@ from collections.abc import Collection
 from sqlalchemy import delete, literal, select
 from sqlalchemy.orm import Session
 
-from nbflow.store._sql import insert_for, ti_key_filter
+from nbflow.store._sql import insert_for, rowcount, ti_key_filter
 from nbflow.store.keys import TIKey
-from nbflow.store.models import DagRunORM, XComORM
+from nbflow.store.models import DagRunORM, XComORM, table_of
 from nbflow.store.rows import XComRow
 from nbflow.store.types import UtcDateTime
 from nbflow.utils.timezone import utcnow
 
-XCOM = XComORM.__table__
-DAG_RUN = DagRunORM.__table__
+XCOM = table_of(XComORM)
+DAG_RUN = table_of(DagRunORM)
 
 #: The key a task's return value is stored under (Airflow's XCOM_RETURN_KEY).
 XCOM_RETURN_KEY = "return_value"
@@ -77,4 +77,4 @@ def get_xcoms(session: Session, dag_id: str, run_id: str, task_ids: str | Collec
 
 def delete_xcoms_for(session: Session, ti: TIKey) -> int:
     """Delete every XCom `ti` pushed (done when a new attempt starts); how many were deleted."""
-    return session.execute(delete(XCOM).where(ti_key_filter(XCOM, ti))).rowcount  # type: ignore[attr-defined]
+    return rowcount(session.execute(delete(XCOM).where(ti_key_filter(XCOM, ti))))
