@@ -66,9 +66,13 @@ def decide(rule: TR | str, up: UpstreamSummary) -> Decision:
     if rule in (TR.ALL_DONE, TR.ALL_DONE_SETUP_SUCCESS):
         return Decision.RUN if done else Decision.WAIT
     if rule is TR.ALL_DONE_MIN_ONE_SUCCESS:
+        # Airflow 3.1: a skipped upstream is never "done" for this rule, so it skips the task at once;
+        # every upstream done without one success is an upstream failure.
+        if up.skipped:
+            return Decision.SKIP
         if not done:
             return Decision.WAIT
-        return Decision.RUN if up.success else Decision.SKIP
+        return Decision.RUN if up.success else Decision.UPSTREAM_FAILED
     if rule is TR.ALL_SKIPPED:
         if up.success or up.failures:
             return Decision.SKIP
