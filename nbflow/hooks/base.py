@@ -8,8 +8,6 @@ from typing import Any, ClassVar
 from nbflow.secrets.connection import Connection
 from nbflow.utils.registry import Registry
 
-log = logging.getLogger("nbflow.hooks")
-
 #: conn_type → hook class, for `BaseHook.get_hook(conn_id)`; entry point group `nbflow.hooks`.
 hooks: Registry[type["BaseHook"]] = Registry("hook", entry_points="nbflow.hooks")
 
@@ -27,13 +25,13 @@ class BaseHook:
     hook_name: ClassVar[str] = ""
 
     def __init__(self, logger_name: str | None = None) -> None:
-        self.log = logging.getLogger(logger_name or f"nbflow.hooks.{type(self).__name__}")
+        self.log = logging.getLogger(logger_name or _logger_name(type(self)))
 
     @classmethod
     def get_connection(cls, conn_id: str) -> Connection:
         """Connection `conn_id` from the secrets chain; its password is masked from then on."""
         conn = Connection.get_connection_from_secrets(conn_id)
-        log.info("using connection ID %r for task execution", conn.conn_id)
+        logging.getLogger(_logger_name(cls)).info("using connection ID %r for task execution", conn.conn_id)
         return conn
 
     @classmethod
@@ -49,3 +47,9 @@ class BaseHook:
     def get_conn(self) -> Any:
         """The client object of the external system (a DBAPI connection, an SDK client, ...)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement get_conn()")
+
+
+def _logger_name(cls: type) -> str:
+    # Under `nbflow.task`, as Airflow's `airflow.task.hooks.<module>.<class>`: the task runner
+    # routes that logger into the attempt's log file, so a hook's messages land next to the task's.
+    return f"nbflow.task.hooks.{cls.__module__}.{cls.__name__}"
