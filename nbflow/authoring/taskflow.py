@@ -118,13 +118,24 @@ class TaskDecorator:
         task_id = op_kwargs.pop("task_id")
         op_kwargs["python_callable"] = self.function
         op_kwargs["op_kwargs"] = partial_kwargs
-        return OperatorPartial(self.operator_class, task_id=task_id, kwargs=op_kwargs, mapped_into="op_kwargs")
+        return _DecoratedPartial(self.operator_class, task_id=task_id, kwargs=op_kwargs, mapped_into="op_kwargs")
 
     def expand(self, **mapped: Any) -> XComArg:
-        return XComArg(self.partial().expand(**mapped))
+        return self.partial().expand(**mapped)
 
     def expand_kwargs(self, kwargs_list: Any) -> XComArg:
-        return XComArg(self.partial().expand_kwargs(kwargs_list))
+        return self.partial().expand_kwargs(kwargs_list)
+
+
+class _DecoratedPartial(OperatorPartial):
+    """`fn.partial(...)` of a `@task`: like Airflow, `.expand()` gives an XComArg, so that passing the
+    mapped result to another task (`report(fn.partial(x=1).expand(y=ys))`) makes it upstream."""
+
+    def expand(self, **mapped: Any) -> XComArg:  # type: ignore[override]
+        return XComArg(super().expand(**mapped))
+
+    def expand_kwargs(self, kwargs_list: Any) -> XComArg:  # type: ignore[override]
+        return XComArg(super().expand_kwargs(kwargs_list))
 
 
 def task_decorator_factory(python_callable: Callable[..., Any] | None = None, *,
