@@ -191,8 +191,8 @@ def load_config(cwd: Path | None = None, env: Mapping[str, str] | None = None) -
         except (OSError, tomllib.TOMLDecodeError) as err:
             raise NbflowConfigException(f"{path}: cannot read configuration: {err}") from err
         for key, value in data.items():
-            if isinstance(value, dict):
-                values[key] = dict(value)
+            if isinstance(value, dict):  # merged: a top-level `home` above [core] has filled it already
+                values.setdefault(key, {}).update(value)
             else:  # top-level keys such as `home = ".nbflow"` belong to [core]
                 values.setdefault("core", {})[key] = value
     return Config(values=values, env=env, file=path)
