@@ -73,7 +73,7 @@ def load_dag(path: Path, dag_id: str) -> DAG:
     except ImportError:
         DagBag = None  # noqa: N806
     if DagBag is not None:
-        bag = DagBag(path.parent)  # type: ignore[call-arg]
+        bag = DagBag(path)
         errors = getattr(bag, "import_errors", {})
         assert not errors, errors
         return bag.get_dag(dag_id)  # type: ignore[no-any-return]
