@@ -10,6 +10,7 @@ import importlib
 import importlib.machinery
 import importlib.util
 import logging
+import os
 import sys
 import threading
 import time
@@ -299,6 +300,19 @@ def default_chain() -> SecretsChain:
 
             _default_chain = SecretsChain.from_config(load_config())
         return _default_chain
+
+
+def _forget_after_fork() -> None:
+    # A forked child (the local executor forks one per attempt) must not share the parent's
+    # pooled database connections or hvac session, nor a lock another parent thread held at
+    # fork time: it builds its own chain on first use.
+    global _default_chain, _default_lock
+    _default_chain = None
+    _default_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def reset_default_chain(chain: SecretsChain | None = None) -> None:

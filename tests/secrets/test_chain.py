@@ -259,3 +259,24 @@ def test_importing_nbflow_secrets_loads_no_heavy_library() -> None:
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_forked_child_builds_its_own_default_chain(nbflow_env, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from nbflow.secrets import chain as chain_module
+
+    monkeypatch.setenv("NBFLOW__SECRETS__BACKENDS", "env")
+    parent_chain = chain_module.default_chain()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child reports whether it still holds the parent's chain
+        os.close(read)
+        os.write(write, b"inherited" if chain_module._default_chain is parent_chain else b"fresh")
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        answer = pipe.read()
+    os.waitpid(pid, 0)
+    assert answer == b"fresh"
+    assert chain_module.default_chain() is parent_chain
