@@ -133,3 +133,19 @@ task_decorators.add("short_circuit", short_circuit_task)
 
 __all__ = ["BranchPythonOperator", "PythonOperator", "ShortCircuitOperator", "determine_kwargs",
            "python_task", "branch_task", "short_circuit_task"]
+
+# --- running the function in another interpreter -------------------------------------------------
+# Imported last: python_virtualenv subclasses PythonOperator, and importing it registers @task.virtualenv and
+# @task.external_python. Its names are looked up when used (PEP 562), because when python_virtualenv is imported
+# first it is still half-built while this module runs.
+import nbflow.operators.python_virtualenv as _python_virtualenv  # noqa: E402
+
+_PYTHON_VIRTUALENV_NAMES = ("PythonVirtualenvOperator", "ExternalPythonOperator", "virtualenv_task",
+                            "external_python_task", "is_venv_installed")
+__all__ += _PYTHON_VIRTUALENV_NAMES
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PYTHON_VIRTUALENV_NAMES:
+        return getattr(_python_virtualenv, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
