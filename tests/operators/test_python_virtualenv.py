@@ -30,6 +30,7 @@ from nbflow.runtime.logs import attempt_log_path
 from nbflow.runtime.run_info import TIKey
 from nbflow.runtime.xcom import MemoryXComStore
 from nbflow.utils.serialization import deserialize
+from tests.conftest import write_dag
 
 TOOLZ = "toolz==1.0.0"  # tiny, pure Python, and not installed where nbflow runs
 LOGICAL_DATE = dt.datetime(2025, 1, 2, tzinfo=dt.timezone.utc)
@@ -456,6 +457,39 @@ def test_task_external_python_decorator(external_python: str, tmp_path: Path) ->
     ran = run(dag, tmp_path)
     assert ran.state("where") == "success", ran.errors
     assert ran.xcom("where") == f"{external_python} 2025-01-02 !"
+
+
+DAG_FILE = """
+import datetime as dt
+from nbflow import DAG
+from nbflow.decorators import task
+
+with DAG("from_file", schedule=None, start_date=dt.datetime(2025, 1, 1)) as dag:
+    @task.external_python(
+        python=PYTHON,
+        serializer="json",
+    )
+    def explode(n: int) -> int:
+        \"\"\"A docstring whose second line is
+less indented than the def, which stops textwrap.dedent.\"\"\"
+        if n > 1:
+            raise RuntimeError(f"too big: {n}")
+        return n
+
+    explode(2)
+"""
+
+
+def test_function_from_a_dag_file_fails_with_its_file_and_line(external_python: str, tmp_path: Path) -> None:
+    path = write_dag(tmp_path, "from_file.py", DAG_FILE.replace("PYTHON", repr(external_python)))
+    spec = importlib.util.spec_from_file_location("nbflow_test_from_file", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    ran = run(module.dag, tmp_path)
+    assert ran.state("explode") == "failed"
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "raise RuntimeError" in text)
+    assert f'File "{path}", line {line}, in explode' in ran.errors["explode"]
+    assert "RuntimeError: too big: 2" in ran.errors["explode"]
 
 
 # --- what is refused while the DAG is parsed -----------------------------------------------------
