@@ -15,7 +15,7 @@ from nbflow.authoring.params import ParamsDict
 from nbflow.authoring.taskgroup import TaskGroup
 from nbflow.authoring.timetables import Timetable, make_timetable
 from nbflow.exceptions import DagCycleException, DagDefinitionError, DuplicateTaskIdFound, TaskNotFound
-from nbflow.utils.timezone import coerce_datetime
+from nbflow.utils.timezone import UTC, coerce_datetime
 
 if TYPE_CHECKING:
     import jinja2
@@ -69,14 +69,18 @@ class DAG:
         self.fileloc = fileloc or _caller_file()
         self.description = description
         self.default_args = dict(default_args or {})
-        self.start_date = coerce_datetime(start_date or self.default_args.get("start_date"), where=f"DAG {dag_id!r}")
+        given_start = start_date or self.default_args.get("start_date")
+        # Airflow's DAG timezone: the start date's own (pendulum or zoneinfo), else UTC; cron reads it.
+        self.timezone = given_start.tzinfo if isinstance(given_start, datetime) and given_start.tzinfo is not None \
+            and given_start.utcoffset() is not None else UTC
+        self.start_date = coerce_datetime(given_start, where=f"DAG {dag_id!r}")
         self.end_date = coerce_datetime(end_date or self.default_args.get("end_date"), where=f"DAG {dag_id!r}")
         if schedule is None and schedule_interval is not None:  # Airflow 2 spelling
             schedule = schedule_interval
         if schedule is None and timetable is not None:  # Airflow 2.2's spelling
             schedule = timetable
         self.schedule = schedule
-        self.timetable: Timetable = make_timetable(schedule, dag_id=dag_id)
+        self.timetable: Timetable = make_timetable(schedule, dag_id=dag_id, timezone=self.timezone)
         self.template_searchpath = [template_searchpath] if isinstance(template_searchpath, str) \
             else list(template_searchpath or [])
         self.template_undefined = template_undefined

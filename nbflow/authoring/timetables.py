@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from nbflow.exceptions import InvalidScheduleError
@@ -100,20 +100,24 @@ def _is_valid_cron(expression: str) -> bool:
 class CronTimetable(Timetable):
     """A cron expression; each run's interval spans from one cron tick to the next."""
 
-    def __init__(self, expression: str, *, dag_id: str = "") -> None:
+    def __init__(self, expression: str, *, dag_id: str = "", timezone: tzinfo = UTC) -> None:
         from croniter import croniter  # lazy: keeps `import nbflow` fast
         self.expression = PRESETS.get(expression, expression)
         self.summary = expression
+        # Ticks are wall-clock times in the DAG's timezone ('0 6 * * *' is 06:00 there, DST included),
+        # as in Airflow; intervals are still handed out in UTC.
+        self.timezone = timezone
         if not _is_valid_cron(self.expression):
             raise InvalidScheduleError(f"DAG {dag_id!r}: schedule {expression!r} is not a valid cron expression "
                                        f"or preset; e.g. '0 6 * * *' or '@daily'")
         self._croniter = croniter
 
     def _tick_after(self, moment: datetime) -> datetime:
-        return self._croniter(self.expression, moment.astimezone(UTC)).get_next(datetime).astimezone(UTC)
+        tick = self._croniter(self.expression, moment.astimezone(self.timezone)).get_next(datetime)
+        return coerce_datetime(tick)  # type: ignore[return-value]
 
     def _tick_at_or_after(self, moment: datetime) -> datetime:
-        if self._croniter.match(self.expression, moment):
+        if self._croniter.match(self.expression, moment.astimezone(self.timezone)):
             return moment
         return self._tick_after(moment)
 
@@ -146,8 +150,9 @@ class DeltaTimetable(Timetable):
         return DataInterval(start, start + self.delta)
 
 
-def make_timetable(schedule: Any, *, dag_id: str = "") -> Timetable:
-    """Parse a DAG's `schedule` argument; a bad one is an InvalidScheduleError naming the DAG."""
+def make_timetable(schedule: Any, *, dag_id: str = "", timezone: tzinfo = UTC) -> Timetable:
+    """Parse a DAG's `schedule` argument; a bad one is an InvalidScheduleError naming the DAG.
+    Cron expressions are read in `timezone` (the DAG's: its start date's)."""
     if schedule is None:
         return NullTimetable()
     if isinstance(schedule, Timetable):
@@ -159,7 +164,7 @@ def make_timetable(schedule: Any, *, dag_id: str = "") -> Timetable:
             return OnceTimetable()
         if schedule in ("@continuous",):
             raise InvalidScheduleError(f"DAG {dag_id!r}: schedule '@continuous' is not supported; use a cron string")
-        return CronTimetable(schedule.strip(), dag_id=dag_id)
+        return CronTimetable(schedule.strip(), dag_id=dag_id, timezone=timezone)
     if hasattr(schedule, "total_seconds"):  # pendulum Duration / dateutil-like deltas
         return DeltaTimetable(timedelta(seconds=schedule.total_seconds()), dag_id=dag_id)
     raise InvalidScheduleError(f"DAG {dag_id!r}: schedule {schedule!r} is not a cron string, preset, timedelta "
