@@ -62,6 +62,10 @@ class DagNotFound(NbflowException):
     """No DAG with that id is in the dags folder."""
 
 
+class GraphRenderError(NbflowException):
+    """A DAG's graph could not be drawn: graphviz's `dot` is missing or failed, or the format is unknown."""
+
+
 class TaskNotFound(NbflowException):
     """No task with that id is in the DAG."""
 
