@@ -62,9 +62,13 @@ class VaultServer:
                 [str(binary), "server", "-dev", f"-dev-listen-address=127.0.0.1:{self.port}",
                  f"-dev-root-token-id={self.root_token}"],
                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
-        self._wait_until_ready()
-        self.root = self.client(self.root_token)
-        self._configure()
+        try:
+            self._wait_until_ready()
+            self.root = self.client(self.root_token)
+            self._configure()
+        except BaseException:
+            self.stop()  # never leave a server behind when set-up fails
+            raise
 
     def client(self, token: str | None = None) -> Any:
         import hvac
@@ -84,7 +88,6 @@ class VaultServer:
             except requests.exceptions.RequestException:
                 pass
             time.sleep(0.05)
-        self.stop()
         raise RuntimeError(f"bao server did not become ready within {_STARTUP_LIMIT}s: {self.log_text()}")
 
     def _configure(self) -> None:
