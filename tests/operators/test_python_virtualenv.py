@@ -213,6 +213,22 @@ def test_unfinished_cached_venv_is_rebuilt(tmp_path: Path) -> None:
     assert (venv_dir / VENV_MARKER).exists()
 
 
+def test_cloudpickle_serializer_installs_cloudpickle_in_the_venv(tmp_path: Path) -> None:
+    def halves(x):
+        import sys
+        import cloudpickle  # noqa: F401 - installed because the serializer needs it
+        return x / 2, sys.prefix
+
+    dag = one_task_dag("venv_cloud", lambda: PythonVirtualenvOperator(
+        task_id="halves", python_callable=halves, op_args=[3], serializer="cloudpickle",
+        system_site_packages=False, venv_cache_path=str(tmp_path / "cache")))
+    ran = run(dag, tmp_path)
+    assert ran.state("halves") == "success", ran.errors
+    half, prefix = ran.xcom("halves")
+    assert half == 1.5
+    assert json.loads((Path(prefix) / VENV_MARKER).read_text())["requirements"] == ["cloudpickle"]
+
+
 def test_temporary_venv_is_deleted_after_the_run(tmp_path: Path) -> None:
     def where():
         import sys
