@@ -1,0 +1,1 @@
+"""The `nbflow` command line: one module per noun (`dags.py`, `tasks.py`, ...), wired up in `main.py`."""

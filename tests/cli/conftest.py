@@ -1,0 +1,49 @@
+"""Running the real `nbflow` command in a subprocess, configured by the `nbflow_env` fixture."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.conftest import NbflowEnv
+
+
+@dataclass(frozen=True)
+class Done:
+    """How one `nbflow ...` invocation ended."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+    @property
+    def error_line(self) -> str:
+        """The last stderr line (where a failing command puts its one-line error)."""
+        lines = self.err.strip().splitlines()
+        return lines[-1] if lines else ""
+
+
+@dataclass(frozen=True)
+class Cli:
+    env: NbflowEnv
+
+    def __call__(self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 120) -> Done:
+        env = {**os.environ, **(extra_env or {})}
+        done = subprocess.run([sys.executable, "-m", "nbflow.cli.main", *args], capture_output=True, text=True,
+                              env=env, cwd=self.env.dags.parent, timeout=timeout, check=False)
+        return Done(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.fixture
+def nbflow(nbflow_env: NbflowEnv) -> Cli:
+    """`nbflow("dags", "list")` runs the command line in a fresh process against this test's dags folder."""
+    return Cli(nbflow_env)
+
