@@ -113,57 +113,66 @@ class SecretsChain:
     # -- lookups -------------------------------------------------------------------------------
     def find_connection(self, conn_id: str) -> "Connection | None":
         """Connection `conn_id` from the first backend holding it, or None; its secrets are masked."""
-        conn = self._lookup("connection", conn_id, lambda backend: backend.get_connection(conn_id))
+        return self._find_connection(conn_id)[0]
+
+    def _find_connection(self, conn_id: str) -> "tuple[Connection | None, list[str]]":
+        conn, searched = self._lookup("connection", conn_id, lambda backend: backend.get_connection(conn_id))
         if conn is not None:
             masker.add(conn.password)
             for name, value in conn.extra_dejson.items():
                 masker.add_if_sensitive(str(name), value)
-        return conn
+        return conn, searched
 
     def get_connection(self, conn_id: str) -> "Connection":
         """Connection `conn_id`; ConnectionNotFound (a KeyError) lists the backends searched."""
-        conn = self.find_connection(conn_id)
+        conn, searched = self._find_connection(conn_id)
         if conn is None:
-            raise ConnectionNotFound(conn_id, self.names)
+            raise ConnectionNotFound(conn_id, searched)
         return conn
 
     def get_variable(self, key: str, default: Any = NOTSET) -> Any:
         """Variable `key` as text, else `default`; VariableNotFound (a KeyError) when there is no default."""
-        value = self._lookup("variable", key, lambda backend: backend.get_variable(key))
+        value, searched = self._lookup("variable", key, lambda backend: backend.get_variable(key))
         if value is None:
             if default is NOTSET:
-                raise VariableNotFound(key, self.names)
+                raise VariableNotFound(key, searched)
             return default
         masker.add_if_sensitive(key, value)
         return value
 
     def get_config(self, key: str) -> str | None:
         """Configuration value `key` from the first backend holding one (Airflow's `*_secret` options)."""
-        return self._lookup("config", key, lambda backend: getattr(backend, "get_config", lambda _k: None)(key))
+        return self._lookup("config", key,
+                            lambda backend: getattr(backend, "get_config", lambda _k: None)(key))[0]
 
-    def _lookup(self, kind: str, ident: str, fetch: Callable[[Any], T | None]) -> T | None:
+    def _lookup(self, kind: str, ident: str, fetch: Callable[[Any], T | None]) -> tuple[T | None, list[str]]:
+        """The first backend's answer, and the backends asked (those skipped marked "(unavailable)")."""
+        searched: list[str] = []
         for index, backend in enumerate(self.backends):
             cacheable = getattr(backend, "cacheable", True) and self.cache.ttl > 0
             if cacheable:
                 hit = self.cache.get((kind, index, ident))
                 if hit is not NOTSET:
-                    return hit
+                    return hit, searched
             try:
                 value = fetch(backend)
             except SecretsBackendUnavailable as err:
                 self._skip(backend, err, kind, ident)
+                searched.append(f"{describe(backend)} (unavailable)")
                 continue
             except (SecretsError, NbflowConfigException):
                 raise  # a malformed or undecryptable secret, or a wrong setting: never skipped silently
             except Exception as err:  # noqa: BLE001 - a custom backend's own failure counts as unavailable
                 self._skip(backend, SecretsBackendUnavailable(describe(backend), f"{type(err).__name__}: {err}"),
                            kind, ident)
+                searched.append(f"{describe(backend)} (unavailable)")
                 continue
+            searched.append(describe(backend))
             if value is not None:
                 if cacheable:
                     self.cache.put((kind, index, ident), value)
-                return value
-        return None
+                return value, searched
+        return None, searched
 
     def _skip(self, backend: Any, err: SecretsBackendUnavailable, kind: str, ident: str) -> None:
         name = describe(backend)

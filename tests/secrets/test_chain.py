@@ -280,3 +280,10 @@ def test_a_forked_child_builds_its_own_default_chain(nbflow_env, monkeypatch: py
     os.waitpid(pid, 0)
     assert answer == b"fresh"
     assert chain_module.default_chain() is parent_chain
+
+
+def test_a_miss_while_a_backend_was_down_says_so() -> None:
+    broken = DictBackend("broken")
+    broken.down = True
+    with pytest.raises(ConnectionNotFound, match=r"searched broken \(unavailable\), spare;"):
+        SecretsChain([broken, DictBackend("spare")]).get_connection("db")
