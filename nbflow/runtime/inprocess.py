@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from nbflow.authoring.timetables import DataInterval
 from nbflow.exceptions import NbflowException, ParamValidationError
+from nbflow.runtime.logs import attempt_log_path
 from nbflow.runtime.run_info import AttemptOutcome, DagRunInfo
 from nbflow.runtime.run_state import RunState, TIState
 from nbflow.runtime.task_runner import AttemptRequest, run_attempt
@@ -110,7 +111,16 @@ def _run_one(dag: "DAG", ti: TIState, *, run: DagRunInfo, params: dict[str, Any]
     ti.state = "running"
     emit(TaskEvent("started", ti.task_id, ti.map_index, "running", try_number))
     if task.is_mapped:
-        task = task.unmap(_mapped_kwargs(dag, ti, run, params, xcoms))
+        try:
+            task = task.unmap(_mapped_kwargs(dag, ti, run, params, xcoms))
+        except Exception as err:  # noqa: BLE001 - arguments one instance cannot take fail it, not the run
+            error = f"{type(err).__name__}: {err}"
+            path = attempt_log_path(log_folder, run.dag_id, run.run_id, ti.task_id, try_number, ti.map_index)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"[nbflow] map index {ti.map_index} could not be built from its arguments: {error}\n",
+                            encoding="utf-8")
+            return AttemptOutcome(state="failed", try_number=try_number, duration=0.0, error=error,
+                                  retryable=False, log_path=str(path))
     request = AttemptRequest(task=task, run=run, map_index=ti.map_index, try_number=try_number, params=params,
                              log_folder=log_folder, max_xcom_size=max_xcom_size)
     return run_attempt(request, xcoms, echo=echo)
