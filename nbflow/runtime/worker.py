@@ -22,11 +22,23 @@ from nbflow.configuration import load_config
 from nbflow.runtime.workload import Workload
 
 
+def _preload() -> None:
+    """Import what every attempt needs once, here, so forked children start with it (copy-on-write)."""
+    import jinja2.nativetypes  # noqa: F401
+    import jinja2.sandbox  # noqa: F401
+
+    import nbflow.decorators  # noqa: F401 - operators and @task kinds
+    import nbflow.runtime.attempt  # noqa: F401
+    from nbflow.authoring.templating import make_template_env
+    make_template_env(None).from_string("{{ 1 }}").render()
+
+
 class Worker:
     def __init__(self, dags_folder: Path, parallelism: int) -> None:
         from nbflow.runtime.dagbag import DagBag
         from nbflow.store import make_engine, make_session_factory
 
+        _preload()
         self.config = load_config()
         self.parallelism = parallelism
         self.dagbag = DagBag(dags_folder, import_timeout=self.config.getfloat("core", "dagbag_import_timeout"))
@@ -57,6 +69,8 @@ class Worker:
         selector = selectors.DefaultSelector()
         selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "stdin")
         selector.register(read_fd, selectors.EVENT_READ, "signal")
+        import gc
+        gc.freeze()  # parsed DAGs and imports stay shared with the children instead of copied by gc
         self.send({"ready": True, "pid": os.getpid()})
         while self.stdin_open or self.children or (self.pending and self.stdin_open):
             for key, _ in selector.select(timeout=self._select_timeout()):

@@ -18,6 +18,8 @@ so that readers never wait for writers.
 """
 from __future__ import annotations
 
+import sqlite3
+
 import logging
 import random
 import re
@@ -127,7 +129,34 @@ def _configure_sqlite(engine: Engine) -> None:
         if connection.get_execution_options().get(READ_ONLY_OPTION):
             connection.exec_driver_sql("BEGIN")
         else:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            _begin_immediate(connection.connection.dbapi_connection)
+
+
+def _begin_immediate(dbapi_connection: Any) -> None:
+    """BEGIN IMMEDIATE, polling every millisecond or so while another process writes.
+
+    SQLite's own busy handler sleeps in growing steps (up to 100 ms each), so with many short
+    writers (the scheduler, one process per attempt) a waiting writer oversleeps the lock's release
+    by tens of milliseconds, which was most of a short task's overhead. Here the handler is off
+    while we wait for the write lock, and on again (for everything else) once we hold it.
+    """
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA busy_timeout=0")
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        delay = 0.0002
+        while True:
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) and "busy" not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 1.5, 0.005)
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
 
 
 def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
