@@ -24,6 +24,11 @@ class XComArg(DependencyMixin):
     def __repr__(self) -> str:
         return f"XComArg({self.operator.task_id!r}, key={self.key!r})"
 
+    def __str__(self) -> str:
+        """A template that pulls this value, as in Airflow: f"echo {task.output}" in a templated field."""
+        return (f"{{{{ task_instance.xcom_pull(task_ids='{self.operator.task_id}', dag_id='{self.operator.dag_id}', "
+                f"key='{self.key}') }}}}")
+
     def __getitem__(self, key: str) -> "XComArg":
         return XComArg(self.operator, key)
 
