@@ -1,4 +1,5 @@
-"""Which DAG and task group a task being built belongs to (the `with` blocks around it)."""
+"""Which DAG and task group a task being built belongs to (the `with` blocks around it), and the context
+of the task executing now."""
 from __future__ import annotations
 
 import contextlib
@@ -16,6 +17,7 @@ class _Stack(threading.local):
         self.dags: list[DAG] = []
         self.groups: list[TaskGroup] = []
         self.detached = 0
+        self.task_contexts: list[dict[str, Any]] = []
 
 
 _stack = _Stack()
@@ -67,3 +69,18 @@ def current_group(dag: "DAG | None") -> "TaskGroup | None":
         if group.dag is dag:
             return group
     return dag.task_group if dag is not None else None
+
+
+@contextlib.contextmanager
+def running_task(context: dict[str, Any]) -> Iterator[None]:
+    """Make `context` the current task context while a task executes (for get_current_context())."""
+    _stack.task_contexts.append(context)
+    try:
+        yield
+    finally:
+        _stack.task_contexts.pop()
+
+
+def current_task_context() -> dict[str, Any] | None:
+    """The context of the task executing in this thread, if any."""
+    return _stack.task_contexts[-1] if _stack.task_contexts else None

@@ -7,7 +7,7 @@ from typing import Any
 
 from nbflow.authoring.baseoperator import BaseOperator
 from nbflow.authoring.taskflow import DecoratedOperator, task_decorator_factory, task_decorators
-from nbflow.exceptions import DagDefinitionError
+from nbflow.exceptions import DagDefinitionError, NbflowException
 from nbflow.operators.skipping import skip_all_except, skip_downstream
 
 
@@ -21,6 +21,17 @@ def determine_kwargs(fn: Callable[..., Any], args: Collection[Any], context: Map
     taken = {p.name for p in positional[:len(args)]}
     return {p.name: context[p.name] for p in params
             if p.name in context and p.name not in taken and p.kind is not p.VAR_POSITIONAL}
+
+
+def get_current_context() -> dict[str, Any]:
+    """Airflow's get_current_context(): the context of the task running now, for code that is not
+    handed it (a helper called from a @task function)."""
+    from nbflow.authoring.context import current_task_context
+    context = current_task_context()
+    if context is None:
+        raise NbflowException("get_current_context() was called outside a running task; call it from code "
+                              "that a task's execute(), python_callable or @task function runs")
+    return context
 
 
 class PythonOperator(BaseOperator):
@@ -132,7 +143,7 @@ task_decorators.add("branch", branch_task)
 task_decorators.add("short_circuit", short_circuit_task)
 
 __all__ = ["BranchPythonOperator", "PythonOperator", "ShortCircuitOperator", "determine_kwargs",
-           "python_task", "branch_task", "short_circuit_task"]
+           "get_current_context", "python_task", "branch_task", "short_circuit_task"]
 
 # --- running the function in another interpreter -------------------------------------------------
 # Imported last: python_virtualenv subclasses PythonOperator, and importing it registers @task.virtualenv and

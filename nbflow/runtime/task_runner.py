@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from nbflow.authoring.context import running_task
 from nbflow.exceptions import (
     NbflowFailException,
     NbflowSkipException,
@@ -104,7 +105,7 @@ def run_attempt(request: AttemptRequest, xcoms: XComStore, *, echo: TextIO | Non
             work.render_template_fields(context)
             _call_callbacks(work.on_execute_callback, context, log)
             with _timeout(work.execution_timeout.total_seconds() if work.execution_timeout else None,
-                          task.task_id):
+                          task.task_id), running_task(context):
                 work.pre_execute(context)
                 result = work.execute(context)
                 work.post_execute(context, result)
