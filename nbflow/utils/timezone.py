@@ -10,6 +10,12 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(UTC)
 
 
+def days_ago(n: int, hour: int = 0, minute: int = 0, second: int = 0, microsecond: int = 0) -> dt.datetime:
+    """Airflow 2's days_ago(): today at the given UTC time (midnight by default), `n` days back."""
+    today = utcnow().replace(hour=hour, minute=minute, second=second, microsecond=microsecond)
+    return today - dt.timedelta(days=n)
+
+
 def coerce_datetime(value: dt.datetime | dt.date | str | None, *, where: str = "") -> dt.datetime | None:
     """An aware UTC datetime; naive values are taken as UTC, dates as midnight UTC."""
     if value is None:
