@@ -114,3 +114,31 @@ def test_an_exception_fails_the_task_with_its_traceback_in_the_log(tmp_path: Pat
 def test_a_callable_that_is_not_callable_is_a_definition_error() -> None:
     with pytest.raises(DagDefinitionError, match="'p'.*python_callable must be callable"):
         PythonOperator(task_id="p", python_callable="not a function")  # type: ignore[arg-type]
+
+
+def test_get_current_context_gives_the_running_tasks_context(tmp_path: Path) -> None:
+    from nbflow.decorators import task
+    from nbflow.operators.python import get_current_context
+
+    def helper() -> str:  # not handed the context: asks for it
+        context = get_current_context()
+        return f"{context['ti'].task_id} {context['ds']}"
+
+    with DAG("current_context") as d:
+        @task
+        def uses_helper() -> str:
+            return helper()
+
+        uses_helper()
+        PythonOperator(task_id="classic", python_callable=helper)
+    ran = run(d, tmp_path)
+    assert ran.xcom("uses_helper") == "uses_helper 2025-01-02"
+    assert ran.xcom("classic") == "classic 2025-01-02"
+
+
+def test_get_current_context_outside_a_task_is_an_error() -> None:
+    from nbflow.exceptions import NbflowException
+    from nbflow.operators.python import get_current_context
+
+    with pytest.raises(NbflowException, match="outside a running task"):
+        get_current_context()
