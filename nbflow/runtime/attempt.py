@@ -68,8 +68,12 @@ def skip_tasks(session: Session, source: TIKey, task_ids: tuple[str, ...], *, ig
 
 
 def execute_workload(workload: Workload, dag: "DAG", *, session_factory: Callable[[], Session], log_folder: Path,
-                     max_xcom_size: int | None = None, heartbeat_sec: float = 2.0) -> int:
-    """Claim, run and record one attempt; the process exit code to report."""
+                     max_xcom_size: int | None = None, heartbeat_sec: float | None = None) -> int:
+    """Claim, run and record one attempt; the process exit code to report.
+
+    With `heartbeat_sec`, a thread heartbeats the instance; without, the caller does (the local
+    executor's worker heartbeats all its children in one place, so a short attempt starts no thread).
+    """
     key = workload.key
     with session_scope(session_factory) as session:
         if not claim(session, workload):
@@ -81,8 +85,8 @@ def execute_workload(workload: Workload, dag: "DAG", *, session_factory: Callabl
     run = run_info_of(run_row)
     xcoms = DbXComStore(session_factory)
     stop = threading.Event()
-    beat = threading.Thread(target=_heartbeat, args=(session_factory, key, stop, heartbeat_sec), daemon=True)
-    beat.start()
+    if heartbeat_sec:
+        threading.Thread(target=_heartbeat, args=(session_factory, key, stop, heartbeat_sec), daemon=True).start()
     try:
         task = dag.task_dict[key.task_id]
         params = dag.params.validate(run.conf, where=f"DAG {dag.dag_id!r}")

@@ -52,6 +52,7 @@ class Worker:
         self.stdin_open = True
         self.out = sys.stdout
         self._buffer = ""
+        self._last_beat = time.monotonic()
 
     def send(self, message: dict) -> None:
         try:
@@ -83,6 +84,7 @@ class Worker:
                         pass
             self._reap()
             self._kill_overdue()
+            self._heartbeat_children()
             while self.stdin_open and self.pending and len(self.children) < self.parallelism:
                 self._fork(self.pending.popleft())
         return 0
@@ -90,8 +92,8 @@ class Worker:
     def _select_timeout(self) -> float | None:
         deadlines = [start + w.execution_timeout + 10 for w, start in self.children.values() if w.execution_timeout]
         if deadlines:
-            return max(min(deadlines) - time.monotonic(), 0.05)
-        return 1.0 if self.children else None
+            return min(max(min(deadlines) - time.monotonic(), 0.05), self.heartbeat)
+        return self.heartbeat if self.children else None
 
     def _read_stdin(self, selector: selectors.BaseSelector) -> None:
         data = os.read(sys.stdin.fileno(), 65536)
@@ -135,7 +137,7 @@ class Worker:
             print(f"DAG {workload.dag_id!r} is not in {self.dagbag.dag_folder}", file=sys.stderr)
             return 4
         return execute_workload(workload, dag, session_factory=self.sessions, log_folder=self.log_folder,
-                                max_xcom_size=self.max_xcom_size, heartbeat_sec=self.heartbeat)
+                                max_xcom_size=self.max_xcom_size)
 
     def _reap(self) -> None:
         while self.children:
@@ -152,6 +154,21 @@ class Worker:
             message = f"attempt process killed by signal {-code}" if code < 0 else ""
             self.send({"key": asdict(workload.key), "try_number": workload.try_number, "exit_code": code,
                        "message": message})
+
+    def _heartbeat_children(self) -> None:
+        """One heartbeat for every running child, at most every `task_heartbeat_sec`."""
+        now = time.monotonic()
+        if not self.children or now - self._last_beat < self.heartbeat:
+            return
+        self._last_beat = now
+        from nbflow.store import session_scope
+        from nbflow.store import ti_state
+        try:
+            with session_scope(self.sessions) as session:
+                for workload, _ in self.children.values():
+                    ti_state.heartbeat_task(session, workload.key)
+        except Exception as err:  # noqa: BLE001 - retried on the next beat
+            print(f"nbflow worker: heartbeat failed: {err}", file=sys.stderr)
 
     def _kill_overdue(self) -> None:
         """Backstop for execution_timeout: a child that ignored SIGALRM for 10 s more is killed."""
