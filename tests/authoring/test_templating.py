@@ -117,3 +117,11 @@ def test_render_template_as_native_obj_keeps_python_types(tmp_path: Path) -> Non
 
 def test_jinja_loops_and_filters_work(tmp_path: Path) -> None:
     assert render("{% for i in range(3) %}{{ i }}{% endfor %}|{{ 'a,b' | replace(',', ';') }}", tmp_path) == "012|a;b"
+
+
+def test_variables_render_through_var_value_and_var_json(tmp_path: Path, nbflow_env: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NBFLOW_VAR_REGION", "eu-west")
+    monkeypatch.setenv("NBFLOW_VAR_SETTINGS", '{"size": 3, "tags": ["a"]}')
+    assert render("{{ var.value.region }} {{ var.json.settings.size }} {{ var.json.settings['tags'][0] }} "
+                  "{{ var.value.get('absent', 'fallback') }}", tmp_path) == "eu-west 3 a fallback"
