@@ -1,0 +1,41 @@
+"""`nbflow scheduler` and `nbflow standalone`: run DAGs on their schedules until stopped."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from nbflow.configuration import Config
+
+
+def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = commands.add_parser("scheduler", parents=[common], help="run the scheduler until stopped (SIGTERM, Ctrl-C)")
+    parser.add_argument("-n", "--num-runs", type=int, default=None, metavar="N",
+                        help="stop after N scheduler loops (default: run until stopped)")
+    parser.add_argument("--until-idle", action="store_true", help="stop once no DAG run is queued or running")
+    parser.add_argument("--executor", default=None, help="override core.executor (local, sequential)")
+    parser.set_defaults(run=run_scheduler, upgrade=False)
+    parser = commands.add_parser("standalone", parents=[common],
+                                 help="upgrade the database, then run the scheduler (everything on this machine)")
+    parser.add_argument("--until-idle", action="store_true", help="stop once no DAG run is queued or running")
+    parser.set_defaults(run=run_scheduler, upgrade=True, num_runs=None, executor=None)
+
+
+def run_scheduler(args: argparse.Namespace, conf: Config) -> int:
+    from nbflow.runtime import api
+
+    env = api.Environment.from_config(conf)
+    if args.upgrade:
+        conf.home.mkdir(parents=True, exist_ok=True)
+        api.init_database(env)
+    scheduler = api.make_scheduler(env, executor=args.executor)
+    if threading.current_thread() is threading.main_thread():  # handlers only where Python allows them
+        signal.signal(signal.SIGTERM, lambda *_: scheduler.stop())
+        signal.signal(signal.SIGINT, lambda *_: scheduler.stop())
+    print(f"nbflow scheduler: DAGs from {conf.dags_folder}, database {conf.sql_alchemy_conn}, "
+          f"{scheduler.executor.name} executor (parallelism {scheduler.executor.parallelism}), "
+          f"task logs under {conf.log_folder}; stop with Ctrl-C", file=sys.stderr)
+    scheduler.run(num_runs=args.num_runs, until_idle=args.until_idle)
+    print("nbflow scheduler: stopped", file=sys.stderr)
+    return 0

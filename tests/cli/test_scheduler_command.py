@@ -1,0 +1,49 @@
+"""`nbflow scheduler` and `nbflow standalone` as a user runs them."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from nbflow.runtime import api
+from tests.conftest import write_dag
+from tests.runtime.scheduler_helpers import make_env
+
+DAG = """
+from nbflow import DAG
+from nbflow.operators.bash import BashOperator
+with DAG("hello", schedule=None):
+    BashOperator(task_id="say", bash_command="echo hello from {{ dag.dag_id }}")
+"""
+
+
+def nbflow(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nbflow.cli.main", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_scheduler_until_idle_finishes_a_triggered_run(nbflow_env, monkeypatch) -> None:
+    monkeypatch.setenv("NBFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "false")
+    write_dag(nbflow_env.dags, "hello.py", DAG)
+    environment = make_env()
+    run = api.trigger_dag(environment, "hello")
+    result = nbflow("scheduler", "--until-idle")
+    assert result.returncode == 0, result.stderr
+    assert "local executor" in result.stderr and "task logs under" in result.stderr
+    assert api.get_run(environment, "hello", run.run_id).state == "success"
+    assert "hello from hello" in api.log_path(environment, "hello", run.run_id, "say", None).read_text()
+
+
+def test_standalone_creates_the_database_and_stops_when_idle(nbflow_env) -> None:
+    write_dag(nbflow_env.dags, "hello.py", DAG)
+    result = nbflow("standalone", "--until-idle")
+    assert result.returncode == 0, result.stderr
+    assert (nbflow_env.home / "nbflow.db").exists()
+
+
+def test_scheduler_with_unknown_executor_fails_in_one_line(nbflow_env, monkeypatch) -> None:
+    monkeypatch.setenv("NBFLOW__CORE__EXECUTOR", "locl")
+    write_dag(nbflow_env.dags, "hello.py", DAG)
+    make_env()
+    result = nbflow("scheduler", "--until-idle")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: unknown executor 'locl' (core.executor)")
