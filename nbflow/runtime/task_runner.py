@@ -73,6 +73,13 @@ def _call_callbacks(callbacks: Any, context: dict[str, Any], log: Any) -> None:
             log.write(f"callback {getattr(callback, '__name__', callback)!r} failed:\n{traceback.format_exc()}")
 
 
+def _on_kill(task: "BaseOperator", log: Any) -> None:
+    try:
+        task.on_kill()
+    except Exception:  # noqa: BLE001 - the attempt has failed already; say why cleanup did not work
+        log.write(f"[nbflow] on_kill failed:\n{traceback.format_exc()}")
+
+
 def task_params(task: "BaseOperator", run_params: dict[str, Any], conf: dict[str, Any]) -> dict[str, Any]:
     """The run's params plus the task's own (`params=` on the operator or in default_args): the task's
     win over the DAG's, the run's conf wins over both, as in Airflow; each checked against its schema."""
@@ -117,6 +124,8 @@ def run_attempt(request: AttemptRequest, xcoms: XComStore, *, echo: TextIO | Non
         except Exception as err:  # noqa: BLE001 - any task error ends the attempt, never the runner
             outcome_state, retryable = "failed", not isinstance(err, _NOT_RETRYABLE)
             error = f"{type(err).__name__}: {err}"
+            if isinstance(err, NbflowTaskTimeout):  # raised inside execute: let the task stop what it started
+                _on_kill(work, log)
             context["exception"] = err
             log.write(traceback.format_exc())
             log.write(f"[nbflow] task failed: {error}\n")
