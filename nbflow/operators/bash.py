@@ -13,6 +13,7 @@ from nbflow.authoring.taskflow import DecoratedOperator, task_decorator_factory,
 from nbflow.exceptions import NbflowException, NbflowSkipException
 
 TAIL_LINES = 20
+KILL_GRACE_SECONDS = 5.0  # after SIGTERM, before SIGKILL
 
 
 class BashOperator(BaseOperator):
@@ -77,12 +78,18 @@ class BashOperator(BaseOperator):
         return self.output_processor(tail[-1]) if tail else None
 
     def on_kill(self) -> None:
+        """Stop the command and everything it started (its own session), then reap it."""
         process = self._process
         if process is not None and process.poll() is None:
             try:
                 os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=KILL_GRACE_SECONDS)
             except ProcessLookupError:
                 pass
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self._process = None
 
 
 class _BashDecoratedOperator(DecoratedOperator, BashOperator):
