@@ -169,3 +169,26 @@ def test_context_variables_are_in_the_environment(tmp_path: Path) -> None:
     with DAG("ctx_env") as d:
         BashOperator(task_id="b", bash_command='echo "$NBFLOW_CTX_DAG_ID $NBFLOW_CTX_TASK_ID $NBFLOW_CTX_TRY_NUMBER"')
     assert run(d, tmp_path).xcom("b") == "ctx_env b 1"
+
+
+def test_execution_timeout_kills_the_bash_process(tmp_path: Path) -> None:
+    import os
+    import time
+
+    pid_file = tmp_path / "pid"
+    with DAG("bash_timeout") as d:
+        BashOperator(task_id="b", bash_command=f"echo $$ > {pid_file}; sleep 30", execution_timeout=0.5)
+    ran = run(d, tmp_path)
+    assert ran.states == {"b": "failed"}
+    assert "timed out" in ran.log("b")
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # the kill is asynchronous: wait, bounded, for the process to go
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        raise AssertionError(f"bash (pid {pid}) still runs after the task timed out")
