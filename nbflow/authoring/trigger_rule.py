@@ -18,9 +18,17 @@ class TriggerRule(str, Enum):
     NONE_FAILED_MIN_ONE_SUCCESS = "none_failed_min_one_success"
     NONE_SKIPPED = "none_skipped"
     ALWAYS = "always"
+    # Airflow 2's deprecated names, aliases of the rules that replaced them (not listed when iterating).
+    DUMMY = "always"
+    NONE_FAILED_OR_SKIPPED = "none_failed_min_one_success"
 
     def __str__(self) -> str:
         return self.value
+
+    @classmethod
+    def _missing_(cls, value: object) -> "TriggerRule | None":
+        # Airflow 2's deprecated names, which it still accepts and converts the same way.
+        return _DEPRECATED.get(str(value))
 
     @classmethod
     def is_valid(cls, value: str) -> bool:
@@ -29,3 +37,6 @@ class TriggerRule(str, Enum):
     @classmethod
     def all_triggers(cls) -> set[str]:
         return {member.value for member in cls}
+
+
+_DEPRECATED = {"dummy": TriggerRule.ALWAYS, "none_failed_or_skipped": TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS}
