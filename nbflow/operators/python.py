@@ -44,7 +44,9 @@ class PythonOperator(BaseOperator):
     def __init__(self, *, python_callable: Callable[..., Any], op_args: Collection[Any] | None = None,
                  op_kwargs: Mapping[str, Any] | None = None, templates_dict: dict[str, Any] | None = None,
                  templates_exts: list[str] | None = None, show_return_value_in_logs: bool = True,
-                 **kwargs: Any) -> None:
+                 provide_context: bool | None = None, **kwargs: Any) -> None:
+        # provide_context is Airflow 1's switch, still accepted (and ignored) by Airflow 2: the context
+        # is always offered. Accepted so that Airflow 2 files that still pass it load.
         super().__init__(**kwargs)
         if not callable(python_callable):
             raise DagDefinitionError(f"task {self.task_id!r}: python_callable must be callable, got "
