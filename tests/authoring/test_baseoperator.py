@@ -249,3 +249,13 @@ def test_next_retry_delay_doubles_with_backoff_up_to_max_retry_delay() -> None:
     op = EmptyOperator(task_id="op", retry_delay=dt.timedelta(seconds=10), retry_exponential_backoff=True,
                        max_retry_delay=dt.timedelta(seconds=25))
     assert [op.next_retry_delay(n).total_seconds() for n in (2, 3, 4)] == [10, 20, 25]
+
+
+def test_airflow_2_deprecated_trigger_rule_names_are_converted() -> None:
+    with DAG("old_rules"):
+        by_name = EmptyOperator(task_id="a", trigger_rule="none_failed_or_skipped")
+        by_member = EmptyOperator(task_id="b", trigger_rule=TriggerRule.DUMMY)
+        dummy = EmptyOperator(task_id="c", trigger_rule="dummy")
+    assert by_name.trigger_rule is TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS
+    assert by_member.trigger_rule is dummy.trigger_rule is TriggerRule.ALWAYS
+    assert "dummy" not in TriggerRule.all_triggers()

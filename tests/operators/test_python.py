@@ -142,3 +142,9 @@ def test_get_current_context_outside_a_task_is_an_error() -> None:
 
     with pytest.raises(NbflowException, match="outside a running task"):
         get_current_context()
+
+
+def test_airflow_2_provide_context_is_accepted_and_the_context_still_given(tmp_path: Path) -> None:
+    with DAG("provide_context") as d:
+        PythonOperator(task_id="p", python_callable=lambda **context: context["ds"], provide_context=True)
+    assert run(d, tmp_path).xcom("p") == "2025-01-02"
