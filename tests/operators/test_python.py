@@ -148,3 +148,25 @@ def test_airflow_2_provide_context_is_accepted_and_the_context_still_given(tmp_p
     with DAG("provide_context") as d:
         PythonOperator(task_id="p", python_callable=lambda **context: context["ds"], provide_context=True)
     assert run(d, tmp_path).xcom("p") == "2025-01-02"
+
+
+def test_templates_dict_value_naming_a_template_file_is_read_and_rendered(tmp_path: Path) -> None:
+    from tests.authoring.helpers import load_dag
+    from tests.conftest import write_dag
+
+    dags = tmp_path / "dags"
+    write_dag(dags, "sql/daily.sql", "SELECT * FROM t WHERE day = '{{ ds }}'\n")
+    write_dag(dags, "config.json", '{"day": "{{ ds_nodash }}"}\n')
+    path = write_dag(dags, "sql_dag.py", """
+        from nbflow import DAG
+        from nbflow.operators.python import PythonOperator
+
+        def show(templates_dict):
+            return [templates_dict["query"].strip(), templates_dict["config"].strip()]
+
+        with DAG("sql_dag") as dag:
+            PythonOperator(task_id="show", python_callable=show, templates_exts=[".sql", ".json"],
+                           templates_dict={"query": "sql/daily.sql", "config": "config.json"})
+    """)
+    ran = run(load_dag(path, "sql_dag"), tmp_path)
+    assert ran.xcom("show") == ["SELECT * FROM t WHERE day = '2025-01-02'", '{"day": "20250102"}']
