@@ -118,7 +118,11 @@ class TaskGroup(DependencyMixin):
         return [t for t in tasks if not (t.downstream_task_ids & ids)]
 
     def set_upstream(self, other: Any, edge_modifier: Any = None) -> None:
+        from nbflow.authoring.edges import EdgeModifier
         for item in flatten(other):
+            if isinstance(item, EdgeModifier):  # group << Label(...): the label links once it knows both sides
+                item.set_downstream(self)
+                continue
             if isinstance(item, TaskGroup):
                 self.upstream_group_ids.add(item.group_id or "")
             for up in operators_of(item, as_leaves=True):
@@ -126,7 +130,11 @@ class TaskGroup(DependencyMixin):
                     root.set_upstream(up, edge_modifier)
 
     def set_downstream(self, other: Any, edge_modifier: Any = None) -> None:
+        from nbflow.authoring.edges import EdgeModifier
         for item in flatten(other):
+            if isinstance(item, EdgeModifier):  # group >> Label(...) >> task
+                item.set_upstream(self)
+                continue
             if isinstance(item, TaskGroup):
                 self.downstream_group_ids.add(item.group_id or "")
             for down in operators_of(item, as_leaves=False):
