@@ -165,3 +165,19 @@ def test_group_level_dependency_runs_in_order(tmp_path: Path) -> None:
         first() >> middle
     ran = run(d, tmp_path)
     assert ran.xcom("middle.pull") == "first then middle"
+
+
+def test_label_between_a_group_and_a_task_links_and_labels_the_edges() -> None:
+    from nbflow.utils.edgemodifier import Label
+
+    with DAG("group_labels") as d:
+        with TaskGroup("g") as g:
+            EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
+        start = EmptyOperator(task_id="start")
+        end = EmptyOperator(task_id="end")
+        start >> Label("in") >> g
+        g >> Label("out") >> end
+    assert d.get_task("g.a").upstream_task_ids == {"start"}
+    assert end.upstream_task_ids == {"g.b"}
+    assert d.get_edge_info("start", "g.a") == {"label": "in"}
+    assert d.get_edge_info("g.b", "end") == {"label": "out"}
