@@ -35,13 +35,36 @@ class OperatorPartial:
                                          f"upstream task's output, got {type(value).__name__}")
             if name in self.kwargs or (self.mapped_into and name in self.kwargs.get(self.mapped_into, {})):
                 raise DagDefinitionError(f"task {self.task_id!r}: argument {name!r} is both partial and expanded")
+        self._check_arguments(mapped)
         return MappedOperator(self, mapped=mapped, mapped_kwargs_list=None)
 
     def expand_kwargs(self, kwargs_list: Any) -> "MappedOperator":
         if not isinstance(kwargs_list, (list, tuple, XComArg)):
             raise DagDefinitionError(f"task {self.task_id!r}: expand_kwargs() needs a list of dicts or an upstream "
                                      f"task's output, got {type(kwargs_list).__name__}")
+        if isinstance(kwargs_list, (list, tuple)):
+            for element in kwargs_list:
+                if isinstance(element, Mapping):
+                    self._check_arguments(element)
+        else:
+            self._check_arguments({})
         return MappedOperator(self, mapped=None, mapped_kwargs_list=kwargs_list)
+
+    def _check_arguments(self, expanded: Mapping[str, Any]) -> None:
+        """Fail at parse time, as Airflow does, when the operator (or the TaskFlow function) cannot take the
+        partial and expanded arguments; otherwise every mapped instance would fail at run time."""
+        if self.mapped_into is None:
+            accepted = _accepted_args(self.operator_class)
+            unknown = sorted((set(self.kwargs) | set(expanded)) - accepted)
+            if unknown:
+                raise DagDefinitionError(f"task {self.task_id!r}: {self.operator_class.__name__} takes no argument(s) "
+                                         f"{', '.join(map(repr, unknown))}")
+            return
+        fn = self.kwargs.get("python_callable")
+        if fn is not None:
+            from nbflow.authoring.taskflow import _check_signature  # taskflow imports this module
+            given = {**(self.kwargs.get(self.mapped_into) or {}), **dict.fromkeys(expanded)}
+            _check_signature(fn, list(self.kwargs.get("op_args") or []), given, self.task_id)
 
 
 class MappedOperator(BaseOperator):
