@@ -235,3 +235,21 @@ def test_running_a_mapped_task_inside_an_open_dag_block_adds_nothing_to_that_dag
         ran = run(d, tmp_path)
     assert ran.state == "success"
     assert other.task_ids == []
+
+
+def test_partial_argument_the_operator_does_not_take_is_an_error() -> None:
+    with DAG("bad_partial"):
+        with pytest.raises(DagDefinitionError, match="'b'.*BashOperator.*'nope'"):
+            BashOperator.partial(task_id="b", nope=1).expand(bash_command=["true"])
+
+
+def test_expanding_a_task_over_a_parameter_it_does_not_have_is_an_error() -> None:
+    with DAG("bad_task_expand"):
+        @task
+        def f(x: int) -> int:
+            return x
+
+        with pytest.raises(DagDefinitionError, match="'f'.*cannot call f"):
+            f.expand(y=[1])
+        with pytest.raises(DagDefinitionError, match="cannot call f"):
+            f.partial(z=1).expand(x=[1])

@@ -92,7 +92,8 @@ def test_run_id_and_interval_of_a_manual_run(tmp_path: Path) -> None:
 
 def test_a_mapped_instance_whose_arguments_are_invalid_fails_only_that_task(tmp_path: Path) -> None:
     with DAG("bad_instance") as d:
-        mapped = BashOperator.partial(task_id="cmd").expand_kwargs([{"bash_command": "echo ok"}, {"nope": 1}])
+        configs = PythonOperator(task_id="configs", python_callable=lambda: [{"bash_command": "echo ok"}, {"nope": 1}])
+        mapped = BashOperator.partial(task_id="cmd").expand_kwargs(configs.output)
         mapped >> EmptyOperator(task_id="after", trigger_rule="all_done")
         EmptyOperator(task_id="independent")
     ran = run(d, tmp_path)
