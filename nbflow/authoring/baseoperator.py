@@ -67,31 +67,40 @@ def _apply_defaults(init: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(init)
     def wrapper(self: "BaseOperator", *args: Any, **kwargs: Any) -> None:
-        depth = self.__dict__.get("_init_depth", 0)
-        if depth == 0:
-            dag = kwargs.get("dag") or ctx.current_dag()
-            group = kwargs.get("task_group") or ctx.current_group(dag)
-            defaults: dict[str, Any] = {}
-            if dag is not None:
-                defaults.update(dag.default_args)
-            if group is not None:
-                defaults.update(group.default_args)
-            defaults.update(kwargs.get("default_args") or {})
-            params = ParamsDict(defaults.get("params") or {})
-            params.update(kwargs.get("params") or {})
+        state = self.__dict__
+        depth = state.get("_init_depth", 0)
+        if depth:  # a subclass's __init__ calling super().__init__: the outermost call did the work
+            state["_init_depth"] = depth + 1
+            try:
+                init(self, *args, **kwargs)
+            finally:
+                state["_init_depth"] = depth
+            return
+        dag = kwargs.get("dag") or ctx.current_dag()
+        group = kwargs.get("task_group") or ctx.current_group(dag)
+        defaults: dict[str, Any] = {}
+        if dag is not None and dag.default_args:
+            defaults.update(dag.default_args)
+        if group is not None and group.default_args:
+            defaults.update(group.default_args)
+        if kwargs.get("default_args"):
+            defaults.update(kwargs["default_args"])
+        params = ParamsDict(defaults.get("params") or {})
+        if kwargs.get("params"):
+            params.update(kwargs["params"])
+        if defaults:
             accepted = _accepted_args(type(self))
             for key, value in defaults.items():
                 if key in accepted and key not in kwargs and key not in {"params", "default_args"}:
                     kwargs[key] = value
-            kwargs["params"] = params
-            kwargs["default_args"] = defaults
-        self.__dict__["_init_depth"] = depth + 1
+        kwargs["params"] = params
+        kwargs["default_args"] = defaults
+        state["_init_depth"] = 1
         try:
             init(self, *args, **kwargs)
         finally:
-            self.__dict__["_init_depth"] = depth
-        if depth == 0:
-            self._post_init()
+            state["_init_depth"] = 0
+        self._post_init()
 
     return wrapper
 

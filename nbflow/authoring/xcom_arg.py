@@ -92,5 +92,7 @@ def set_upstreams_from(task: "BaseOperator", *values: Any) -> None:
     if context.is_detached():  # a mapped task's per-index copy: the mapped task holds the dependencies
         return
     for value in values:
+        if value is None or (type(value) in (list, dict, tuple) and not value):
+            continue  # the common case (no op_args, no templates_dict): nothing to look through
         for ref in find_references(value):
             ref.operator.set_downstream(task)
