@@ -59,12 +59,13 @@ def _attrs(values: Mapping[str, Any]) -> str:
 def dag_to_dot(dag: "DAG", states: Mapping[str, str | None] | None = None) -> str:
     """DOT text for `dag`, left to right; with `states` (task_id → state) nodes are coloured by state,
     otherwise by their operator's `ui_color`. Task groups are clusters; edge labels come from `Label`s."""
-    lines = [
-        f"digraph {_quote(dag.dag_id)} {{",
-        f"  graph [{_attrs({'rankdir': 'LR', 'label': dag.dag_id, 'labelloc': 't', 'fontname': 'Helvetica', 'fontsize': 14, 'nodesep': 0.3, 'ranksep': 0.5})}];",
-        f"  node [{_attrs({'shape': 'box', 'style': 'rounded,filled', 'fontname': 'Helvetica', 'fontsize': 11, 'fillcolor': NO_STATE_COLOR, 'height': 0.35})}];",
-        f"  edge [{_attrs({'arrowsize': 0.7, 'fontname': 'Helvetica', 'fontsize': 9, 'color': '#555555'})}];",
-    ]
+    graph = {"rankdir": "LR", "label": dag.dag_id, "labelloc": "t", "fontname": "Helvetica", "fontsize": 14,
+             "nodesep": 0.3, "ranksep": 0.5}
+    node = {"shape": "box", "style": "rounded,filled", "fontname": "Helvetica", "fontsize": 11,
+            "fillcolor": NO_STATE_COLOR, "height": 0.35}
+    edge = {"arrowsize": 0.7, "fontname": "Helvetica", "fontsize": 9, "color": "#555555"}
+    lines = [f"digraph {_quote(dag.dag_id)} {{", f"  graph [{_attrs(graph)}];", f"  node [{_attrs(node)}];",
+             f"  edge [{_attrs(edge)}];"]
     _add_group(lines, dag.task_group, states, "  ")
     for task in dag.tasks:
         for downstream in sorted(task.downstream_task_ids):
@@ -81,7 +82,9 @@ def _add_group(lines: list[str], group: "TaskGroup", states: Mapping[str, str | 
     for child in group.children.values():
         if isinstance(child, TaskGroup):
             lines.append(f"{indent}subgraph {_quote('cluster_' + node_id(child.group_id or '')[2:])} {{")
-            lines.append(f"{indent}  graph [{_attrs({'label': child.label, 'style': 'rounded,dashed', 'color': '#6f8fcf', 'tooltip': child.tooltip or None})}];")
+            cluster = {"label": child.label, "style": "rounded,dashed", "color": "#6f8fcf",
+                       "tooltip": child.tooltip or None}
+            lines.append(f"{indent}  graph [{_attrs(cluster)}];")
             _add_group(lines, child, states, indent + "  ")
             lines.append(f"{indent}}}")
         else:
