@@ -62,6 +62,16 @@ _parsed: dict[str, ParsedFile] = {}
 _lock = threading.RLock()
 
 
+def _new_lock_in_child() -> None:
+    # A process forked while another thread parsed (the warm worker forks attempts) must not inherit
+    # a lock that nobody in the child will ever release.
+    global _lock
+    _lock = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
 def clear_cache() -> None:
     """Forget every parsed file, so the next collect imports everything again."""
     with _lock:

@@ -423,3 +423,35 @@ def test_dag_folder_goes_on_sys_path_once(tmp_path: Path) -> None:
     bag(tmp_path)
     bag(tmp_path).refresh()
     assert sys.path.count(os.path.abspath(tmp_path)) == 1
+
+
+def test_a_child_forked_while_another_thread_parses_can_still_parse(tmp_path: Path) -> None:
+    from nbflow.runtime import dagbag as dagbag_module
+
+    write_dag(tmp_path, "forked.py", SIMPLE.format(dag_id="forked"))
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_parse_lock() -> None:
+        with dagbag_module._lock:
+            holding.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold_the_parse_lock)
+    holder.start()
+    holding.wait(10)
+    pid = os.fork()
+    if pid == 0:  # the child: its copy of the lock has an owner that does not exist here
+        try:
+            os._exit(0 if "forked" in bag(tmp_path).dags else 1)
+        except BaseException:
+            os._exit(2)
+    release.set()
+    holder.join()
+    deadline = time.monotonic() + 30
+    while (done := os.waitpid(pid, os.WNOHANG)) == (0, 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done == (0, 0):
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung on the parse lock")
+    assert os.waitstatus_to_exitcode(done[1]) == 0
