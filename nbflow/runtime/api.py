@@ -31,12 +31,14 @@ class Environment:
 
     config: Config
     sessions: Callable[[], Session]
+    readers: Callable[[], Session]
     _dagbag: "DagBag | None" = None
 
     @classmethod
     def from_config(cls, config: Config) -> "Environment":
         engine = make_engine(config.sql_alchemy_conn)
-        return cls(config=config, sessions=make_session_factory(engine))
+        return cls(config=config, sessions=make_session_factory(engine),
+                   readers=make_session_factory(engine, read_only=True))
 
     @property
     def dagbag(self) -> "DagBag":
@@ -85,12 +87,12 @@ def set_paused(env: Environment, dag_id: str, paused: bool) -> None:
 
 
 def list_runs(env: Environment, dag_id: str, *, state: str | None = None, limit: int = 100) -> list[DagRunRow]:
-    with session_scope(env.sessions) as session:
+    with session_scope(env.readers) as session:
         return run_rows.list_dag_runs(session, dag_id, state=state, limit=limit)
 
 
 def get_run(env: Environment, dag_id: str, run_id: str) -> DagRunRow:
-    with session_scope(env.sessions) as session:
+    with session_scope(env.readers) as session:
         row = run_rows.get_dag_run(session, dag_id, run_id)
     if row is None:
         raise NbflowException(f"DAG {dag_id!r} has no run {run_id!r}")
@@ -99,7 +101,7 @@ def get_run(env: Environment, dag_id: str, run_id: str) -> DagRunRow:
 
 def task_states(env: Environment, dag_id: str, run_id: str) -> list[TaskInstanceRow]:
     get_run(env, dag_id, run_id)
-    with session_scope(env.sessions) as session:
+    with session_scope(env.readers) as session:
         return ti_rows.get_task_instances(session, dag_id, run_id)
 
 
@@ -156,5 +158,5 @@ def make_scheduler(env: Environment, *, executor: str | None = None) -> Any:
         parse_interval_sec=config.getfloat("scheduler", "parse_interval_sec"),
     )
     exec_settings = {"dags_folder": config.dags_folder, "run_workload": run_workload}
-    return Scheduler(dagbag=env.dagbag, session_factory=env.sessions,
+    return Scheduler(dagbag=env.dagbag, session_factory=env.sessions, read_session_factory=env.readers,
                      executor=executor_cls(parallelism=parallelism, settings=exec_settings), settings=settings)

@@ -23,6 +23,7 @@ from nbflow.store import runs as run_rows
 from nbflow.store import session_scope
 from nbflow.store import task_instances as ti_rows
 from nbflow.store import ti_state
+from nbflow.store import xcoms as xcom_rows
 from nbflow.store.keys import TIKey
 
 if TYPE_CHECKING:
@@ -68,7 +69,8 @@ def skip_tasks(session: Session, source: TIKey, task_ids: tuple[str, ...], *, ig
 
 
 def execute_workload(workload: Workload, dag: "DAG", *, session_factory: Callable[[], Session], log_folder: Path,
-                     max_xcom_size: int | None = None, heartbeat_sec: float | None = None) -> int:
+                     max_xcom_size: int | None = None, heartbeat_sec: float | None = None,
+                     read_session_factory: Callable[[], Session] | None = None) -> int:
     """Claim, run and record one attempt; the process exit code to report.
 
     With `heartbeat_sec`, a thread heartbeats the instance; without, the caller does (the local
@@ -78,12 +80,13 @@ def execute_workload(workload: Workload, dag: "DAG", *, session_factory: Callabl
     with session_scope(session_factory) as session:
         if not claim(session, workload):
             return EXIT_NOT_CLAIMED
+        xcom_rows.delete_xcoms_for(session, key)  # a retry starts without the last attempt's XComs
         run_row = run_rows.get_dag_run(session, key.dag_id, key.run_id)
         ti_row = ti_rows.get_task_instance(session, key)
     if run_row is None or ti_row is None:
         raise NbflowException(f"{key}: the DAG run or task instance vanished while starting")
     run = run_info_of(run_row)
-    xcoms = DbXComStore(session_factory)
+    xcoms = DbXComStore(session_factory, read_session_factory)
     stop = threading.Event()
     if heartbeat_sec:
         threading.Thread(target=_heartbeat, args=(session_factory, key, stop, heartbeat_sec), daemon=True).start()
@@ -134,3 +137,24 @@ def fail_dead_attempt(session: Session, dag: "DAG | None", key: TIKey, try_numbe
         return "up_for_retry"
     ti_state.set_task_state(session, key, "failed", expected_state="running")
     return "failed"
+
+
+def warm_up_statements(session_factory: Callable[[], Session]) -> None:
+    """Run every statement shape of an attempt against no row, then roll back (fills SQLAlchemy's cache)."""
+    ghost = TIKey("__warm_up__", "__warm_up__", "__warm_up__", -1)
+    session = session_factory()
+    try:
+        ti_state.set_task_state(session, ghost, "running", expected_state="queued", increment_try_number=True,
+                                hostname=socket.gethostname(), pid=0)
+        run_rows.get_dag_run(session, ghost.dag_id, ghost.run_id)
+        ti_rows.get_task_instance(session, ghost)
+        xcom_rows.delete_xcoms_for(session, ghost)
+        xcom_rows.get_xcom(session, ghost, "return_value")
+        xcom_rows.get_xcoms(session, ghost.dag_id, ghost.run_id, ghost.task_id, "return_value")
+        for state in ("success", "failed", "skipped", "up_for_retry"):
+            ti_state.set_task_state(session, ghost, state, expected_state="running")
+        ti_state.set_task_states(session, [ghost], "skipped", expected_state=None)
+        ti_state.heartbeat_task(session, ghost)
+    finally:
+        session.rollback()
+        session.close()

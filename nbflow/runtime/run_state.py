@@ -56,14 +56,39 @@ class RunState:
             self.__dict__["_index"], self.__dict__["_indexed_size"] = index, len(self.tis)
         return index.get(task_id, [])
 
-    def upstream_summary(self, task_id: str) -> UpstreamSummary:
-        states: list[str | None] = []
+    def upstream_summary(self, task_id: str, counts: dict[str, list[int]] | None = None) -> UpstreamSummary:
+        """Upstream state counts; `counts` (from `_state_counts`) saves recounting within one pass."""
+        counts = counts if counts is not None else self._state_counts()
+        total = success = skipped = failed = upstream_failed = removed = 0
         for up in self.dag.task_dict[task_id].upstream_task_ids:
-            instances = self.instances_of(up)
-            if not instances:  # not part of this run (a task subset): counts as done successfully
-                states.append("success")
-            states.extend(ti.state for ti in instances)
-        return UpstreamSummary.of(states)
+            c = counts.get(up)
+            if c is None:  # not part of this run (a task subset): counts as done successfully
+                total += 1
+                success += 1
+                continue
+            total += c[0]
+            success += c[1]
+            skipped += c[2]
+            failed += c[3]
+            upstream_failed += c[4]
+            removed += c[5]
+        return UpstreamSummary(total, success, skipped, failed, upstream_failed, removed)
+
+    _SLOTS = {"success": 1, "skipped": 2, "failed": 3, "upstream_failed": 4, "removed": 5}
+
+    def _state_counts(self) -> dict[str, list[int]]:
+        """Per task: [instances, success, skipped, failed, upstream_failed, removed]."""
+        counts: dict[str, list[int]] = {}
+        slots = self._SLOTS
+        for (task_id, _), ti in self.tis.items():
+            c = counts.get(task_id)
+            if c is None:
+                c = counts[task_id] = [0, 0, 0, 0, 0, 0]
+            c[0] += 1
+            slot = slots.get(ti.state)  # type: ignore[arg-type]
+            if slot:
+                c[slot] += 1
+        return counts
 
     def expand(self, task_id: str, count: int) -> None:
         """Replace a mapped task's placeholder by `count` instances (none: the task is skipped)."""
@@ -79,24 +104,31 @@ class RunState:
     def evaluate(self, now: datetime) -> list[TIState]:
         """Settle instances whose trigger rule decides skip/upstream_failed; return those ready to run."""
         ready: list[TIState] = []
+        seen: set[int] = set()
         changed = True
+        counts: dict[str, list[int]] | None = None
         while changed:
             changed = False
             for ti in list(self.tis.values()):
                 if ti.state in FINISHED or ti.state in _IN_FLIGHT:
                     continue
                 if ti.state == "up_for_retry":
-                    if ti.next_retry_at is not None and ti.next_retry_at <= now:
+                    if (ti.next_retry_at is None or ti.next_retry_at <= now) and id(ti) not in seen:
+                        seen.add(id(ti))
                         ready.append(ti)
                     continue
                 task = self.dag.task_dict[ti.task_id]
-                decision = decide(task.trigger_rule, self.upstream_summary(ti.task_id))
+                if counts is None:
+                    counts = self._state_counts()
+                decision = decide(task.trigger_rule, self.upstream_summary(ti.task_id, counts))
                 if decision is Decision.RUN:
-                    if ti not in ready:
+                    if id(ti) not in seen:
+                        seen.add(id(ti))
                         ready.append(ti)
                 elif decision is not Decision.WAIT:
                     ti.state = decision.value
                     changed = True
+                    counts = None  # a settled state changes what its downstream tasks see
         order = {tid: n for n, tid in enumerate(self.dag.task_dict)}
         ready.sort(key=lambda t: (-self.dag.task_dict[t.task_id].priority_weight, order[t.task_id], t.map_index))
         return ready

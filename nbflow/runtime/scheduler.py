@@ -13,7 +13,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,19 +64,38 @@ class LoopStats:
     active_runs: int
 
 
+@dataclass
+class _Plan:
+    """What one turn decided from its snapshot, applied afterwards in one write transaction."""
+
+    start_runs: list[Any] = field(default_factory=list)
+    settled: dict[str, list[TIKey]] = field(default_factory=lambda: defaultdict(list))
+    expand: list[tuple[Any, Any, Any]] = field(default_factory=list)
+    finished: list[tuple[Any, Any, RunState]] = field(default_factory=list)
+    candidates: list[tuple[int, TIKey, Any, int]] = field(default_factory=list)
+    busy_per_dag: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    @property
+    def empty(self) -> bool:
+        return not (self.start_runs or self.settled or self.expand or self.finished or self.candidates)
+
+
 class Scheduler:
     """Drives DAG runs to completion through an executor; see the module docstring."""
 
     def __init__(self, *, dagbag: "DagBag", session_factory: Callable[[], Session], executor: BaseExecutor,
-                 settings: SchedulerSettings) -> None:
+                 settings: SchedulerSettings, read_session_factory: Callable[[], Session] | None = None) -> None:
         self.dagbag = dagbag
         self.sessions = session_factory
+        self.readers = read_session_factory or session_factory
         self.executor = executor
         self.settings = settings
         self.job_id: int | None = None
         self._stop = threading.Event()
         self._last_parse = 0.0
         self._last_orphan_check = 0.0
+        self._last_periodic = 0.0
+        self._unpaused: set[str] = set()
         self.loop_stats: list[LoopStats] = []
         self.on_loop: Callable[[LoopStats], None] | None = None
 
@@ -122,11 +141,14 @@ class Scheduler:
         self._process_events()
         if time.monotonic() - self._last_orphan_check > self.settings.orphan_timeout_sec / 2:
             self._adopt_or_reset_orphans(startup=False)
-        with session_scope(self.sessions) as session:
-            self._create_scheduled_runs(session, now)
-        with session_scope(self.sessions) as session:
-            workloads, active = self._schedule(session, now)
-            jobs.heartbeat_job(session, self.job_id)
+        periodic = time.monotonic() - self._last_periodic >= self.settings.heartbeat_sec
+        if periodic:  # once per heartbeat, not on every ended attempt
+            self._last_periodic = time.monotonic()
+            with session_scope(self.sessions) as session:
+                self._create_scheduled_runs(session, now)
+                jobs.heartbeat_job(session, self.job_id)
+                self._unpaused = {d.dag_id for d in dag_rows.list_dags(session, paused=False)}
+        workloads, active = self._schedule(now)
         for workload in workloads:
             self.executor.queue(workload)
         stats = LoopStats(time.perf_counter() - started, len(workloads), active)
@@ -146,6 +168,7 @@ class Scheduler:
         with session_scope(self.sessions) as session:
             record_dags(session, self.dagbag.dags.values(), paused_at_creation=self.settings.paused_at_creation)
             dag_rows.record_import_errors(session, self.dagbag.import_errors)
+        self._last_periodic = 0.0  # read pause flags and due runs of the new DAGs on this turn
 
     def _create_scheduled_runs(self, session: Session, now: datetime) -> None:
         for row in dag_rows.dags_due(session, now=now):
@@ -162,57 +185,76 @@ class Scheduler:
             set_next_interval(session, dag, after=interval)
 
     # -- task instances -------------------------------------------------------------------------
-    def _schedule(self, session: Session, now: datetime) -> tuple[list[Workload], int]:
-        active_runs = run_rows.list_dag_runs(session, state=("queued", "running"))
-        unpaused = {d.dag_id for d in dag_rows.list_dags(session, paused=False)}
+    def _schedule(self, now: datetime) -> tuple[list[Workload], int]:
+        """Decide from a read snapshot (no write lock held), then apply in one short write transaction.
+
+        Every write is a compare-and-set, so a decision made on a slightly old snapshot can only lose
+        a race (another scheduler got there first), never run something twice.
+        """
+        with session_scope(self.readers) as session:
+            active_runs = run_rows.list_dag_runs(session, state=("queued", "running"))
+            snapshots = {(run.dag_id, run.run_id): ti_rows.get_task_states(session, run.dag_id, run.run_id)
+                         for run in active_runs if run.dag_id in self._unpaused and run.dag_id in self.dagbag.dags}
+        plan = _Plan()
         running_per_dag: dict[str, int] = defaultdict(int)
         for run in active_runs:
             if run.state == "running":
                 running_per_dag[run.dag_id] += 1
-        candidates: list[tuple[int, TIKey, "DAG", int]] = []
+        for (dag_id, _), rows in snapshots.items():
+            for _task_id, _map_index, ti_state_now, _try, _retry_at in rows:
+                if ti_state_now in ("queued", "running"):
+                    plan.busy_per_dag[dag_id] += 1
         for run in sorted(active_runs, key=lambda r: (r.logical_date or r.queued_at or now)):
-            dag = self.dagbag.dags.get(run.dag_id)
-            if dag is None or run.dag_id not in unpaused:
+            rows = snapshots.get((run.dag_id, run.run_id))
+            if rows is None:
                 continue
+            dag = self.dagbag.dags[run.dag_id]
             if run.state == "queued":
                 if running_per_dag[run.dag_id] >= dag.max_active_runs:
                     continue
-                run_rows.set_dag_run_state(session, run.dag_id, run.run_id, "running", expected_state="queued")
+                plan.start_runs.append(run)
                 running_per_dag[run.dag_id] += 1
-            candidates.extend(self._ready_in_run(session, dag, run, now))
-        return self._queue(session, candidates), len(active_runs)
+            self._plan_run(plan, dag, run, rows, now)
+        if plan.empty:
+            return [], len(active_runs)
+        with session_scope(self.sessions) as session:
+            for run in plan.start_runs:
+                run_rows.set_dag_run_state(session, run.dag_id, run.run_id, "running", expected_state="queued")
+            for new_state, keys in plan.settled.items():
+                ti_state.set_task_states(session, keys, new_state, expected_state=None)
+            for dag, run, task in plan.expand:
+                self._expand(session, dag, run, task)
+            for dag, run, state in plan.finished:
+                self._finish_run(session, dag, run, state)
+            workloads = self._queue(session, plan.candidates, plan.busy_per_dag)
+        if plan.expand:
+            self.executor.wakeup.set()  # schedule the new mapped instances on the next turn
+        return workloads, len(active_runs)
 
-    def _ready_in_run(self, session: Session, dag: "DAG", run: Any, now: datetime) -> list[tuple[int, TIKey, "DAG", int]]:
-        rows = ti_rows.get_task_instances(session, run.dag_id, run.run_id)
+    def _plan_run(self, plan: "_Plan", dag: "DAG", run: Any, rows: list[Any], now: datetime) -> None:
         state = RunState(dag)
-        for row in rows:
-            if row.task_id not in dag.task_dict:
+        tasks = dag.task_dict
+        for task_id, map_index, ti_state_now, try_number, retry_at in rows:
+            if task_id not in tasks:
                 continue
-            state.tis[(row.task_id, row.map_index)] = TIState(row.task_id, row.map_index, row.state, row.try_number,
-                                                              row.next_retry_at)
-            if row.map_index >= 0 or (row.state == "skipped" and dag.task_dict[row.task_id].is_mapped):
-                state.expanded.add(row.task_id)
+            state.tis[(task_id, map_index)] = TIState(task_id, map_index, ti_state_now, try_number, retry_at)
+            if map_index >= 0 or (ti_state_now == "skipped" and tasks[task_id].is_mapped):
+                state.expanded.add(task_id)
         before = {k: ti.state for k, ti in state.tis.items()}
         ready = state.evaluate(now)
-        settled: dict[str, list[TIKey]] = defaultdict(list)
         for k, ti in state.tis.items():
             if ti.state != before.get(k):
-                settled[ti.state].append(TIKey(run.dag_id, ti.task_id, run.run_id, ti.map_index))
-        for new_state, keys in settled.items():
-            ti_state.set_task_states(session, keys, new_state, expected_state=None)
+                plan.settled[ti.state].append(TIKey(run.dag_id, ti.task_id, run.run_id, ti.map_index))
         if state.finished:
-            self._finish_run(session, dag, run, state)
-            return []
-        found = []
+            plan.finished.append((dag, run, state))
+            return
         for ti in ready:
             task = dag.task_dict[ti.task_id]
             if task.is_mapped and ti.task_id not in state.expanded:
-                self._expand(session, dag, run, task)
-                self.executor.wakeup.set()  # schedule the new instances on the next turn
+                plan.expand.append((dag, run, task))
                 continue
-            found.append((task.priority_weight, TIKey(run.dag_id, ti.task_id, run.run_id, ti.map_index), dag,
-                          ti.try_number))
-        return found
+            plan.candidates.append((task.priority_weight, TIKey(run.dag_id, ti.task_id, run.run_id, ti.map_index),
+                                    dag, ti.try_number))
 
     def _expand(self, session: Session, dag: "DAG", run: Any, task: Any) -> None:
         info = run_info_of(run)
@@ -228,7 +270,8 @@ class Scheduler:
         spec = next(s for s in task_specs(dag) if s.task_id == task.task_id)
         mapping.expand_task_instances(session, dag.dag_id, run.run_id, spec, count)
 
-    def _queue(self, session: Session, candidates: list[tuple[int, TIKey, "DAG", int]]) -> list[Workload]:
+    def _queue(self, session: Session, candidates: list[tuple[int, TIKey, "DAG", int]],
+               busy_per_dag: dict[str, int]) -> list[Workload]:
         if not candidates:
             return []
         slots = self.executor.open_slots()
@@ -237,9 +280,7 @@ class Scheduler:
         pools.lock_pools(session)
         in_use = pools.pool_slots_in_use(session)
         pool_sizes = {p.pool: p.slots for p in pools.list_pools(session)}
-        per_dag: dict[str, int] = defaultdict(int)
-        for dag_id in {c[1].dag_id for c in candidates}:
-            per_dag[dag_id] = ti_rows.count_task_instances(session, ("queued", "running"), dag_id=dag_id)
+        per_dag = defaultdict(int, busy_per_dag)
         chosen: list[tuple[TIKey, "DAG", int]] = []
         for priority, key, dag, try_number in sorted(candidates, key=lambda c: -c[0]):
             if len(chosen) >= slots:

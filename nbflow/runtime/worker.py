@@ -44,6 +44,7 @@ class Worker:
         self.dagbag = DagBag(dags_folder, import_timeout=self.config.getfloat("core", "dagbag_import_timeout"))
         self.engine = make_engine(self.config.sql_alchemy_conn)
         self.sessions = make_session_factory(self.engine)
+        self.readers = make_session_factory(self.engine, read_only=True)
         self.log_folder = self.config.log_folder
         self.max_xcom_size = self.config.getint("core", "max_xcom_size")
         self.heartbeat = self.config.getfloat("scheduler", "task_heartbeat_sec", 2.0)
@@ -53,6 +54,23 @@ class Worker:
         self.out = sys.stdout
         self._buffer = ""
         self._last_beat = time.monotonic()
+        self._stamps: dict[str, int | None] = {}
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Compile the statements an attempt runs, and each DAG's template environment, before forking.
+
+        SQLAlchemy caches compiled SQL per engine and Jinja builds environments lazily; done here once,
+        every forked child inherits the result instead of paying for it on each attempt.
+        """
+        from nbflow.runtime.attempt import warm_up_statements
+        self.dagbag.collect()
+        for dag in self.dagbag.dags.values():
+            dag.get_template_env()
+        try:
+            warm_up_statements(self.sessions)
+        except Exception as err:  # noqa: BLE001 - only a speed-up; attempts work without it
+            print(f"nbflow worker: warm-up skipped: {err}", file=sys.stderr)
 
     def send(self, message: dict) -> None:
         try:
@@ -109,7 +127,7 @@ class Worker:
                 self.pending.append(Workload.from_json(line))
 
     def _fork(self, workload: Workload) -> None:
-        self.dagbag.refresh()
+        self._refresh_if_changed(workload)
         pid = os.fork()
         if pid == 0:  # child: never returns
             code = 1
@@ -121,6 +139,16 @@ class Worker:
             finally:
                 os._exit(code)
         self.children[pid] = (workload, time.monotonic())
+
+    def _refresh_if_changed(self, workload: Workload) -> None:
+        """Re-parse when the workload's DAG file changed (one stat), or its DAG is unknown here."""
+        try:
+            stamp = os.stat(workload.fileloc).st_mtime_ns
+        except OSError:
+            stamp = None
+        if workload.dag_id not in self.dagbag.dags or self._stamps.get(workload.fileloc) != stamp:
+            self.dagbag.refresh()
+            self._stamps[workload.fileloc] = stamp
 
     def _child(self, workload: Workload) -> int:
         from nbflow.runtime.attempt import execute_workload
@@ -137,7 +165,7 @@ class Worker:
             print(f"DAG {workload.dag_id!r} is not in {self.dagbag.dag_folder}", file=sys.stderr)
             return 4
         return execute_workload(workload, dag, session_factory=self.sessions, log_folder=self.log_folder,
-                                max_xcom_size=self.max_xcom_size)
+                                max_xcom_size=self.max_xcom_size, read_session_factory=self.readers)
 
     def _reap(self) -> None:
         while self.children:

@@ -13,23 +13,24 @@ from nbflow.store.keys import TIKey
 class DbXComStore:
     """The XComStore protocol over `nbflow.store.xcoms`; each call is its own short transaction."""
 
-    def __init__(self, session_factory: Callable[[], Session]) -> None:
+    def __init__(self, session_factory: Callable[[], Session],
+                 read_session_factory: Callable[[], Session] | None = None) -> None:
         self._sessions = session_factory
+        self._readers = read_session_factory or session_factory
 
     def set(self, key: TIKey, name: str, value_json: str) -> None:
         with session_scope(self._sessions) as session:
             xcom_rows.set_xcom(session, key, name, value_json)
 
     def get(self, key: TIKey, name: str) -> str | None:
-        with session_scope(self._sessions) as session:
+        with session_scope(self._readers) as session:
             row = xcom_rows.get_xcom(session, key, name)
             return row.value if row else None
 
     def get_mapped(self, dag_id: str, run_id: str, task_id: str, name: str) -> list[str | None]:
-        with session_scope(self._sessions) as session:
+        with session_scope(self._readers) as session:
             rows = xcom_rows.get_xcoms(session, dag_id, run_id, task_id, name)
             return [r.value for r in rows if r.map_index >= 0]
 
     def clear(self, key: TIKey) -> None:
-        with session_scope(self._sessions) as session:
-            xcom_rows.delete_xcoms_for(session, key)
+        """No-op: the attempt's claim already deleted its earlier XComs in the same transaction."""

@@ -65,6 +65,13 @@ def get_task_instances(session: Session, dag_id: str, run_id: str, *, task_ids: 
     return [TaskInstanceRow.from_mapping(m) for m in session.execute(stmt).mappings()]
 
 
+def get_task_states(session: Session, dag_id: str, run_id: str) -> list[tuple[str, int, str | None, int, Any]]:
+    """(task_id, map_index, state, try_number, next_retry_at) of each instance: the scheduler's hot read."""
+    stmt = (select(TI.c.task_id, TI.c.map_index, TI.c.state, TI.c.try_number, TI.c.next_retry_at)
+            .where(TI.c.dag_id == dag_id, TI.c.run_id == run_id))
+    return [tuple(row) for row in session.execute(stmt)]  # type: ignore[misc]
+
+
 def task_instances_in_state(session: Session, state: Any, *, dag_id: str | None = None,
                             limit: int | None = None) -> list[TaskInstanceRow]:
     """Task instances in `state` (a state, None, or a collection) across runs, highest priority first."""
