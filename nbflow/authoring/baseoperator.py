@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -217,6 +218,20 @@ class BaseOperator(DependencyMixin):
     @property
     def operator_name(self) -> str:
         return getattr(self, "custom_operator_name", None) or type(self).__name__
+
+    @property
+    def log(self) -> logging.Logger:
+        """Airflow's `self.log` for operator code: a child of the `nbflow.task` logger, so what it logs goes
+        to the running attempt's log file."""
+        given = self.__dict__.get("_log")
+        if given is not None:
+            return given  # type: ignore[no-any-return]
+        cls = type(self)
+        return logging.getLogger(f"nbflow.task.operators.{cls.__module__}.{cls.__qualname__}")
+
+    @log.setter
+    def log(self, logger: logging.Logger) -> None:  # operators that pick their own logger
+        self.__dict__["_log"] = logger
 
     def __repr__(self) -> str:
         return f"<Task({type(self).__name__}): {self.task_id}>"
