@@ -259,3 +259,17 @@ def test_airflow_2_deprecated_trigger_rule_names_are_converted() -> None:
     assert by_name.trigger_rule is TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS
     assert by_member.trigger_rule is dummy.trigger_rule is TriggerRule.ALWAYS
     assert "dummy" not in TriggerRule.all_triggers()
+
+
+def test_operator_code_logs_to_the_attempt_log_through_self_log(tmp_path: Path) -> None:
+    class Loud(BaseOperator):
+        def execute(self, context: dict[str, Any]) -> None:
+            self.log.info("processed %d rows", 42)
+            self.log.warning("watch out")
+
+    with DAG("self_log") as d:
+        Loud(task_id="loud")
+    ran = run(d, tmp_path)
+    assert ran.states == {"loud": "success"}
+    log = ran.log("loud")
+    assert "INFO - processed 42 rows" in log and "WARNING - watch out" in log
