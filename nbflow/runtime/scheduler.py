@@ -215,6 +215,9 @@ class Scheduler:
                 plan.start_runs.append(run)
                 running_per_dag[run.dag_id] += 1
             self._plan_run(plan, dag, run, rows, now)
+        if any(c[2].task_dict[c[1].task_id].depends_on_past for c in plan.candidates):
+            with session_scope(self.readers) as session:
+                plan.candidates = [c for c in plan.candidates if self._past_allows(session, c[1], c[2], active_runs)]
         if plan.empty:
             return [], len(active_runs)
         with session_scope(self.sessions) as session:
@@ -230,6 +233,17 @@ class Scheduler:
         if plan.expand:
             self.executor.wakeup.set()  # schedule the new mapped instances on the next turn
         return workloads, len(active_runs)
+
+    def _past_allows(self, session: Session, key: TIKey, dag: "DAG", runs: list[Any]) -> bool:
+        """depends_on_past: the task's instance in the previous run succeeded or was skipped (or none exists)."""
+        task = dag.task_dict[key.task_id]
+        if not task.depends_on_past:
+            return True
+        run = next(r for r in runs if r.dag_id == key.dag_id and r.run_id == key.run_id)
+        if run.logical_date is None:
+            return True
+        exists, previous = ti_rows.previous_task_state(session, key, before=run.logical_date)
+        return (not exists and task.ignore_first_depends_on_past) or previous in ("success", "skipped")
 
     def _plan_run(self, plan: "_Plan", dag: "DAG", run: Any, rows: list[Any], now: datetime) -> None:
         state = RunState(dag)
@@ -333,6 +347,21 @@ class Scheduler:
                 outcome = fail_dead_attempt(session, dag, event.key, event.try_number, reason)
             if outcome:
                 log.warning("%s: %s; now %s", event.key, reason, outcome)
+                self._dead_attempt_callbacks(dag, event.key, outcome, reason)
+
+    def _dead_attempt_callbacks(self, dag: "DAG | None", key: TIKey, outcome: str, reason: str) -> None:
+        """The attempt could not run its own callbacks: on_retry/on_failure run here instead."""
+        task = dag.task_dict.get(key.task_id) if dag is not None else None
+        if task is None:
+            return
+        callback = task.on_retry_callback if outcome == "up_for_retry" else task.on_failure_callback
+        context = {"dag": dag, "task": task, "run_id": key.run_id, "map_index": key.map_index,
+                   "exception": NbflowException(reason), "reason": reason}
+        for fn in callback if isinstance(callback, (list, tuple)) else [callback] if callback else []:
+            try:
+                fn(context)
+            except Exception:  # noqa: BLE001 - a callback never changes the task's state
+                log.exception("%s: %s callback failed", key, outcome)
 
     def _adopt_or_reset_orphans(self, *, startup: bool) -> None:
         """Queued work of dead schedulers goes back to the queue; silent running attempts fail or retry."""
@@ -347,8 +376,11 @@ class Scheduler:
                     session, older_than=timedelta(seconds=self.settings.orphan_timeout_sec)):
                 if self.executor.is_running(row.key):
                     continue
-                fail_dead_attempt(session, self.dagbag.dags.get(row.dag_id), row.key, row.try_number,
-                                  "no heartbeat from the attempt's process")
+                dag = self.dagbag.dags.get(row.dag_id)
+                reason = "no heartbeat from the attempt's process"
+                outcome = fail_dead_attempt(session, dag, row.key, row.try_number, reason)
+                if outcome:
+                    self._dead_attempt_callbacks(dag, row.key, outcome, reason)
 
 
 def log_folder_of(config: Any) -> Path:

@@ -66,10 +66,11 @@ class RuntimeTaskInstance:
             task_ids = [self.task_id] if key != XCOM_RETURN_KEY else list(self.task.upstream_task_ids)
         single = isinstance(task_ids, str)
         ids = [task_ids] if single else list(task_ids)
-        values = [self._pull_one(tid, key, map_indexes, default) for tid in ids]
+        values = [self._pull_one(tid, key, map_indexes, default, include_prior_dates) for tid in ids]
         return values[0] if single else values
 
-    def _pull_one(self, task_id: str, key: str, map_indexes: Any, default: Any) -> Any:
+    def _pull_one(self, task_id: str, key: str, map_indexes: Any, default: Any,
+                  include_prior_dates: bool = False) -> Any:
         dag = self.task.dag
         upstream = dag.task_dict.get(task_id)
         if isinstance(map_indexes, int):
@@ -81,7 +82,11 @@ class RuntimeTaskInstance:
                 wanted = set(map_indexes)
                 values = [v for i, v in enumerate(values) if i in wanted]
             return values
-        raw = self.xcoms.get(TIKey(self.dag_id, task_id, self.run_id, -1), key)
+        ti_key = TIKey(self.dag_id, task_id, self.run_id, -1)
+        if include_prior_dates:  # this run's value, else the one of the latest earlier run
+            raw = self.xcoms.get_latest(ti_key, key)
+        else:
+            raw = self.xcoms.get(ti_key, key)
         return default if raw is None else deserialize(raw)
 
     # -- branching ------------------------------------------------------------------------------

@@ -12,6 +12,10 @@ class XComStore(Protocol):
 
     def get(self, key: TIKey, name: str) -> str | None: ...
 
+    def get_latest(self, key: TIKey, name: str) -> str | None:
+        """The value of `key`'s run, else that of the latest run of the DAG before it (include_prior_dates)."""
+        ...
+
     def get_mapped(self, dag_id: str, run_id: str, task_id: str, name: str) -> list[str | None]:
         """Values of every map index of a mapped task, in map index order."""
         ...
@@ -32,6 +36,9 @@ class MemoryXComStore:
 
     def get(self, key: TIKey, name: str) -> str | None:
         return self._values.get((key, name))
+
+    def get_latest(self, key: TIKey, name: str) -> str | None:
+        return self.get(key, name)  # an in-process run knows no earlier runs
 
     def get_mapped(self, dag_id: str, run_id: str, task_id: str, name: str) -> list[str | None]:
         found = sorted((k.map_index, v) for (k, n), v in self._values.items()

@@ -27,6 +27,12 @@ class DbXComStore:
             row = xcom_rows.get_xcom(session, key, name)
             return row.value if row else None
 
+    def get_latest(self, key: TIKey, name: str) -> str | None:
+        with session_scope(self._readers) as session:
+            rows = xcom_rows.get_xcoms(session, key.dag_id, key.run_id, key.task_id, name,
+                                       map_indexes=key.map_index, include_prior_dates=True)
+            return rows[0].value if rows else None
+
     def get_mapped(self, dag_id: str, run_id: str, task_id: str, name: str) -> list[str | None]:
         with session_scope(self._readers) as session:
             rows = xcom_rows.get_xcoms(session, dag_id, run_id, task_id, name)

@@ -72,6 +72,19 @@ def get_task_states(session: Session, dag_id: str, run_id: str) -> list[tuple[st
     return [tuple(row) for row in session.execute(stmt)]  # type: ignore[misc]
 
 
+def previous_task_state(session: Session, key: TIKey, *, before: dt.datetime) -> tuple[bool, str | None]:
+    """(whether an earlier run exists, the state of this task in the latest run before `before`)."""
+    run = (select(DAG_RUN.c.run_id).where(DAG_RUN.c.dag_id == key.dag_id,
+                                           DAG_RUN.c.logical_date < literal(before, UtcDateTime()))
+           .order_by(DAG_RUN.c.logical_date.desc()).limit(1))
+    run_id = session.scalar(run)
+    if run_id is None:
+        return False, None
+    state = session.scalar(select(TI.c.state).where(TI.c.dag_id == key.dag_id, TI.c.task_id == key.task_id,
+                                                    TI.c.run_id == run_id, TI.c.map_index == key.map_index))
+    return True, state
+
+
 def task_instances_in_state(session: Session, state: Any, *, dag_id: str | None = None,
                             limit: int | None = None) -> list[TaskInstanceRow]:
     """Task instances in `state` (a state, None, or a collection) across runs, highest priority first."""

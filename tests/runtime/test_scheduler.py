@@ -233,3 +233,142 @@ def test_two_schedulers_never_run_the_same_task_instance(env, tmp_path: Path) ->
             other.kill()
     wait_for(lambda: api.get_run(environment, "wide", run.run_id).state == "success")
     assert sorted(lines(marks), key=int) == [str(i) for i in range(40)]
+
+
+def test_depends_on_past_waits_for_the_previous_run(env, tmp_path: Path) -> None:
+    write_dag(env.dags, "past.py", """
+        from nbflow import DAG
+        from nbflow.operators.python import PythonOperator
+        from nbflow.exceptions import NbflowFailException
+
+        def work(ds):
+            if ds == "2025-01-01":
+                raise NbflowFailException("the first day fails")
+
+        with DAG("past", schedule="@daily"):
+            PythonOperator(task_id="work", python_callable=work, depends_on_past=True)
+    """)
+    environment = make_env()
+    first = api.trigger_dag(environment, "past", logical_date=datetime(2025, 1, 1, tzinfo=timezone.utc))
+    second = api.trigger_dag(environment, "past", logical_date=datetime(2025, 1, 2, tzinfo=timezone.utc))
+    scheduler = api.make_scheduler(environment, executor="sequential")
+    scheduler.run(num_runs=6)
+    assert states(environment, "past", first.run_id) == {"work": "failed"}
+    assert states(environment, "past", second.run_id) == {"work": None}
+
+
+def test_xcom_pull_with_include_prior_dates_reads_the_previous_run(env) -> None:
+    write_dag(env.dags, "prior.py", """
+        from nbflow import DAG
+        from nbflow.operators.python import PythonOperator
+
+        def push(ti, ds):
+            if ds == "2025-01-01":
+                ti.xcom_push(key="seen", value=ds)
+
+        def pull(ti):
+            return ti.xcom_pull(task_ids="push", key="seen", include_prior_dates=True)
+
+        with DAG("prior", schedule="@daily", max_active_runs=1):
+            PythonOperator(task_id="push", python_callable=push) >> PythonOperator(task_id="pull", python_callable=pull)
+    """)
+    environment = make_env()
+    api.trigger_dag(environment, "prior", logical_date=datetime(2025, 1, 1, tzinfo=timezone.utc))
+    run_scheduler_until_idle(environment, executor="sequential")
+    second = api.trigger_dag(environment, "prior", logical_date=datetime(2025, 1, 2, tzinfo=timezone.utc))
+    run_scheduler_until_idle(environment, executor="sequential")
+    from nbflow.runtime.xcom_db import DbXComStore
+    from nbflow.store.keys import TIKey
+    assert DbXComStore(environment.sessions).get(TIKey("prior", "pull", second.run_id), "return_value") \
+        == '"2025-01-01"'
+
+
+def test_a_pool_with_one_slot_runs_its_tasks_one_at_a_time(env, tmp_path: Path) -> None:
+    spans = tmp_path / "spans.txt"
+    write_dag(env.dags, "pooled.py", f"""
+        import time
+        from nbflow import DAG
+        from nbflow.operators.python import PythonOperator
+
+        def work():
+            start = time.time()
+            time.sleep(0.3)
+            with open({str(spans)!r}, "a") as f:
+                f.write(f"{{start}} {{time.time()}}\\n")
+
+        with DAG("pooled", schedule=None):
+            for i in range(3):
+                PythonOperator(task_id=f"w{{i}}", python_callable=work, pool="single")
+    """)
+    environment = make_env()
+    from nbflow.store import pools, session_scope
+    with session_scope(environment.sessions) as session:
+        pools.set_pool(session, "single", 1)
+    run = api.trigger_dag(environment, "pooled")
+    run_scheduler_until_idle(environment)
+    assert api.get_run(environment, "pooled", run.run_id).state == "success"
+    intervals = sorted(tuple(map(float, line.split())) for line in lines(spans))
+    assert len(intervals) == 3
+    assert all(later[0] >= earlier[1] for earlier, later in zip(intervals, intervals[1:]))
+
+
+def test_clearing_a_task_reruns_it_and_its_downstream(env, tmp_path: Path) -> None:
+    marks = tmp_path / "marks.txt"
+    chain_dag(env.dags, marks)
+    environment = make_env()
+    run = api.trigger_dag(environment, "chain")
+    run_scheduler_until_idle(environment, executor="sequential")
+    assert api.clear_tasks(environment, "chain", run.run_id, ["second"]) == 2
+    run_scheduler_until_idle(environment, executor="sequential")
+    assert api.get_run(environment, "chain", run.run_id).state == "success"
+    assert lines(marks) == ["first", "second", "third", "second", "third"]
+    second = next(r for r in api.task_states(environment, "chain", run.run_id) if r.task_id == "second")
+    assert second.try_number == 2
+
+
+def test_dead_attempt_runs_the_failure_callback_and_dag_callback(env, tmp_path: Path) -> None:
+    marks = tmp_path / "callbacks.txt"
+    write_dag(env.dags, "dies.py", f"""
+        import os
+        from nbflow import DAG
+        from nbflow.operators.python import PythonOperator
+
+        def note(what):
+            def callback(context):
+                with open({str(marks)!r}, "a") as f:
+                    f.write(what + "\\n")
+            return callback
+
+        with DAG("dies", schedule=None, on_failure_callback=note("dag failed")):
+            PythonOperator(task_id="boom", python_callable=lambda: os._exit(9),
+                           on_failure_callback=note("task failed"))
+    """)
+    environment = make_env()
+    run = api.trigger_dag(environment, "dies")
+    run_scheduler_until_idle(environment)
+    assert api.get_run(environment, "dies", run.run_id).state == "failed"
+    assert lines(marks) == ["task failed", "dag failed"]
+
+
+def test_retry_waits_for_retry_delay_before_the_next_attempt(env, tmp_path: Path) -> None:
+    write_dag(env.dags, "flaky.py", """
+        from datetime import timedelta
+        from nbflow import DAG
+        from nbflow.operators.python import PythonOperator
+
+        def flaky(ti):
+            if ti.try_number == 1:
+                raise RuntimeError("first try fails")
+
+        with DAG("flaky", schedule=None):
+            PythonOperator(task_id="flaky", python_callable=flaky, retries=2, retry_delay=timedelta(seconds=1))
+    """)
+    environment = make_env()
+    run = api.trigger_dag(environment, "flaky")
+    run_scheduler_until_idle(environment)
+    from nbflow.store import session_scope, ti_state
+    from nbflow.store.keys import TIKey
+    with session_scope(environment.sessions) as session:
+        history = ti_state.get_task_history(session, TIKey("flaky", "flaky", run.run_id))
+    assert [h.state for h in history] == ["up_for_retry", "success"]
+    assert (history[1].start_date - history[0].end_date).total_seconds() >= 1.0
