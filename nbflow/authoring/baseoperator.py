@@ -304,6 +304,15 @@ class BaseOperator(DependencyMixin):
     def execute(self, context: dict[str, Any]) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must implement execute(context)")
 
+    def xcom_push(self, context: dict[str, Any], key: str, value: Any, execution_date: Any = None) -> None:
+        """Airflow 2's operator shortcut for `context["ti"].xcom_push(key, value)`."""
+        context["ti"].xcom_push(key=key, value=value)
+
+    def xcom_pull(self, context: dict[str, Any], task_ids: Any = None, dag_id: str | None = None,
+                  key: str = "return_value", include_prior_dates: bool | None = None) -> Any:
+        """Airflow 2's operator shortcut for `context["ti"].xcom_pull(...)`."""
+        return context["ti"].xcom_pull(task_ids=task_ids, dag_id=dag_id, key=key)
+
     def pre_execute(self, context: dict[str, Any]) -> None:
         """Called right before execute; override for set-up."""
 
