@@ -273,3 +273,17 @@ def test_operator_code_logs_to_the_attempt_log_through_self_log(tmp_path: Path) 
     assert ran.states == {"loud": "success"}
     log = ran.log("loud")
     assert "INFO - processed 42 rows" in log and "WARNING - watch out" in log
+
+
+def test_operator_xcom_push_and_pull_shortcuts(tmp_path: Path) -> None:
+    class Pusher(BaseOperator):
+        def execute(self, context: dict[str, Any]) -> None:
+            self.xcom_push(context, key="rows", value=[1, 2])
+
+    class Puller(BaseOperator):
+        def execute(self, context: dict[str, Any]) -> Any:
+            return self.xcom_pull(context, task_ids="push", key="rows")
+
+    with DAG("operator_xcom") as d:
+        Pusher(task_id="push") >> Puller(task_id="pull")
+    assert run(d, tmp_path).xcom("pull") == [1, 2]
