@@ -23,7 +23,7 @@ APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 .PHONY: help venv sysdeps test run bench clean
 
 help:
-	@echo "make run    set up, then run every example DAG in dags/ (SQLite, local executor)"
+	@echo "make run    set up, then run the scheduler on the example DAGs in dags/ (SQLite, local executor; Ctrl-C stops)"
 	@echo "make test   set up, then run the whole test suite (PYTEST_ARGS=... to pass options)"
 	@echo "make venv | sysdeps | bench | clean"
 
@@ -67,15 +67,12 @@ test: venv sysdeps
 
 # Runs each example DAG once, in process, on the default SQLite database and local executor.
 # Will become `nbflow standalone` (scheduler + webserver) once those exist.
+# The scheduler with the local executor on SQLite, running the example DAGs on their schedules
+# (each runs its latest interval at once) until Ctrl-C; `make run RUN_ARGS=--until-idle` stops
+# once every run has finished.
+RUN_ARGS ?=
 run: venv sysdeps
-	@$(VENV)/bin/nbflow db upgrade
-	@ids=$$($(VENV)/bin/nbflow dags list --output json \
-	  | $(VPY) -c 'import json, sys; print("\n".join(d["dag_id"] for d in json.load(sys.stdin)))'); \
-	if [ -z "$$ids" ]; then echo "error: no DAGs found in dags/" >&2; exit 1; fi; \
-	for id in $$ids; do \
-	  echo "== nbflow dags test $$id"; \
-	  $(VENV)/bin/nbflow dags test "$$id"; \
-	done
+	$(VENV)/bin/nbflow standalone $(RUN_ARGS)
 
 bench: venv
 	$(VPY) -m benchmarks all
