@@ -824,3 +824,53 @@ def test_days_ago_is_midnight_utc_n_days_back() -> None:
     today = dt.datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     assert days_ago(2) == today - dt.timedelta(days=2)
     assert days_ago(0, hour=6) == today.replace(hour=6)
+
+
+AIRFLOW_3_SDK_STYLE = '''
+    import pendulum
+
+    from airflow.sdk import Label, Param, TaskGroup, chain, dag, task
+
+
+    @dag(
+        schedule="@daily",
+        start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+        catchup=False,
+        params={"n": Param(3, type="integer", minimum=1, description="how many numbers")},
+    )
+    def sdk_style():
+        @task
+        def numbers(params=None):
+            return list(range(1, params["n"] + 1))
+
+        @task
+        def square(x: int) -> int:
+            return x * x
+
+        @task
+        def total(values) -> int:
+            return sum(values)
+
+        @task
+        def report(value: int, **context) -> str:
+            return f"{context['ds']}: {value}"
+
+        with TaskGroup("math") as math:
+            squares = square.expand(x=numbers())
+            summed = total(squares)
+
+        chain(math, Label("then"), report(summed))
+
+
+    sdk_style()
+'''
+
+
+def test_airflow_3_sdk_style_dag_with_params_mapping_and_groups(tmp_path: Path) -> None:
+    d = load_renamed(tmp_path, "sdk_style", AIRFLOW_3_SDK_STYLE, "sdk_style")
+    ran = run(d, tmp_path)
+    assert ran.state == "success"
+    assert ran.xcom("math.total") == 14 and ran.xcom("report") == "2025-01-02: 14"
+    assert run(d, tmp_path / "conf", conf={"n": 4}).xcom("math.total") == 30
+    bad = run(d, tmp_path / "bad", conf={"n": 0})
+    assert bad.state == "failed" and "'n'" in (bad.result.error or "")
