@@ -60,7 +60,7 @@ class _MaskedTee(io.TextIOBase):
 
 @contextlib.contextmanager
 def capture_to_log(path: Path, *, echo: TextIO | None = None) -> Iterator[TextIO]:
-    """Route print() output and the `nbflow.task` logger into the attempt's log file for the block."""
+    """Route print() output and the `nbflow.task` and `nbflow.secrets` loggers into the attempt's log file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8", buffering=1) as file:
         tee = _MaskedTee(file, echo)
@@ -68,6 +68,9 @@ def capture_to_log(path: Path, *, echo: TextIO | None = None) -> Iterator[TextIO
         handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s - %(message)s"))
         task_logger = logging.getLogger("nbflow.task")
         task_logger.addHandler(handler)
+        # A secrets backend that is down warns on `nbflow.secrets`; the attempt's log must say so.
+        secrets_logger = logging.getLogger("nbflow.secrets")
+        secrets_logger.addHandler(handler)
         previous_level = task_logger.level
         task_logger.setLevel(logging.INFO)
         old_out, old_err = sys.stdout, sys.stderr
@@ -77,4 +80,5 @@ def capture_to_log(path: Path, *, echo: TextIO | None = None) -> Iterator[TextIO
         finally:
             sys.stdout, sys.stderr = old_out, old_err
             task_logger.removeHandler(handler)
+            secrets_logger.removeHandler(handler)
             task_logger.setLevel(previous_level)
