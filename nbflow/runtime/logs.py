@@ -13,6 +13,8 @@ from typing import TextIO
 from nbflow.utils.masking import masker
 
 _safe = str.maketrans({"/": "_", ":": "_", "\\": "_"})
+# Loggers with their own handler into the attempt's log; the root handler leaves them alone.
+_ROUTED_LOGGERS = ("nbflow.task", "nbflow.secrets")
 
 
 def attempt_log_path(base: Path, dag_id: str, run_id: str, task_id: str, try_number: int,
@@ -73,6 +75,17 @@ def capture_to_log(path: Path, *, echo: TextIO | None = None) -> Iterator[TextIO
         secrets_logger.addHandler(handler)
         previous_level = task_logger.level
         task_logger.setLevel(logging.INFO)
+        # Records of any other logger the task's code uses (logging.info(), a module's own logger) belong in
+        # the attempt's log too, as in Airflow; only this thread's, so other threads' logging stays out.
+        others = logging.StreamHandler(tee)
+        others.setFormatter(handler.formatter)
+        thread = threading.get_ident()
+        others.addFilter(lambda record: record.thread == thread and not record.name.startswith(_ROUTED_LOGGERS))
+        root = logging.getLogger()
+        root.addHandler(others)
+        root_level = root.level
+        if root.getEffectiveLevel() > logging.INFO:
+            root.setLevel(logging.INFO)
         old_out, old_err = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = tee  # type: ignore[assignment]
         try:
@@ -82,3 +95,5 @@ def capture_to_log(path: Path, *, echo: TextIO | None = None) -> Iterator[TextIO
             task_logger.removeHandler(handler)
             secrets_logger.removeHandler(handler)
             task_logger.setLevel(previous_level)
+            root.removeHandler(others)
+            root.setLevel(root_level)
