@@ -113,3 +113,28 @@ def test_a_task_error_never_escapes_the_attempt(tmp_path: Path) -> None:
     outcome = attempt(task, tmp_path)
     assert outcome.state == "failed" and outcome.error == "SystemError: very broken"
     assert outcome.retryable
+
+
+def test_records_of_any_logger_the_task_uses_reach_its_log(tmp_path: Path) -> None:
+    import logging
+
+    def work() -> None:
+        logging.getLogger("my_dag_module").info("from the module's logger")
+        logging.getLogger("my_dag_module").debug("debug stays out")
+        logging.warning("from the root logger")
+
+    root_level = logging.getLogger().level
+    with DAG("loggers"):
+        task = PythonOperator(task_id="t", python_callable=work)
+    log = Path(attempt(task, tmp_path).log_path).read_text()
+    assert "INFO - from the module's logger" in log
+    assert "WARNING - from the root logger" in log
+    assert "debug stays out" not in log
+    assert logging.getLogger().level == root_level, "the root logger is left as it was"
+
+
+def test_the_task_logger_is_written_once(tmp_path: Path) -> None:
+    with DAG("once"):
+        task = PythonOperator(task_id="t", python_callable=lambda ti: ti.log.info("only once"))
+    log = Path(attempt(task, tmp_path).log_path).read_text()
+    assert log.count("only once") == 1
