@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
 
 EXIT_OK = 0
-EXIT_NOT_CLAIMED = 3  # another process owns the instance (or it was cleared): nothing was run
+# Another process owns the instance (or it was cleared): nothing ran and nothing is left to do, so
+# this is a success for the executor. Any non-zero code means the attempt's process died.
+EXIT_NOT_CLAIMED = 0
 
 
 def run_info_of(row: Any) -> DagRunInfo:
@@ -118,14 +120,20 @@ def _heartbeat(session_factory: Callable[[], Session], key: TIKey, stop: threadi
             continue
 
 
-def fail_dead_attempt(session: Session, dag: "DAG | None", key: TIKey, try_number: int, reason: str) -> str | None:
-    """An attempt's process died without recording a result: fail it, or retry it if tries remain."""
+def fail_dead_attempt(session: Session, dag: "DAG | None", key: TIKey, try_number: int, reason: str,
+                      *, job_id: int | None = None) -> str | None:
+    """An attempt's process died without recording a result: fail it, or retry it if tries remain.
+
+    With `job_id`, an instance still queued (its process died before claiming it) goes back to the
+    scheduler only if that job queued it.
+    """
     row = ti_rows.get_task_instance(session, key)
     if row is None or row.state not in ("running", "queued") or (row.state == "running" and
                                                                  row.try_number != try_number):
         return None
     if row.state == "queued":  # never started: back to the scheduler
-        ti_state.set_task_state(session, key, None, expected_state="queued")
+        if job_id is None or row.queued_by_job_id == job_id:
+            ti_state.set_task_state(session, key, None, expected_state="queued")
         return None
     retries = dag.task_dict[key.task_id].retries if dag is not None and key.task_id in dag.task_dict \
         else row.max_tries

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from nbflow.authoring.timetables import DataInterval
 from nbflow.exceptions import NbflowException
-from nbflow.runtime.attempt import EXIT_NOT_CLAIMED, fail_dead_attempt, run_info_of
+from nbflow.runtime.attempt import fail_dead_attempt, run_info_of
 from nbflow.runtime.dagruns import create_run, record_dags, set_next_interval, task_specs
 from nbflow.runtime.executors.base import BaseExecutor
 from nbflow.runtime.inprocess import resolution_context
@@ -123,8 +123,10 @@ class Scheduler:
                 turns += 1
                 if num_runs is not None and turns >= num_runs:
                     break
-                if until_idle and stats.active_runs == 0 and stats.queued == 0 and self.executor.running_count == 0:
-                    break
+                if until_idle and self._idle(stats):
+                    self._last_periodic = 0.0  # one more look for runs that became due meanwhile
+                    if self._idle(self.run_once()):
+                        break
                 self.executor.wakeup.wait(self.settings.heartbeat_sec)
                 self.executor.wakeup.clear()
         finally:
@@ -132,6 +134,9 @@ class Scheduler:
             self._process_events()
             with session_scope(self.sessions) as session:
                 jobs.end_job(session, self.job_id)
+
+    def _idle(self, stats: LoopStats) -> bool:
+        return stats.active_runs == 0 and stats.queued == 0 and self.executor.running_count == 0
 
     def run_once(self) -> LoopStats:
         """One turn: parse if due, create runs, handle ended attempts, queue what is ready."""
@@ -171,18 +176,25 @@ class Scheduler:
         self._last_periodic = 0.0  # read pause flags and due runs of the new DAGs on this turn
 
     def _create_scheduled_runs(self, session: Session, now: datetime) -> None:
+        """Every due interval of every unpaused DAG gets its run, up to max_active_runs (catchup included)."""
         for row in dag_rows.dags_due(session, now=now):
             dag = self.dagbag.dags.get(row.dag_id)
             if dag is None or row.next_dagrun is None:
                 continue
-            if run_rows.count_active_runs(session, dag.dag_id) >= dag.max_active_runs:
-                continue
-            interval = DataInterval(row.next_dagrun_data_interval_start, row.next_dagrun_data_interval_end)
-            run_id = f"scheduled__{interval.start.isoformat()}"
-            if run_rows.get_dag_run(session, dag.dag_id, run_id) is None:
-                create_run(session, dag, run_type="scheduled", logical_date=interval.start, interval=interval,
-                           run_id=run_id, triggered_by="scheduler")
-            set_next_interval(session, dag, after=interval)
+            active = run_rows.count_active_runs(session, dag.dag_id)
+            interval: DataInterval | None = DataInterval(row.next_dagrun_data_interval_start,
+                                                         row.next_dagrun_data_interval_end)
+            if not dag.catchup:  # a scheduler that was down runs only the latest missed interval
+                probe = dag.timetable.next_after(interval, start_date=dag.start_date)
+                while probe is not None and probe.end <= now:
+                    interval, probe = probe, dag.timetable.next_after(probe, start_date=dag.start_date)
+            while interval is not None and interval.end <= now and active < dag.max_active_runs:
+                run_id = f"scheduled__{interval.start.isoformat()}"
+                if run_rows.get_dag_run(session, dag.dag_id, run_id) is None:
+                    create_run(session, dag, run_type="scheduled", logical_date=interval.start,
+                               interval=interval, run_id=run_id, triggered_by="scheduler")
+                    active += 1
+                interval = set_next_interval(session, dag, after=interval)
 
     # -- task instances -------------------------------------------------------------------------
     def _schedule(self, now: datetime) -> tuple[list[Workload], int]:
@@ -230,8 +242,8 @@ class Scheduler:
             for dag, run, state in plan.finished:
                 self._finish_run(session, dag, run, state)
             workloads = self._queue(session, plan.candidates, plan.busy_per_dag)
-        if plan.expand:
-            self.executor.wakeup.set()  # schedule the new mapped instances on the next turn
+        if plan.expand or plan.finished:
+            self.executor.wakeup.set()  # schedule new mapped instances, or notice the end, on the next turn
         return workloads, len(active_runs)
 
     def _past_allows(self, session: Session, key: TIKey, dag: "DAG", runs: list[Any]) -> bool:
@@ -339,12 +351,12 @@ class Scheduler:
     # -- ended attempts and orphans ---------------------------------------------------------------
     def _process_events(self) -> None:
         for event in self.executor.drain_events():
-            if event.exit_code in (0, EXIT_NOT_CLAIMED):
+            if event.exit_code == 0:  # the attempt recorded its own result (or had nothing to do)
                 continue
             dag = self.dagbag.dags.get(event.key.dag_id)
             reason = event.message or f"attempt process exited with code {event.exit_code}"
             with session_scope(self.sessions) as session:
-                outcome = fail_dead_attempt(session, dag, event.key, event.try_number, reason)
+                outcome = fail_dead_attempt(session, dag, event.key, event.try_number, reason, job_id=self.job_id)
             if outcome:
                 log.warning("%s: %s; now %s", event.key, reason, outcome)
                 self._dead_attempt_callbacks(dag, event.key, outcome, reason)

@@ -372,3 +372,27 @@ def test_retry_waits_for_retry_delay_before_the_next_attempt(env, tmp_path: Path
         history = ti_state.get_task_history(session, TIKey("flaky", "flaky", run.run_id))
     assert [h.state for h in history] == ["up_for_retry", "success"]
     assert (history[1].start_date - history[0].end_date).total_seconds() >= 1.0
+
+
+def test_without_catchup_a_restarted_scheduler_runs_only_the_latest_missed_interval(env) -> None:
+    start = (datetime.now(timezone.utc) - timedelta(days=10)).replace(hour=0, minute=0, second=0, microsecond=0)
+    write_dag(env.dags, "nocatch.py", f"""
+        from datetime import datetime
+        from nbflow import DAG
+        from nbflow.operators.empty import EmptyOperator
+        with DAG("nocatch", schedule="@daily", start_date=datetime.fromisoformat({start.isoformat()!r})):
+            EmptyOperator(task_id="noop")
+    """)
+    environment = make_env()
+    run_scheduler_until_idle(environment, executor="sequential")
+    first = api.list_runs(environment, "nocatch")
+    assert len(first) == 1
+    # The scheduler was "down" for three days: its stored next interval is now three days old.
+    from nbflow.store import dags as dag_rows, session_scope
+    old = first[0].data_interval_start - timedelta(days=3)
+    with session_scope(environment.sessions) as session:
+        dag_rows.set_next_dagrun(session, "nocatch", next_dagrun=old, data_interval=(old, old + timedelta(days=1)),
+                                 create_after=old + timedelta(days=1))
+    run_scheduler_until_idle(environment, executor="sequential")
+    runs = sorted(api.list_runs(environment, "nocatch"), key=lambda r: r.logical_date)
+    assert [r.logical_date for r in runs] == [first[0].logical_date]
