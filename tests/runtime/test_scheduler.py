@@ -396,3 +396,50 @@ def test_without_catchup_a_restarted_scheduler_runs_only_the_latest_missed_inter
     run_scheduler_until_idle(environment, executor="sequential")
     runs = sorted(api.list_runs(environment, "nocatch"), key=lambda r: r.logical_date)
     assert [r.logical_date for r in runs] == [first[0].logical_date]
+
+
+def test_catchup_with_a_timedelta_schedule_creates_each_interval(env) -> None:
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=7, minutes=30)
+    write_dag(env.dags, "every2h.py", f"""
+        from datetime import datetime, timedelta
+        from nbflow import DAG
+        from nbflow.operators.empty import EmptyOperator
+        with DAG("every2h", schedule=timedelta(hours=2), start_date=datetime.fromisoformat({start.isoformat()!r}),
+                 catchup=True):
+            EmptyOperator(task_id="noop")
+    """)
+    environment = make_env()
+    run_scheduler_until_idle(environment, executor="sequential")
+    runs = sorted(api.list_runs(environment, "every2h"), key=lambda r: r.logical_date)
+    assert [(r.data_interval_start, r.data_interval_end) for r in runs] == [
+        (start + timedelta(hours=2 * n), start + timedelta(hours=2 * n + 2)) for n in range(3)]
+
+
+def test_an_unserialisable_return_value_fails_the_task_naming_it_and_the_type(env) -> None:
+    write_dag(env.dags, "badxcom.py", """
+        from nbflow import DAG
+        from nbflow.operators.python import PythonOperator
+        with DAG("badxcom", schedule=None):
+            PythonOperator(task_id="gives_object", python_callable=lambda: object())
+    """)
+    environment = make_env()
+    run = api.trigger_dag(environment, "badxcom")
+    run_scheduler_until_idle(environment)
+    assert states(environment, "badxcom", run.run_id) == {"gives_object": "failed"}
+    log = api.log_path(environment, "badxcom", run.run_id, "gives_object", 1).read_text()
+    assert "task 'gives_object'" in log and "builtins.object" in log
+
+
+def test_an_oversized_xcom_fails_with_the_limit_named(env, monkeypatch) -> None:
+    monkeypatch.setenv("NBFLOW__CORE__MAX_XCOM_SIZE", "1000")
+    write_dag(env.dags, "bigxcom.py", """
+        from nbflow import DAG
+        from nbflow.operators.python import PythonOperator
+        with DAG("bigxcom", schedule=None):
+            PythonOperator(task_id="big", python_callable=lambda: "x" * 5000)
+    """)
+    environment = make_env()
+    run = api.trigger_dag(environment, "bigxcom")
+    run_scheduler_until_idle(environment)
+    assert states(environment, "bigxcom", run.run_id) == {"big": "failed"}
+    assert "core.max_xcom_size" in api.log_path(environment, "bigxcom", run.run_id, "big", 1).read_text()
