@@ -217,3 +217,61 @@ class UndecryptableSecretError(SecretsError):
         super().__init__(f"{what}: the stored {field} cannot be decrypted with any key in core.fernet_key; "
                          f"add the key it was encrypted with (comma-separated, newest first) or set the "
                          f"value again")
+
+
+# --- notebook tasks: NotebookOperator ---------------------------------------------------------
+
+class NotebookTaskError(NbflowException):
+    """A notebook task could not run its notebook, or the notebook failed."""
+
+
+class NotebookDefinitionError(NotebookTaskError, NbflowFailException):
+    """The task names a notebook, kernel or parameter that cannot work; retrying would not help."""
+
+
+class NotebookNotFound(NotebookDefinitionError, FileNotFoundError):
+    """input_nb names no file in any of the places a notebook is looked for."""
+
+    def __init__(self, task_id: str, name: str, searched: Sequence[str]) -> None:
+        self.task_id, self.name, self.searched = task_id, name, list(searched)
+        super().__init__(f"task {task_id!r}: notebook {name!r} not found; looked for {', '.join(self.searched)}; "
+                         f"give input_nb as an absolute path, or relative to the DAG file or to "
+                         f"core.notebooks_folder")
+
+    def __str__(self) -> str:  # FileNotFoundError would format its own message
+        return str(self.args[0])
+
+
+class NotebookUnreadable(NotebookDefinitionError):
+    """The notebook file exists but is not a notebook nbformat can read."""
+
+
+class KernelNotFound(NotebookDefinitionError):
+    """No installed Jupyter kernelspec has the kernel name the task or its notebook asks for."""
+
+    def __init__(self, task_id: str, kernel_name: str, known: Sequence[str], where: str) -> None:
+        self.task_id, self.kernel_name, self.known = task_id, kernel_name, list(known)
+        super().__init__(f"task {task_id!r}: no Jupyter kernel named {kernel_name!r} ({where}); installed kernels: "
+                         f"{', '.join(self.known) or 'none'}; install it (for Python: python -m ipykernel install "
+                         f"--user --name {kernel_name}) or pass kernel_name= one of those")
+
+
+class NotebookParameterError(NotebookDefinitionError, TypeError):
+    """A notebook parameter cannot be written into the injected-parameters cell."""
+
+
+class KernelStartError(NotebookTaskError):
+    """The notebook's kernel died or did not answer while starting (retried like any failure)."""
+
+
+class NotebookCellError(NotebookTaskError):
+    """A cell of the notebook raised: which notebook, which cell, what error, where the executed copy is."""
+
+    def __init__(self, task_id: str, notebook: str, cell_index: int, execution_count: int | None, ename: str,
+                 evalue: str, output_notebook: str) -> None:
+        self.task_id, self.notebook, self.cell_index = task_id, notebook, cell_index
+        self.execution_count, self.ename, self.evalue = execution_count, ename, evalue
+        self.output_notebook = output_notebook
+        where = f"cell {cell_index}" + (f" (In [{execution_count}])" if execution_count else "")
+        super().__init__(f"task {task_id!r}: notebook {notebook} failed at {where}: {ename}: {evalue}; "
+                         f"the executed notebook is {output_notebook}")

@@ -56,6 +56,10 @@ class Worker:
         self._last_beat = time.monotonic()
         self._stamps: dict[str, int | None] = {}
         self._warm_up()
+        from nbflow.runtime.kernel_pool import WorkerKernels
+        self.kernels = WorkerKernels(self.config.getint("notebook", "kernel_pool_size"),
+                                     self.config.path("core", "notebooks_folder"))
+        self.kernels.prestart(self.dagbag.dags.values())  # notebook tasks: kernels started ahead of need
 
     def _warm_up(self) -> None:
         """Compile the statements an attempt runs, and each DAG's template environment, before forking.
@@ -105,13 +109,15 @@ class Worker:
             self._heartbeat_children()
             while self.stdin_open and self.pending and len(self.children) < self.parallelism:
                 self._fork(self.pending.popleft())
+            self.kernels.tick()
+        self.kernels.close()
         return 0
 
     def _select_timeout(self) -> float | None:
         deadlines = [start + w.execution_timeout + 10 for w, start in self.children.values() if w.execution_timeout]
         if deadlines:
             return min(max(min(deadlines) - time.monotonic(), 0.05), self.heartbeat)
-        return self.heartbeat if self.children else None
+        return self.heartbeat if self.children else (0.5 if self.kernels.busy else None)
 
     def _read_stdin(self, selector: selectors.BaseSelector) -> None:
         data = os.read(sys.stdin.fileno(), 65536)
@@ -128,10 +134,13 @@ class Worker:
 
     def _fork(self, workload: Workload) -> None:
         self._refresh_if_changed(workload)
+        dag = self.dagbag.dags.get(workload.dag_id)
+        kernel = self.kernels.take_for(dag.task_dict.get(workload.task_id) if dag is not None else None)
         pid = os.fork()
         if pid == 0:  # child: never returns
             code = 1
             try:
+                self.kernels.hand_over(kernel)
                 code = self._child(workload)
             except BaseException:  # noqa: BLE001 - the child must always leave through os._exit
                 import traceback
@@ -139,6 +148,7 @@ class Worker:
             finally:
                 os._exit(code)
         self.children[pid] = (workload, time.monotonic())
+        self.kernels.attempt_started(pid, kernel)
 
     def _refresh_if_changed(self, workload: Workload) -> None:
         """Re-parse when the workload's DAG file changed (one stat), or its DAG is unknown here."""
@@ -178,6 +188,7 @@ class Worker:
             workload, _ = self.children.pop(pid, (None, 0.0))
             if workload is None:
                 continue
+            self.kernels.attempt_ended(pid)  # its notebook kernel, if any, is stopped: never reused
             code = os.waitstatus_to_exitcode(status)
             message = f"attempt process killed by signal {-code}" if code < 0 else ""
             self.send({"key": asdict(workload.key), "try_number": workload.try_number, "exit_code": code,

@@ -1,0 +1,1 @@
+"""Airflow-compatible provider paths (`nbflow.providers.<name>...`): re-exports only."""

@@ -1,0 +1,1 @@
+"""Airflow-compatible path of the papermill provider (re-exports only)."""

@@ -1,0 +1,1 @@
+"""Airflow-compatible path of the papermill provider's operators (re-exports only)."""
