@@ -46,4 +46,10 @@ def run_db(args: argparse.Namespace, conf: Config) -> int:
                           f"run `nbflow db upgrade`"))
     if args.action != "check":
         print(f"metadata database {status.url} is at revision {status.head_revision}", file=sys.stderr)
+        from nbflow.secrets.fernet import ensure_fernet_key, key_file
+        generating = not str(conf.get("core", "fernet_key") or "").strip() and not key_file(conf).exists()
+        ensure_fernet_key(conf)  # stored secrets are encrypted with it (core.fernet_key, else $NBFLOW_HOME)
+        if generating:
+            print(f"generated a Fernet key in {key_file(conf)}; back it up: the connections and variables "
+                  f"stored in the database cannot be read without it", file=sys.stderr)
     return 0

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from nbflow.cli.errors import report_failure
 
 NOUNS = ("nbflow.cli.version", "nbflow.cli.db", "nbflow.cli.dags", "nbflow.cli.tasks", "nbflow.cli.scheduler",
-         "nbflow.cli.connections", "nbflow.cli.variables")
+         "nbflow.cli.connections", "nbflow.cli.variables", "nbflow.cli.rotate")
 NO_CONFIG = frozenset({"version"})  # commands that must work even with a broken nbflow.toml
 
 
