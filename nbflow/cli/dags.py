@@ -43,6 +43,9 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
                         help="run only tasks whose id matches REGEX (tasks left out count as succeeded)")
     parser.set_defaults(run=test_dag)
 
+    from nbflow.cli.dag_runs import register_verbs
+    register_verbs(verbs, common)  # trigger, pause, unpause, list-runs, state, backfill
+
 
 # -- list ---------------------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    noun = commands.add_parser("tasks", parents=[common], help="run single tasks")
+    noun = commands.add_parser("tasks", parents=[common], help="run, test, clear single tasks; their states and logs")
     verbs = noun.add_subparsers(dest="verb", metavar="VERB", required=True)
 
     parser = verbs.add_parser("test", parents=[common],
@@ -28,6 +28,9 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     parser.add_argument("--map-index", type=int, default=None, metavar="N",
                         help="for a mapped task: which of its instances to run")
     parser.set_defaults(run=test_task)
+
+    from nbflow.cli.task_runs import register_verbs
+    register_verbs(verbs, common)  # run, clear, states-for-dag-run, logs
 
 
 def _mapped_kwargs(dag: "DAG", task: Any, run: "DagRunInfo", params: dict[str, Any], xcoms: "XComStore",

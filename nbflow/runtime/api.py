@@ -160,3 +160,25 @@ def make_scheduler(env: Environment, *, executor: str | None = None) -> Any:
     exec_settings = {"dags_folder": config.dags_folder, "run_workload": run_workload}
     return Scheduler(dagbag=env.dagbag, session_factory=env.sessions, read_session_factory=env.readers,
                      executor=executor_cls(parallelism=parallelism, settings=exec_settings), settings=settings)
+
+
+def create_backfill(env: Environment, dag_id: str, *, start: datetime, end: datetime,
+                    conf: dict[str, Any] | None = None) -> list[DagRunRow]:
+    """One queued backfill run per schedule interval starting in [start, end] (existing runs are kept)."""
+    dag = env.get_dag(dag_id)
+    if not dag.timetable.periodic:
+        raise NbflowException(f"DAG {dag_id!r} has schedule {dag.timetable.summary}; only a periodic schedule "
+                              f"can be backfilled")
+    dag.params.validate(conf or {}, where=f"DAG {dag_id!r}")
+    created: list[DagRunRow] = []
+    with session_scope(env.sessions) as session:
+        if dag_rows.get_dag_row(session, dag_id) is None:
+            record_dags(session, [dag], paused_at_creation=env.config.getboolean("core",
+                                                                                 "dags_are_paused_at_creation"))
+        for interval in dag.timetable.intervals_between(start, end):
+            run_id = f"backfill__{interval.start.isoformat()}"
+            existing = run_rows.get_dag_run(session, dag_id, run_id)
+            created.append(existing or create_run(session, dag, run_type="backfill", logical_date=interval.start,
+                                                  interval=interval, conf=conf, run_id=run_id,
+                                                  triggered_by="backfill"))
+    return created

@@ -206,7 +206,8 @@ class Scheduler:
         with session_scope(self.readers) as session:
             active_runs = run_rows.list_dag_runs(session, state=("queued", "running"))
             snapshots = {(run.dag_id, run.run_id): ti_rows.get_task_states(session, run.dag_id, run.run_id)
-                         for run in active_runs if run.dag_id in self._unpaused and run.dag_id in self.dagbag.dags}
+                         for run in active_runs if run.dag_id in self.dagbag.dags
+                         and (run.dag_id in self._unpaused or run.run_type == "backfill")}
         plan = _Plan()
         running_per_dag: dict[str, int] = defaultdict(int)
         for run in active_runs:
