@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from nbflow.exceptions import NbflowException
+from nbflow.runtime.followups import queue_ready_downstream
 from nbflow.runtime.inprocess import resolution_context
 from nbflow.runtime.run_info import AttemptOutcome, DagRunInfo
 from nbflow.runtime.task_runner import AttemptRequest, run_attempt
@@ -72,8 +73,12 @@ def skip_tasks(session: Session, source: TIKey, task_ids: tuple[str, ...], *, ig
 
 def execute_workload(workload: Workload, dag: "DAG", *, session_factory: Callable[[], Session], log_folder: Path,
                      max_xcom_size: int | None = None, heartbeat_sec: float | None = None,
-                     read_session_factory: Callable[[], Session] | None = None) -> int:
+                     read_session_factory: Callable[[], Session] | None = None,
+                     followups: Callable[[list[Workload]], None] | None = None) -> int:
     """Claim, run and record one attempt; the process exit code to report.
+
+    With `followups`, downstream tasks this attempt made ready are queued in the same transaction
+    that records its result and handed to `followups` (the local executor's worker forks them at once).
 
     With `heartbeat_sec`, a thread heartbeats the instance; without, the caller does (the local
     executor's worker heartbeats all its children in one place, so a short attempt starts no thread).
@@ -106,8 +111,13 @@ def execute_workload(workload: Workload, dag: "DAG", *, session_factory: Callabl
                                  error=f"{type(err).__name__}: {err}", retryable=False)
     finally:
         stop.set()
+    ready: list[Workload] = []
     with session_scope(session_factory) as session:
-        record_outcome(session, dag, key, outcome)
+        final = record_outcome(session, dag, key, outcome)
+        if followups is not None and final in ("success", "skipped", "failed"):
+            ready = queue_ready_downstream(session, dag, key, job_id=workload.queued_by_job_id, executor="local")
+    if ready and followups is not None:
+        followups(ready)
     return EXIT_OK
 
 

@@ -53,6 +53,7 @@ class Worker:
         self.stdin_open = True
         self.out = sys.stdout
         self._buffer = ""
+        self._followup_buffer = ""
         self._last_beat = time.monotonic()
         self._stamps: dict[str, int | None] = {}
         self._warm_up()
@@ -92,6 +93,10 @@ class Worker:
         selector = selectors.DefaultSelector()
         selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "stdin")
         selector.register(read_fd, selectors.EVENT_READ, "signal")
+        # Children hand back the downstream work they queued (the mini-scheduler) through this pipe.
+        self._followup_read, self._followup_write = os.pipe()
+        os.set_blocking(self._followup_read, False)
+        selector.register(self._followup_read, selectors.EVENT_READ, "followup")
         import gc
         gc.freeze()  # parsed DAGs and imports stay shared with the children instead of copied by gc
         self.send({"ready": True, "pid": os.getpid()})
@@ -99,6 +104,8 @@ class Worker:
             for key, _ in selector.select(timeout=self._select_timeout()):
                 if key.data == "stdin":
                     self._read_stdin(selector)
+                elif key.data == "followup":
+                    self._read_followups()
                 else:
                     try:
                         os.read(read_fd, 4096)
@@ -118,6 +125,20 @@ class Worker:
         if deadlines:
             return min(max(min(deadlines) - time.monotonic(), 0.05), self.heartbeat)
         return self.heartbeat if self.children else (0.5 if self.kernels.busy else None)
+
+    def _read_followups(self) -> None:
+        """Workloads children queued; run them first and tell the scheduler they are ours now."""
+        try:
+            data = os.read(self._followup_read, 65536)
+        except BlockingIOError:
+            return
+        self._followup_buffer += data.decode()
+        while "\n" in self._followup_buffer:
+            line, self._followup_buffer = self._followup_buffer.split("\n", 1)
+            if line.strip() and self.stdin_open:
+                workload = Workload.from_json(line)
+                self.send({"started": asdict(workload)})
+                self.pending.appendleft(workload)
 
     def _read_stdin(self, selector: selectors.BaseSelector) -> None:
         data = os.read(sys.stdin.fileno(), 65536)
@@ -174,8 +195,16 @@ class Worker:
         if dag is None:
             print(f"DAG {workload.dag_id!r} is not in {self.dagbag.dag_folder}", file=sys.stderr)
             return 4
+        os.close(self._followup_read)
+        write_fd = self._followup_write
+
+        def hand_back(ready: list[Workload]) -> None:
+            for item in ready:  # one short line each: pipe writes under PIPE_BUF are atomic
+                os.write(write_fd, (item.to_json() + "\n").encode())
+
         return execute_workload(workload, dag, session_factory=self.sessions, log_folder=self.log_folder,
-                                max_xcom_size=self.max_xcom_size, read_session_factory=self.readers)
+                                max_xcom_size=self.max_xcom_size, read_session_factory=self.readers,
+                                followups=hand_back)
 
     def _reap(self) -> None:
         while self.children:

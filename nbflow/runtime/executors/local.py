@@ -66,6 +66,9 @@ class LocalExecutor(BaseExecutor):
             if message.get("ready"):
                 self._ready.set()
                 continue
+            if "started" in message:  # queued by an ending attempt (the mini-scheduler), run by the worker
+                self._track(Workload(**message["started"]))
+                continue
             key = TIKey(**message["key"])
             self._report(ExecutorEvent(key, message["try_number"], message["exit_code"], message.get("message", "")))
         # The worker is gone: every attempt it still had counts as dead.

@@ -1,0 +1,64 @@
+"""The mini-scheduler: an attempt that just ended queues the downstream tasks it made ready.
+
+Airflow's "schedule after task execution": rather than wait for the scheduler's next turn (a
+pipe hop, a wake-up and a read of the whole run), the ending attempt looks at its direct
+downstream tasks in the same transaction that records its result and queues those whose trigger
+rule now says run. The scheduler stays the authority: every change is a compare-and-set from "no
+state", and anything not simple (mapped tasks, depends_on_past, non-default pools, a full DAG)
+is left to it.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from nbflow.runtime.readiness import Decision, decide
+from nbflow.runtime.run_state import RunState, TIState
+from nbflow.runtime.workload import Workload
+from nbflow.store import task_instances as ti_rows
+from nbflow.store import ti_state
+from nbflow.store.keys import TIKey
+
+if TYPE_CHECKING:
+    from nbflow.authoring.dag import DAG
+
+DEFAULT_POOL = "default_pool"
+
+
+def queue_ready_downstream(session: Session, dag: "DAG", key: TIKey, *, job_id: int | None,
+                           executor: str) -> list[Workload]:
+    """Queue the direct downstream instances that may run now; the workloads to hand to the executor."""
+    task = dag.task_dict[key.task_id]
+    downstream = [dag.task_dict[t] for t in sorted(task.downstream_task_ids)]
+    simple = [t for t in downstream if not t.is_mapped and not t.depends_on_past and t.pool == DEFAULT_POOL]
+    if not simple:
+        return []
+    state = RunState(dag)
+    busy = 0
+    for task_id, map_index, now_state, try_number, retry_at in ti_rows.get_task_states(session, key.dag_id,
+                                                                                       key.run_id):
+        state.tis[(task_id, map_index)] = TIState(task_id, map_index, now_state, try_number, retry_at)
+        busy += now_state in ("queued", "running")
+    counts = state._state_counts()
+    ready: list[tuple[TIKey, int]] = []
+    for down in simple:
+        ti = state.tis.get((down.task_id, -1))
+        if ti is None or ti.state is not None:
+            continue
+        if decide(down.trigger_rule, state.upstream_summary(down.task_id, counts)) is Decision.RUN:
+            ready.append((TIKey(key.dag_id, down.task_id, key.run_id, -1), ti.try_number))
+    room = max(dag.max_active_tasks - busy, 0)
+    ready = sorted(ready, key=lambda r: -dag.task_dict[r[0].task_id].priority_weight)[:room]
+    if not ready:
+        return []
+    won = set(ti_state.set_task_states(session, [k for k, _ in ready], "queued", expected_state=None,
+                                       queued_by_job_id=job_id, executor=executor))
+    workloads = []
+    for ti_key, try_number in ready:
+        if ti_key in won:
+            down = dag.task_dict[ti_key.task_id]
+            timeout = down.execution_timeout.total_seconds() if down.execution_timeout else None
+            workloads.append(Workload(ti_key.dag_id, ti_key.task_id, ti_key.run_id, -1, try_number + 1,
+                                      dag.fileloc, job_id, timeout))
+    return workloads
