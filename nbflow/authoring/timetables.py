@@ -45,6 +45,10 @@ class Timetable:
         """A manual run's interval: zero length at its logical date."""
         return DataInterval(logical_date, logical_date)
 
+    def previous_start(self, start: datetime) -> datetime | None:
+        """Where the interval before the one starting at `start` starts (templates' prev_ds); None if none."""
+        return None
+
     def intervals_between(self, earliest: datetime, latest: datetime) -> list[DataInterval]:
         """Intervals whose start lies in [earliest, latest], for backfills."""
         found: list[DataInterval] = []
@@ -121,6 +125,10 @@ class CronTimetable(Timetable):
             return moment
         return self._tick_after(moment)
 
+    def previous_start(self, start: datetime) -> datetime | None:
+        tick = self._croniter(self.expression, start.astimezone(self.timezone)).get_prev(datetime)
+        return coerce_datetime(tick)
+
     def next_after(self, last: DataInterval | None, *, start_date: datetime | None) -> DataInterval | None:
         if last is not None:
             start = last.end
@@ -142,6 +150,9 @@ class DeltaTimetable(Timetable):
             raise InvalidScheduleError(f"DAG {dag_id!r}: schedule timedelta must be positive, got {delta}")
         self.delta = delta
         self.summary = str(delta)
+
+    def previous_start(self, start: datetime) -> datetime | None:
+        return start - self.delta
 
     def next_after(self, last: DataInterval | None, *, start_date: datetime | None) -> DataInterval | None:
         start = last.end if last is not None else start_date

@@ -51,8 +51,8 @@ def build_context(*, task: "BaseOperator", run: DagRunInfo, ti: "RuntimeTaskInst
         following = dag.timetable.next_after(DataInterval(run.data_interval_start, run.data_interval_end),
                                              start_date=None)
         next_ds = _ds(following.start) if following else None
-        span = run.data_interval_end - run.data_interval_start
-        prev_ds = _ds(run.data_interval_start - span) if span.total_seconds() else None
+        # From the schedule, not by subtracting this interval's length: months and weekday crons vary.
+        prev_ds = _ds(dag.timetable.previous_start(run.data_interval_start))
     context: dict[str, Any] = {
         "dag": dag,
         "task": task,
