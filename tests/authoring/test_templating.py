@@ -125,3 +125,17 @@ def test_variables_render_through_var_value_and_var_json(tmp_path: Path, nbflow_
     monkeypatch.setenv("NBFLOW_VAR_SETTINGS", '{"size": 3, "tags": ["a"]}')
     assert render("{{ var.value.region }} {{ var.json.settings.size }} {{ var.json.settings['tags'][0] }} "
                   "{{ var.value.get('absent', 'fallback') }}", tmp_path) == "eu-west 3 a fallback"
+
+
+@pytest.mark.parametrize(("schedule", "start", "end", "expected"), [
+    ("@monthly", dt.datetime(2025, 3, 1, tzinfo=UTC), dt.datetime(2025, 4, 1, tzinfo=UTC), "2025-02-01 2025-04-01"),
+    ("0 6 * * 1-5", dt.datetime(2025, 1, 6, 6, tzinfo=UTC), dt.datetime(2025, 1, 7, 6, tzinfo=UTC),
+     "2025-01-03 2025-01-07"),  # Monday's previous run is Friday's
+    (dt.timedelta(hours=12), dt.datetime(2025, 1, 2, tzinfo=UTC), dt.datetime(2025, 1, 2, 12, tzinfo=UTC),
+     "2025-01-01 2025-01-02"),
+], ids=["monthly", "weekdays", "timedelta"])
+def test_prev_and_next_ds_follow_the_schedule(tmp_path: Path, schedule: object, start: dt.datetime,
+                                              end: dt.datetime, expected: str) -> None:
+    info = DagRunInfo(dag_id="templates", run_id="scheduled__x", logical_date=start, data_interval_start=start,
+                      data_interval_end=end, run_type="scheduled")
+    assert render("{{ prev_ds }} {{ next_ds }}", tmp_path, run_info=info, schedule=schedule) == expected
