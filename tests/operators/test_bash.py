@@ -90,10 +90,9 @@ def test_non_zero_exit_fails_with_the_output_tail_in_the_error(tmp_path: Path) -
         BashOperator(task_id="b", bash_command="for i in $(seq 1 30); do echo line$i; done; exit 1")
     ran = run(d, tmp_path)
     assert ran.states == {"b": "failed"}
-    error = ran.row("b")["duration"] is not None and ran.log("b")
-    assert "bash command failed with exit code 1" in error
-    message = error.split("task failed: ", 1)[1]
-    assert "line30" in message and "line11" in message and "line10\n" not in message
+    message = ran.log("b").split("[nbflow] task failed: ", 1)[1]  # the error, after the streamed output
+    assert "bash command failed with exit code 1; last output:" in message
+    assert "line30" in message and "line11" in message and "line10\n" not in message, "the last 20 lines"
 
 
 def test_failure_error_reaches_the_run_event(tmp_path: Path) -> None:
