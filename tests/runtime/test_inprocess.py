@@ -72,7 +72,10 @@ def test_higher_priority_weight_runs_first_among_ready_tasks(tmp_path: Path) -> 
     out = tmp_path / "order.txt"
 
     def note(name: str) -> Any:
-        return lambda: out.open("a").write(name + "\n")
+        def write() -> None:
+            with out.open("a") as f:
+                f.write(name + "\n")
+        return write
 
     with DAG("priority") as d:
         PythonOperator(task_id="low", python_callable=note("low"), priority_weight=1)
