@@ -63,10 +63,11 @@ class BashOperator(BaseOperator):
                                    start_new_session=True)
         self._process = process
         assert process.stdout is not None
-        for raw in iter(process.stdout.readline, b""):
-            line = raw.decode(self.output_encoding, errors="replace").rstrip("\n")
-            tail.append(line)
-            print(line, flush=True)
+        with process.stdout:  # closed however reading ends (a timeout raises in here)
+            for raw in iter(process.stdout.readline, b""):
+                line = raw.decode(self.output_encoding, errors="replace").rstrip("\n")
+                tail.append(line)
+                print(line, flush=True)
         code = process.wait()
         self._process = None
         if code in self.skip_on_exit_code:
