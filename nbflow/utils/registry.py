@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from importlib import metadata
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from nbflow.exceptions import NbflowException, UnknownPluginError
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 T = TypeVar("T")
 
@@ -17,7 +19,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self.entry_point_group = entry_points
         self._items: dict[str, T] = {}
-        self._pending: dict[str, metadata.EntryPoint] = {}
+        self._pending: dict[str, "metadata.EntryPoint"] = {}
         self._entry_points_loaded = entry_points is None
 
     def register(self, name: str) -> Callable[[T], T]:
@@ -35,6 +37,7 @@ class Registry(Generic[T]):
         if self._entry_points_loaded:
             return
         self._entry_points_loaded = True
+        from importlib import metadata  # ~20 ms: only when a lookup misses the built-ins
         for ep in metadata.entry_points(group=self.entry_point_group or ""):
             if ep.name not in self._items:
                 self._pending.setdefault(ep.name, ep)
