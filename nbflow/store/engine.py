@@ -18,7 +18,6 @@ so that readers never wait for writers.
 """
 from __future__ import annotations
 
-import sqlite3
 
 import logging
 import random
@@ -129,10 +128,10 @@ def _configure_sqlite(engine: Engine) -> None:
         if connection.get_execution_options().get(READ_ONLY_OPTION):
             connection.exec_driver_sql("BEGIN")
         else:
-            _begin_immediate(connection.connection.dbapi_connection)
+            _begin_immediate(connection)
 
 
-def _begin_immediate(dbapi_connection: Any) -> None:
+def _begin_immediate(connection: Any) -> None:
     """BEGIN IMMEDIATE, polling every millisecond or so while another process writes.
 
     SQLite's own busy handler sleeps in growing steps (up to 100 ms each), so with many short
@@ -140,23 +139,22 @@ def _begin_immediate(dbapi_connection: Any) -> None:
     by tens of milliseconds, which was most of a short task's overhead. Here the handler is off
     while we wait for the write lock, and on again (for everything else) once we hold it.
     """
-    cursor = dbapi_connection.cursor()
+    connection.exec_driver_sql("PRAGMA busy_timeout=0")
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.0002
     try:
-        cursor.execute("PRAGMA busy_timeout=0")
-        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
-        delay = 0.0002
         while True:
             try:
-                cursor.execute("BEGIN IMMEDIATE")
-                break
-            except sqlite3.OperationalError as err:
-                if "locked" not in str(err) and "busy" not in str(err) or time.monotonic() > deadline:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except OperationalError as err:
+                text = str(err.orig)
+                if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
                     raise
                 time.sleep(delay)
                 delay = min(delay * 1.5, 0.005)
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     finally:
-        cursor.close()
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
