@@ -13,3 +13,6 @@ from nbflow.decorators import task as task
 from nbflow.decorators import task_group as task_group
 from nbflow.secrets.variable import Variable as Variable
 from nbflow.secrets.connection import Connection as Connection
+from nbflow.operators.python import get_current_context as get_current_context
+from nbflow.operators.branch import BaseBranchOperator as BaseBranchOperator
+from nbflow.authoring.edges import EdgeModifier as EdgeModifier

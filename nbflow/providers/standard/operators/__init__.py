@@ -1,0 +1,1 @@
+"""Airflow 3's `airflow.providers.standard.operators` (re-exports only)."""
