@@ -443,3 +443,57 @@ def test_an_oversized_xcom_fails_with_the_limit_named(env, monkeypatch) -> None:
     run_scheduler_until_idle(environment)
     assert states(environment, "bigxcom", run.run_id) == {"big": "failed"}
     assert "core.max_xcom_size" in api.log_path(environment, "bigxcom", run.run_id, "big", 1).read_text()
+
+
+def test_scheduler_runs_in_a_background_thread_and_stops_when_asked(env, tmp_path: Path) -> None:
+    import threading
+    marks = tmp_path / "marks.txt"
+    chain_dag(env.dags, marks)
+    environment = make_env()
+    scheduler = api.make_scheduler(environment, executor="local")
+    thread = threading.Thread(target=scheduler.run, daemon=True, name="embedded-scheduler")
+    thread.start()
+    run = api.trigger_dag(environment, "chain")
+    scheduler.executor.wakeup.set()
+    wait_for(lambda: api.get_run(environment, "chain", run.run_id).state == "success")
+    scheduler.stop()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert lines(marks) == ["first", "second", "third"]
+
+
+def test_a_segfaulting_task_fails_alone_and_the_scheduler_goes_on(env, tmp_path: Path) -> None:
+    write_dag(env.dags, "crash.py", """
+        import ctypes
+        from nbflow import DAG
+        from nbflow.operators.python import PythonOperator
+        with DAG("crash", schedule=None):
+            boom = PythonOperator(task_id="segfault", python_callable=lambda: ctypes.string_at(0))
+            fine = PythonOperator(task_id="fine", python_callable=lambda: "still here")
+    """)
+    environment = make_env()
+    run = api.trigger_dag(environment, "crash")
+    run_scheduler_until_idle(environment)
+    assert states(environment, "crash", run.run_id) == {"segfault": "failed", "fine": "success"}
+    assert api.get_run(environment, "crash", run.run_id).failed_task == "segfault"
+
+
+def test_higher_priority_weight_runs_first_when_slots_are_scarce(env, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("NBFLOW__CORE__PARALLELISM", "1")
+    order = tmp_path / "order.txt"
+    write_dag(env.dags, "prio.py", f"""
+        from nbflow import DAG
+        from nbflow.operators.python import PythonOperator
+
+        def mark(name):
+            with open({str(order)!r}, "a") as f:
+                f.write(name + "\\n")
+
+        with DAG("prio", schedule=None):
+            for name, weight in [("low", 1), ("high", 10), ("mid", 5)]:
+                PythonOperator(task_id=name, python_callable=mark, op_args=[name], priority_weight=weight)
+    """)
+    environment = make_env()
+    api.trigger_dag(environment, "prio")
+    run_scheduler_until_idle(environment, executor="local")
+    assert lines(order) == ["high", "mid", "low"]
