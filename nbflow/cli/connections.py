@@ -142,9 +142,13 @@ def shown_fields(conn: "Connection", *, show_secrets: bool) -> dict[str, Any]:
     """conn_id, the fields and the URI; password and sensitive extras are *** unless `show_secrets`."""
     from nbflow.secrets.connection import Connection
     from nbflow.secrets.files import connection_fields
-    from nbflow.utils.masking import MASK
+    from nbflow.utils.masking import MASK, masker
 
     fields = connection_fields(conn, show_secrets=show_secrets)
+    if not show_secrets:  # so write_out's masker also hides them wherever else they appear
+        masker.add(conn.password)
+        for name, value in conn.extra_dejson.items():
+            masker.add_if_sensitive(str(name), value)
     if show_secrets:
         uri = conn.get_uri()
     else:  # the URI of the masked fields, with its *** left readable
@@ -252,9 +256,16 @@ def add_format(parser: argparse.ArgumentParser, text: str) -> None:
 
 
 def open_chain(conf: Config) -> "SecretsChain":
-    """The secrets backends chain of this configuration (secrets.backends)."""
-    from nbflow.secrets.chain import SecretsChain
+    """The secrets backends chain of this configuration (secrets.backends); its warnings go to stderr."""
+    import logging
 
+    from nbflow.secrets.chain import SecretsChain, log
+
+    if not any(getattr(handler, "nbflow_cli", False) for handler in log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("warning: %(message)s"))
+        handler.nbflow_cli = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
     return SecretsChain.from_config(conf)
 
 

@@ -140,6 +140,16 @@ def test_an_environment_connection_is_visible_to_get_and_masked(cli: Cli) -> Non
     assert gone.code == 1 and "comes from another secrets backend (e.g. NBFLOW_CONN_FROM_ENV)" in gone.error_line
 
 
+def test_adding_a_connection_the_environment_shadows_warns(cli: Cli) -> None:
+    env = {"NBFLOW_CONN_WH": "http://from-env"}
+    done = cli("connections", "add", "wh", "--conn-uri", URI, extra_env=env)
+    assert done.code == 0, done.err
+    assert ("warning: connection 'wh' is also defined in secrets backend 'env', which comes first in "
+            "secrets.backends;") in done.err
+    assert cli("connections", "get", "wh", "-o", "json", extra_env=env).json()["host"] == "from-env"
+    assert cli("connections", "get", "wh", "-o", "json").json()["host"] == "db.example"
+
+
 def test_list_shows_every_stored_connection_with_passwords_hidden(cli: Cli) -> None:
     assert cli("connections", "add", "wh", "--conn-uri", URI).code == 0
     assert cli("connections", "add", "api", "--conn-type", "http", "--conn-host", "h", "--conn-password",
