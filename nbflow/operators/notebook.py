@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +28,7 @@ from nbflow.exceptions import (
     NotebookNotFound,
     NotebookParameterError,
     NotebookUnreadable,
+    NbflowTaskTimeout,
 )
 from nbflow.utils.timezone import parse_duration
 
@@ -138,7 +141,7 @@ class NotebookOperator(BaseOperator):
         nb = self._parameterize(nb, spec.name, input_path, output_path)
 
         from nbflow.operators.notebook_kernels import kernel_source, launch_kernel
-        from nbflow.operators.notebook_run import RunSettings, run_notebook
+        from nbflow.operators.notebook_run import DeadlineReached, RunSettings, run_notebook
         source = kernel_source(config.getint("notebook", "kernel_pool_size"))
         env = self._kernel_env(context)
         handed = source.take(spec) if spec.poolable else None
@@ -150,18 +153,25 @@ class NotebookOperator(BaseOperator):
         timeout = self.execution_timeout.total_seconds() if self.execution_timeout else None
         settings = RunSettings(output_path=output_path, cwd=str(cwd), env=env, log=_LogWriter(),
                                cell_timeout=self.cell_timeout, allow_errors=self.allow_errors,
-                               deadline=started + timeout if timeout else None, start_timeout=self.start_timeout)
+                               deadline=_own_deadline(timeout, started), start_timeout=self.start_timeout)
         try:
             result = run_notebook(nb, kernel, settings, alive=own.alive if own is not None else None)
         except KernelStartError as err:
             raise KernelStartError(f"task {self.task_id!r}: {err}") from err
+        except DeadlineReached as err:
+            raise NbflowTaskTimeout(f"task {self.task_id!r} timed out after {timeout:g} s (execution_timeout): "
+                                    f"{err}") from err
         finally:
             if own is not None:
                 own.stop_and_wait()
             else:
                 source.release(kernel)
-        if result.failure is not None and not self.allow_errors:
-            failure = result.failure
+        failure = result.failure
+        if result.deadline_reached and failure is not None:
+            raise NbflowTaskTimeout(f"task {self.task_id!r} timed out after {timeout:g} s (execution_timeout) at "
+                                    f"cell {failure.cell_index} (In [{failure.execution_count}]) of notebook "
+                                    f"{input_path}; the executed notebook is {output_path}")
+        if failure is not None and not self.allow_errors:
             raise NotebookCellError(self.task_id, str(input_path), failure.cell_index, failure.execution_count,
                                     failure.ename, failure.evalue, str(output_path))
         print(f"[nbflow] notebook finished in {time.monotonic() - started:.2f} s; recorded: "
@@ -271,6 +281,26 @@ class _LogWriter:
     def flush(self) -> None:
         import sys
         sys.stdout.flush()
+
+
+ALARM_GRACE = 5.0  # seconds the runner's execution_timeout alarm is postponed; see _own_deadline
+
+
+def _own_deadline(timeout: float | None, started: float) -> float | None:
+    """When the notebook must end (time.monotonic()), for execution_timeout to stop it between messages.
+
+    The task runner enforces execution_timeout with SIGALRM, which raises wherever the main thread is,
+    possibly inside the kernel client's event loop or ZMQ. This deadline ends the notebook cleanly a
+    little earlier, naming the cell; the alarm, postponed by ALARM_GRACE, stays as the backstop.
+    """
+    if not timeout:
+        return None
+    if threading.current_thread() is threading.main_thread():
+        remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+        if remaining > 0:
+            signal.setitimer(signal.ITIMER_REAL, remaining + ALARM_GRACE)
+            return time.monotonic() + remaining
+    return started + timeout
 
 
 _own_kernels: Path | None = None

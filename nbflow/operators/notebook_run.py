@@ -33,7 +33,7 @@ from nbformat import NotebookNode
 from papermill.engines import NotebookExecutionManager
 from papermill.execute import ERROR_ANCHOR_MSG, ERROR_MARKER_TAG, ERROR_MESSAGE_TEMPLATE
 
-from nbflow.exceptions import KernelStartError
+from nbflow.exceptions import KernelStartError, NbflowTaskTimeout
 from nbflow.notebook import RECORD_MIME, SECRET_MIME
 from nbflow.operators.notebook_kernels import LaunchedKernel, kernel_is_alive
 from nbflow.utils.masking import masker
@@ -55,6 +55,10 @@ class CellFailure:
     evalue: str
 
 
+class DeadlineReached(Exception):
+    """settings.deadline passed before the kernel answered."""
+
+
 @dataclass(frozen=True, slots=True)
 class RunSettings:
     output_path: Path
@@ -74,6 +78,7 @@ class NotebookResult:
     records: dict[str, Any] = field(default_factory=dict)
     failure: CellFailure | None = None
     errors: list[CellFailure] = field(default_factory=list)  # every failing cell (several with allow_errors)
+    deadline_reached: bool = False  # the failure is the settings' deadline (execution_timeout), not a cell error
 
 
 def run_notebook(nb: NotebookNode, kernel: LaunchedKernel, settings: RunSettings,
@@ -85,27 +90,28 @@ def run_notebook(nb: NotebookNode, kernel: LaunchedKernel, settings: RunSettings
     """
     client = _TaskNotebookClient(nb, kernel, settings, alive or (lambda: kernel_is_alive(kernel.pid)))
     try:
-        _drive(client.run_all)
-    except BaseException as err:
-        client.mark_interrupted(err)
-        raise
+        _drive(client.run_all, on_error=client.mark_interrupted)
+    except NbflowTaskTimeout as err:  # the runner's alarm, a backstop for the deadline: say where it struck
+        at = client.interrupted_at
+        where = f"; the notebook was running cell {at[0]} (In [{at[1]}])" if at else ""
+        raise NbflowTaskTimeout(f"{err}{where}; the executed notebook is {settings.output_path}") from None
     finally:
         client.finish()
     return NotebookResult(nb=client.nb, records=client.records, failure=client.failures[0] if client.failures
-                          else None, errors=client.failures)
+                          else None, errors=client.failures, deadline_reached=client.deadline_reached)
 
 
-def _drive(coroutine: Callable[[], Any]) -> Any:
+def _drive(coroutine: Callable[[], Any], on_error: Callable[[BaseException], None]) -> Any:
     """Run a coroutine on a fresh event loop, in this thread unless one already runs a loop (a kernel)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return _run_fresh_loop(coroutine)
+        return _run_fresh_loop(coroutine, on_error)
     box: dict[str, Any] = {}
 
     def target() -> None:
         try:
-            box["value"] = _run_fresh_loop(coroutine)
+            box["value"] = _run_fresh_loop(coroutine, on_error)
         except BaseException as err:  # noqa: BLE001 - handed back to the calling thread
             box["error"] = err
 
@@ -117,10 +123,13 @@ def _drive(coroutine: Callable[[], Any]) -> Any:
     return box.get("value")
 
 
-def _run_fresh_loop(coroutine: Callable[[], Any]) -> Any:
+def _run_fresh_loop(coroutine: Callable[[], Any], on_error: Callable[[BaseException], None]) -> Any:
     loop = asyncio.new_event_loop()
     try:
         return loop.run_until_complete(coroutine())
+    except BaseException as err:
+        on_error(err)  # before the cancellations below make nbclient report a dead kernel instead
+        raise
     finally:
         # A timeout (SIGALRM) can stop the loop mid-cell: cancel what still waits on the kernel's sockets.
         pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
@@ -240,6 +249,9 @@ class _TaskNotebookClient(NotebookClient):
         self.records: dict[str, Any] = {}
         self.failures: list[CellFailure] = []
         self.current_cell: int | None = None
+        self.interrupted = False
+        self.deadline_reached = False
+        self.interrupted_at: tuple[int, int] | None = None
         self.language_info: dict[str, Any] | None = None
 
     # -- attaching to a started kernel ------------------------------------------------------
@@ -266,6 +278,8 @@ class _TaskNotebookClient(NotebookClient):
         client = self.km.client()
         client.start_channels(hb=False, stdin=False)
         deadline = time.monotonic() + self.settings.start_timeout
+        if self.settings.deadline is not None and self.settings.deadline < deadline:
+            deadline = self.settings.deadline
         sent: set[str] = set()
         reply: dict[str, Any] | None = None
         seen_iopub = False
@@ -292,6 +306,8 @@ class _TaskNotebookClient(NotebookClient):
                     return client
             if time.monotonic() > deadline:
                 client.stop_channels()
+                if deadline == self.settings.deadline:
+                    raise DeadlineReached(f"kernel {self.kernel.kernel_name!r} did not answer in time")
                 raise KernelStartError(f"kernel {self.kernel.kernel_name!r} (pid {self.kernel.pid}) did not answer "
                                        f"within {self.settings.start_timeout:g} s{_tail(self.kernel)}")
 
@@ -339,12 +355,17 @@ class _TaskNotebookClient(NotebookClient):
             self.run_record.cell_exception(self.nb.cells[index], cell_index=index)
             return False
         except CellTimeoutError:
-            limit = self._cell_timeout(cell)
-            self._fail_cell(index, "CellTimeoutError", f"the cell ran longer than {limit:g} s "
-                            f"({'cell_timeout' if limit == self.settings.cell_timeout else 'execution_timeout'})")
+            deadline = self.settings.deadline
+            if deadline is not None and time.monotonic() >= deadline - 0.05:
+                self.deadline_reached = True
+                self._fail_cell(index, "CellTimeoutError", "the notebook reached its execution_timeout in this cell")
+            else:
+                self._fail_cell(index, "CellTimeoutError", f"the cell ran longer than {self.settings.cell_timeout:g} "
+                                f"s (cell_timeout)")
             return False
         except DeadKernelError:
-            self._fail_cell(index, "DeadKernelError", "the kernel died while running this cell")
+            if not self.interrupted:  # nbclient says so too when the run is cancelled from outside
+                self._fail_cell(index, "DeadKernelError", "the kernel died while running this cell")
             return False
         finally:
             self.run_record.cell_complete(self.nb.cells[index], cell_index=index)
@@ -398,8 +419,9 @@ class _TaskNotebookClient(NotebookClient):
     # -- ending -------------------------------------------------------------------------------
     def mark_interrupted(self, err: BaseException) -> None:
         """The run was stopped from outside (execution_timeout, Ctrl-C): say so in the cell it stopped."""
-        index = self.current_cell
+        index, self.interrupted = self.current_cell, True
         if index is not None:
+            self.interrupted_at = (index, self.code_cells_executed)
             self._fail_cell(index, type(err).__name__, str(err) or "interrupted")
 
     def finish(self) -> None:
