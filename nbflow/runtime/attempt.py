@@ -176,3 +176,13 @@ def warm_up_statements(session_factory: Callable[[], Session]) -> None:
     finally:
         session.rollback()
         session.close()
+
+
+def warm_up_reads(read_session_factory: Callable[[], Session]) -> None:
+    """Open this process's database connection and walk the read paths of an attempt (no lock taken)."""
+    ghost = TIKey("__warm_up__", "__warm_up__", "__warm_up__", -1)
+    with session_scope(read_session_factory) as session:
+        run_rows.get_dag_run(session, ghost.dag_id, ghost.run_id)
+        ti_rows.get_task_instance(session, ghost)
+        ti_rows.get_task_states(session, ghost.dag_id, ghost.run_id)
+        xcom_rows.get_xcom(session, ghost, "return_value")

@@ -33,6 +33,9 @@ def _preload() -> None:
     make_template_env(None).from_string("{{ 1 }}").render()
 
 
+SPARES = 2  # processes forked ahead of need; each costs a few MB of copied pages while it waits
+
+
 class Worker:
     def __init__(self, dags_folder: Path, parallelism: int) -> None:
         from nbflow.runtime.dagbag import DagBag
@@ -54,6 +57,10 @@ class Worker:
         self.out = sys.stdout
         self._buffer = ""
         self._followup_buffer = ""
+        # Processes forked ahead of need: each has paid for fork, copy-on-write and its database
+        # connection before a workload exists, then waits on its pipe for exactly one attempt.
+        self.spares: dict[int, int] = {}  # pid -> write end of its workload pipe
+        self.max_spares = min(SPARES, parallelism)
         self._last_beat = time.monotonic()
         self._stamps: dict[str, int | None] = {}
         self._warm_up()
@@ -116,6 +123,7 @@ class Worker:
             self._heartbeat_children()
             while self.stdin_open and self.pending and len(self.children) < self.parallelism:
                 self._fork(self.pending.popleft())
+            self._ensure_spares()
             self.kernels.tick()
         self.kernels.close()
         return 0
@@ -146,6 +154,7 @@ class Worker:
             self.stdin_open = False
             selector.unregister(sys.stdin.fileno())
             self.pending.clear()
+            self._discard_spares()
             return
         self._buffer += data.decode()
         while "\n" in self._buffer:
@@ -157,6 +166,15 @@ class Worker:
         self._refresh_if_changed(workload)
         dag = self.dagbag.dags.get(workload.dag_id)
         kernel = self.kernels.take_for(dag.task_dict.get(workload.task_id) if dag is not None else None)
+        if kernel is None and self.spares:
+            pid, fd = self.spares.popitem()
+            try:
+                os.write(fd, (workload.to_json() + "\n").encode())
+                os.close(fd)
+                self.children[pid] = (workload, time.monotonic())
+                return
+            except OSError:  # the spare died; fork afresh below
+                os.close(fd)
         pid = os.fork()
         if pid == 0:  # child: never returns
             code = 1
@@ -178,11 +196,55 @@ class Worker:
         except OSError:
             stamp = None
         if workload.dag_id not in self.dagbag.dags or self._stamps.get(workload.fileloc) != stamp:
-            self.dagbag.refresh()
+            if self.dagbag.refresh():
+                self._discard_spares()  # they hold the DAGs as parsed before the change
             self._stamps[workload.fileloc] = stamp
 
+    def _ensure_spares(self) -> None:
+        want = self.max_spares if self.stdin_open else 0
+        want = min(want, max(self.parallelism - len(self.children), 0))
+        while len(self.spares) < want:
+            read_fd, write_fd = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # spare: never returns
+                code = 1
+                try:
+                    os.close(write_fd)
+                    for fd in self.spares.values():
+                        os.close(fd)
+                    code = self._spare(read_fd)
+                except BaseException:  # noqa: BLE001 - the child must always leave through os._exit
+                    import traceback
+                    traceback.print_exc()
+                finally:
+                    os._exit(code)
+            os.close(read_fd)
+            self.spares[pid] = write_fd
+
+    def _discard_spares(self) -> None:
+        for fd in self.spares.values():
+            os.close(fd)  # end of file: the spare exits without running anything
+        self.spares.clear()
+
+    def _spare(self, read_fd: int) -> int:
+        """Get ready (signals, connection, warm paths), then run the one workload the pipe brings."""
+        from nbflow.runtime.attempt import warm_up_reads
+        self._prepare_child()
+        warm_up_reads(self.readers)
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = os.read(read_fd, 65536)
+            if not chunk:
+                return 0  # discarded before use
+            data += chunk
+        self.kernels.hand_over(None)  # as a freshly forked attempt without a pooled kernel
+        return self._run_in_child(Workload.from_json(data.decode()))
+
     def _child(self, workload: Workload) -> int:
-        from nbflow.runtime.attempt import execute_workload
+        self._prepare_child()
+        return self._run_in_child(workload)
+
+    def _prepare_child(self) -> None:
         from nbflow.store import dispose_after_fork
 
         signal.set_wakeup_fd(-1)
@@ -190,12 +252,17 @@ class Worker:
             signal.signal(sig, signal.SIG_DFL)
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)  # task output goes to its log; fd 1 is the protocol pipe
+        os.close(devnull)
+        os.close(self._followup_read)
         dispose_after_fork(self.engine)
+
+    def _run_in_child(self, workload: Workload) -> int:
+        from nbflow.runtime.attempt import execute_workload
+
         dag = self.dagbag.dags.get(workload.dag_id)
         if dag is None:
             print(f"DAG {workload.dag_id!r} is not in {self.dagbag.dag_folder}", file=sys.stderr)
             return 4
-        os.close(self._followup_read)
         write_fd = self._followup_write
 
         def hand_back(ready: list[Workload]) -> None:
@@ -216,6 +283,9 @@ class Worker:
                 return
             workload, _ = self.children.pop(pid, (None, 0.0))
             if workload is None:
+                fd = self.spares.pop(pid, None)
+                if fd is not None:  # a spare died before use
+                    os.close(fd)
                 continue
             self.kernels.attempt_ended(pid)  # its notebook kernel, if any, is stopped: never reused
             code = os.waitstatus_to_exitcode(status)
@@ -251,6 +321,7 @@ class Worker:
     def _on_term(self, signum: int, frame: object) -> None:
         self.stdin_open = False
         self.pending.clear()
+        self._discard_spares()
 
 
 def main(argv: list[str] | None = None) -> int:
