@@ -58,18 +58,38 @@ def _relative(path: str, folder: Path) -> str:
 
 def list_dags(args: argparse.Namespace, conf: Config) -> int:
     bag = open_dagbag(conf, must_exist=False)
+    paused = _paused_flags(conf)
+    default_paused = conf.getboolean("core", "dags_are_paused_at_creation")
     rows: list[dict[str, Any]] = []
     for dag_id in sorted(bag.dags):
         dag = bag.dags[dag_id]
         rows.append({"dag_id": dag_id, "file": _relative(dag.fileloc, bag.dag_folder),
                      "schedule": None if dag.schedule is None else dag.timetable.summary,
-                     "tags": list(dag.tags), "paused": False})
+                     "tags": list(dag.tags),
+                     "paused": paused.get(dag_id, default_paused if dag.is_paused_upon_creation is None
+                                          else dag.is_paused_upon_creation)})
     emit(rows, ["dag_id", "file", "schedule", "tags", "paused"], args.output,
          empty_message=f"no DAGs found in {bag.dag_folder}")
     if bag.import_errors:
         print(f"warning: {len(bag.import_errors)} file(s) failed to import; see `nbflow dags list-import-errors`",
               file=sys.stderr)
     return 0
+
+
+def _paused_flags(conf: Config) -> dict[str, bool]:
+    """Pause flags recorded in the metadata database; none when it does not exist yet."""
+    from nbflow.store.migrate import check_db
+    status = check_db(conf.sql_alchemy_conn)
+    if not (status.reachable and status.at_head):
+        return {}
+    from nbflow.store import dags as dag_rows
+    from nbflow.store import make_engine, make_session_factory, session_scope
+    engine = make_engine(conf.sql_alchemy_conn)
+    try:
+        with session_scope(make_session_factory(engine, read_only=True)) as session:
+            return {row.dag_id: row.is_paused for row in dag_rows.list_dags(session, include_inactive=True)}
+    finally:
+        engine.dispose()
 
 
 def list_import_errors(args: argparse.Namespace, conf: Config) -> int:

@@ -60,9 +60,16 @@ def test_list_as_json_gives_id_file_schedule_tags_paused(nbflow: Cli, etl: Path)
     done = nbflow("dags", "list", "--output", "json")
     assert done.code == 0
     assert done.json() == [
-        {"dag_id": "etl", "file": "etl.py", "schedule": "@daily", "tags": ["core", "team"], "paused": False},
-        {"dag_id": "other", "file": "sub/other.py", "schedule": None, "tags": [], "paused": False},
+        {"dag_id": "etl", "file": "etl.py", "schedule": "@daily", "tags": ["core", "team"], "paused": True},
+        {"dag_id": "other", "file": "sub/other.py", "schedule": None, "tags": [], "paused": True},
     ]
+
+
+def test_list_shows_the_pause_flag_recorded_in_the_database(nbflow: Cli, etl: Path) -> None:
+    assert nbflow("db", "init").code == 0
+    assert nbflow("dags", "unpause", "etl").code == 0
+    rows = {row["dag_id"]: row["paused"] for row in nbflow("dags", "list", "--output", "json").json()}
+    assert rows == {"etl": False}
 
 
 def test_list_as_table(nbflow: Cli, etl: Path) -> None:
