@@ -77,7 +77,7 @@ def test_list_as_table(nbflow: Cli, etl: Path) -> None:
     header, rule, row = done.out.splitlines()
     assert header.split() == ["dag_id", "file", "schedule", "tags", "paused"]
     assert set(rule) <= {"-", " "}
-    assert row.split() == ["etl", "etl.py", "@daily", "core,", "team", "false"]
+    assert row.split() == ["etl", "etl.py", "@daily", "core,", "team", "true"]
 
 
 def test_list_warns_on_stderr_about_import_errors(nbflow: Cli, etl: Path) -> None:
