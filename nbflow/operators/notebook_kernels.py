@@ -19,7 +19,10 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from nbflow.operators.notebook_template import KernelTemplate
 
 # Pooled kernels get the task's working directory and environment by running code in the kernel
 # before the notebook (notebook_run.py); only Python kernels can be told that way.
@@ -103,7 +106,7 @@ def kernel_is_alive(pid: int) -> bool:
 
 
 class KernelProcess:
-    """A kernel process this process started, and so must stop and reap."""
+    """A kernel process this process started (as its own child), and so must stop and reap."""
 
     def __init__(self, kernel: LaunchedKernel, popen: subprocess.Popen[bytes]) -> None:
         self.kernel = kernel
@@ -147,6 +150,41 @@ class KernelProcess:
         _remove_kernel_files(self.kernel)
 
 
+class ForkedKernel:
+    """A kernel forked by the pool's kernel template (notebook_template.py), which stops and reaps it."""
+
+    def __init__(self, kernel: LaunchedKernel, template: "KernelTemplate") -> None:
+        self.kernel = kernel
+        self.template = template
+        self.started_at = time.monotonic()
+        self.stopped_at: float | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.kernel.pid
+
+    def alive(self) -> bool:
+        # The template reaps a kernel only once told to stop it, so until then its pid is its own.
+        return self.stopped_at is None and kernel_is_alive(self.kernel.pid)
+
+    def stop(self) -> None:
+        if self.stopped_at is None:
+            self.stopped_at = time.monotonic()
+            self.template.stop(self.kernel.pid)
+
+    def reap(self, *, kill_after: float = 5.0) -> bool:
+        """The template escalates to SIGKILL and reaps; only the files are left to this side."""
+        _remove_kernel_files(self.kernel)
+        return True
+
+    def stop_and_wait(self, timeout: float = 5.0) -> None:
+        self.stop()
+        _remove_kernel_files(self.kernel)
+
+
+StartedKernel = KernelProcess | ForkedKernel
+
+
 def _remove_kernel_files(kernel: LaunchedKernel) -> None:
     base = kernel.connection_file[: -len(".json")]
     for path in [kernel.connection_file, kernel.stderr_file, *(f"{base}-{n}" for n in range(1, 6))]:
@@ -161,58 +199,86 @@ def kernel_folder() -> Path:
     return Path(tempfile.mkdtemp(prefix="nbflow-k-"))
 
 
-def launch_kernel(spec: KernelSpecInfo, folder: Path, *, cwd: str | None = None,
-                  env: dict[str, str] | None = None) -> KernelProcess:
-    """Start a kernel process (not waiting for it to be ready) talking over IPC sockets in `folder`.
+class _Launch:
+    """A new kernel's connection file (IPC sockets in `folder`), stderr file and environment.
 
     IPC rather than TCP: no port can be taken by someone else between choosing it and the kernel
     binding it, which matters when many kernels start at once.
     """
-    from jupyter_client.connect import write_connection_file
 
-    base = folder / f"k{uuid.uuid4().hex[:10]}"
-    connection_file = f"{base}.json"
-    write_connection_file(connection_file, transport="ipc", ip=str(base), key=uuid.uuid4().hex.encode(),
-                          kernel_name=spec.name)
-    names = {"connection_file": connection_file, "resource_dir": spec.resource_dir, "prefix": sys.prefix}
-    argv = [_fill(arg, names) for arg in spec.argv]
+    def __init__(self, spec: KernelSpecInfo, folder: Path, env: dict[str, str] | None) -> None:
+        from jupyter_client.connect import write_connection_file
+
+        base = folder / f"k{uuid.uuid4().hex[:10]}"
+        self.spec = spec
+        self.connection_file = f"{base}.json"
+        self.stderr_file = f"{base}.err"
+        write_connection_file(self.connection_file, transport="ipc", ip=str(base), key=uuid.uuid4().hex.encode(),
+                              kernel_name=spec.name)
+        self.names = {"connection_file": self.connection_file, "resource_dir": spec.resource_dir,
+                      "prefix": sys.prefix}
+        self.env = dict(os.environ if env is None else env)
+        self.env.update({k: self.fill(v) for k, v in spec.env})
+        self.env["JPY_PARENT_PID"] = str(os.getpid())  # ipykernel exits when this process is gone
+
+    def fill(self, text: str) -> str:
+        for key, value in self.names.items():
+            text = text.replace("{" + key + "}", value)
+        return text
+
+    def extra_args(self) -> list[str]:
+        # No shared sqlite history between kernels running side by side (nbclient does the same).
+        return ["--HistoryManager.hist_file=:memory:"] if self.spec.is_ipykernel else []
+
+    def kernel(self, pid: int) -> LaunchedKernel:
+        return LaunchedKernel(kernel_name=self.spec.name, language=self.spec.language,
+                              connection_file=self.connection_file, pid=pid, stderr_file=self.stderr_file)
+
+
+def launch_kernel(spec: KernelSpecInfo, folder: Path, *, cwd: str | None = None,
+                  env: dict[str, str] | None = None) -> KernelProcess:
+    """Start a kernel as its own process from its kernelspec's argv, not waiting for it to be ready."""
+    launch = _Launch(spec, folder, env)
+    argv = [launch.fill(arg) for arg in spec.argv] + launch.extra_args()
     if argv and argv[0] in {"python", f"python{sys.version_info[0]}", "python%d.%d" % sys.version_info[:2]}:
         argv[0] = sys.executable  # as jupyter_client does: the kernel runs in this interpreter's environment
-    if spec.is_ipykernel:
-        argv.append("--HistoryManager.hist_file=:memory:")  # no shared sqlite history between parallel kernels
-    full_env = dict(os.environ if env is None else env)
-    full_env.update({k: _fill(v, names) for k, v in spec.env})
-    full_env["JPY_PARENT_PID"] = str(os.getpid())  # ipykernel exits when this process is gone
-    stderr_file = f"{base}.err"
-    with open(stderr_file, "wb") as stderr:
+    with open(launch.stderr_file, "wb") as stderr:
         popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
-                                 cwd=cwd, env=full_env, start_new_session=True)
-    kernel = LaunchedKernel(kernel_name=spec.name, language=spec.language, connection_file=connection_file,
-                            pid=popen.pid, stderr_file=stderr_file)
-    return KernelProcess(kernel, popen)
+                                 cwd=cwd, env=launch.env, start_new_session=True)
+    return KernelProcess(launch.kernel(popen.pid), popen)
 
 
-def _fill(text: str, names: dict[str, str]) -> str:
-    for key, value in names.items():
-        text = text.replace("{" + key + "}", value)
-    return text
+def fork_kernel(spec: KernelSpecInfo, folder: Path, template: "KernelTemplate") -> ForkedKernel | None:
+    """Fork a kernel from the template when the spec runs this interpreter's ipykernel, else None."""
+    from nbflow.operators.notebook_template import template_args
+    args = template_args(spec.argv)
+    if args is None:
+        return None
+    launch = _Launch(spec, folder, None)
+    pid = template.launch(args=[launch.fill(a) for a in args] + launch.extra_args(), cwd=None, env=launch.env,
+                          stderr_file=launch.stderr_file)
+    return ForkedKernel(launch.kernel(pid), template)
 
 
 class KernelPool:
     """Fresh kernels started ahead of need, `size` per kernel name; each is handed out once, never back.
 
     Starting a kernel only launches its process (milliseconds); it becomes ready in the background
-    while the pool's owner does other work, so no thread is needed. Not thread-safe by itself.
+    while the pool's owner does other work, so no thread is needed. Python kernels are forked from a
+    kernel template that has ipykernel imported (`use_template`), others started from their argv.
+    Not thread-safe by itself.
     """
 
-    def __init__(self, size: int, folder: Path | None = None) -> None:
+    def __init__(self, size: int, folder: Path | None = None, *, use_template: bool = True) -> None:
         self.size = max(int(size), 0)
         self._folder = folder
-        self._idle: dict[str, deque[KernelProcess]] = {}
+        self._idle: dict[str, deque[StartedKernel]] = {}
         self._specs: dict[str, KernelSpecInfo] = {}
-        self._stopping: list[KernelProcess] = []
+        self._stopping: list[StartedKernel] = []
         self._handed: set[int] = set()
         self._failed: set[str] = set()  # names whose pooled kernel died unused: refill only on demand
+        self._use_template = use_template
+        self._template: KernelTemplate | None = None
 
     @property
     def folder(self) -> Path:
@@ -227,7 +293,7 @@ class KernelPool:
             self._idle.setdefault(spec.name, deque())
             self.refill()
 
-    def take(self, spec: KernelSpecInfo) -> KernelProcess | None:
+    def take(self, spec: KernelSpecInfo) -> StartedKernel | None:
         """A kernel nobody has used, the longest-started first; None when the pool does not keep this kind."""
         if not self.size or not spec.poolable:
             return None
@@ -240,12 +306,12 @@ class KernelPool:
                 break
             self._stopping.append(kernel)
         else:
-            kernel = launch_kernel(spec, self.folder)
+            kernel = self._launch(spec)
         self._handed.add(kernel.pid)
         self.refill()
         return kernel
 
-    def retire(self, kernel: KernelProcess) -> None:
+    def retire(self, kernel: StartedKernel) -> None:
         """Stop a kernel that was handed out (its run is over)."""
         kernel.stop()
         self._stopping.append(kernel)
@@ -257,7 +323,21 @@ class KernelPool:
                 self._stopping.append(kernel)
                 self._failed.add(name)
             while name not in self._failed and len(queue) < self.size:
-                queue.append(launch_kernel(self._specs[name], self.folder))
+                queue.append(self._launch(self._specs[name]))
+
+    def _launch(self, spec: KernelSpecInfo) -> StartedKernel:
+        if self._use_template:
+            from nbflow.operators.notebook_template import KernelTemplate
+            try:
+                if self._template is None or not self._template.alive():
+                    self._template = KernelTemplate()
+                forked = fork_kernel(spec, self.folder, self._template)
+                if forked is not None:
+                    return forked
+            except OSError as err:  # the template failed: start kernels as their own processes from now on
+                print(f"nbflow: kernel template unavailable ({err}); starting kernels one by one", file=sys.stderr)
+                self._use_template = False
+        return launch_kernel(spec, self.folder)
 
     def tick(self) -> None:
         """Reap stopped kernels and replace any pooled kernel that died; call now and then."""
@@ -280,12 +360,16 @@ class KernelPool:
             kernel.stop()
         deadline = time.monotonic() + timeout
         for kernel in kernels:
-            try:
-                kernel.popen.wait(max(deadline - time.monotonic(), 0.01))
-            except subprocess.TimeoutExpired:
-                kernel.popen.kill()
-                kernel.popen.wait()
+            if isinstance(kernel, KernelProcess):
+                try:
+                    kernel.popen.wait(max(deadline - time.monotonic(), 0.01))
+                except subprocess.TimeoutExpired:
+                    kernel.popen.kill()
+                    kernel.popen.wait()
             _remove_kernel_files(kernel.kernel)
+        if self._template is not None:
+            self._template.close()  # it stops the kernels it forked, and waits for them
+            self._template = None
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
@@ -307,7 +391,7 @@ class PoolSource:
     def __init__(self, size: int) -> None:
         self.pool = KernelPool(size)
         self._lock = threading.Lock()  # in-process runs may come from several threads
-        self._out: dict[int, KernelProcess] = {}
+        self._out: dict[int, StartedKernel] = {}
 
     def take(self, spec: KernelSpecInfo) -> LaunchedKernel | None:
         with self._lock:

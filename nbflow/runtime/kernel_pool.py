@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from nbflow.operators.notebook_kernels import (
     HandedKernel,
     KernelPool,
-    KernelProcess,
+    StartedKernel,
     KernelSpecInfo,
     find_kernel_spec,
     use_kernel_source,
@@ -34,7 +34,7 @@ class WorkerKernels:
         self.size = size
         self.notebooks_folder = notebooks_folder
         self._pool: KernelPool | None = None
-        self._by_attempt: dict[int, KernelProcess] = {}
+        self._by_attempt: dict[int, StartedKernel] = {}
 
     def prestart(self, dags: Iterable["DAG"]) -> None:
         """Start kernels for every kernel the DAGs' notebook tasks want, and pre-import what attempts
@@ -42,7 +42,8 @@ class WorkerKernels:
         names = {name for dag in dags for task in dag.tasks if (name := self._wanted(task))}
         if not names or not self.size:
             return
-        import nbflow.operators.notebook_run  # noqa: F401 - papermill, nbclient, jupyter_client, nbformat
+        from nbflow.operators.notebook_run import warm_up  # papermill, nbclient, jupyter_client, nbformat
+        warm_up()
         for name in sorted(names):
             spec = self._spec(name)
             if spec is not None:
@@ -54,7 +55,7 @@ class WorkerKernels:
             self._pool = KernelPool(self.size)
         return self._pool
 
-    def take_for(self, task: Any) -> KernelProcess | None:
+    def take_for(self, task: Any) -> StartedKernel | None:
         """A fresh kernel for this task's attempt, if it is a notebook task whose kernel is known."""
         if not self.size:
             return None
@@ -62,11 +63,11 @@ class WorkerKernels:
         spec = self._spec(name) if name else None
         return self.pool.take(spec) if spec is not None else None
 
-    def hand_over(self, kernel: KernelProcess | None) -> None:
+    def hand_over(self, kernel: StartedKernel | None) -> None:
         """In the forked attempt: this kernel is the one its notebook task gets."""
         use_kernel_source(HandedKernel(kernel.kernel) if kernel is not None else _NoKernels())
 
-    def attempt_started(self, pid: int, kernel: KernelProcess | None) -> None:
+    def attempt_started(self, pid: int, kernel: StartedKernel | None) -> None:
         if kernel is not None:
             self._by_attempt[pid] = kernel
 

@@ -68,3 +68,48 @@ def test_only_python_kernels_are_pooled_and_size_zero_pools_nothing() -> None:
     r_spec = KernelSpecInfo(name="ir", language="R", argv=("R",), env=(), resource_dir="")
     assert KernelPool(2).take(r_spec) is None  # its working directory can only be set at start
     assert KernelPool(0).take(python3()) is None
+
+
+def test_python_kernels_are_forked_from_the_template_and_behave_like_launched_ones(tmp_path) -> None:
+    import io
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from nbflow.operators.notebook_kernels import ForkedKernel, KernelProcess
+    from nbflow.operators.notebook_run import RunSettings, run_notebook
+
+    probe = ("import os, sys, random, pickle\nfrom nbflow.notebook import record\nclass Local: pass\n"
+             "record('facts', [os.getcwd(), os.environ.get('PROBE'), sys.argv[0].endswith('ipykernel_launcher.py'),"
+             " __name__, len(pickle.dumps(Local())) > 0])\nrecord('random', random.random())")
+    seen = {}
+    for use_template in (True, False):
+        pool = KernelPool(1, use_template=use_template)
+        try:
+            for i in range(2):
+                kernel = pool.take(python3())
+                assert isinstance(kernel, ForkedKernel if use_template else KernelProcess)
+                nb = new_notebook(cells=[new_code_cell(probe)])
+                nb.metadata["papermill"] = {}
+                nb.cells[0].metadata["tags"] = []
+                settings = RunSettings(output_path=tmp_path / f"{use_template}{i}.ipynb", cwd=str(tmp_path),
+                                       env={**os.environ, "PROBE": "yes"}, log=io.StringIO())
+                result = run_notebook(nbformat.from_dict(nb), kernel.kernel, settings)
+                seen[(use_template, i)] = result.records
+                pool.retire(kernel)
+        finally:
+            pool.close()
+    facts = [str(tmp_path), "yes", True, "__main__", True]
+    assert all(records["facts"] == facts for records in seen.values())
+    assert seen[(True, 0)]["random"] != seen[(True, 1)]["random"]  # each fork reseeds
+
+
+def test_only_kernelspecs_running_ipykernel_launcher_are_forked() -> None:
+    import sys
+
+    from nbflow.operators.notebook_template import template_args
+    assert template_args(("python", "-m", "ipykernel_launcher", "-f", "{connection_file}")) == \
+        ["-f", "{connection_file}"]
+    assert template_args((sys.executable, "-m", "ipykernel", "-f", "{connection_file}", "--x=1")) == \
+        ["-f", "{connection_file}", "--x=1"]
+    assert template_args(("/opt/other/python", "-m", "ipykernel_launcher", "-f", "{connection_file}")) is None
+    assert template_args(("R", "--slave", "-e", "IRkernel::main()", "--args", "{connection_file}")) is None
