@@ -164,8 +164,9 @@ class ForkedKernel:
         return self.kernel.pid
 
     def alive(self) -> bool:
-        # The template reaps a kernel only once told to stop it, so until then its pid is its own.
-        return self.stopped_at is None and kernel_is_alive(self.kernel.pid)
+        # The template reaps a kernel only once told to stop it, so until then its pid is its own. A kernel
+        # whose template died is about to exit too (ipykernel watches its parent).
+        return self.stopped_at is None and self.template.alive() and kernel_is_alive(self.kernel.pid)
 
     def stop(self) -> None:
         if self.stopped_at is None:

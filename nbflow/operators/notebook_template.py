@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 KILL_GRACE = 5.0
+ANSWER_TIMEOUT = 60.0  # the first answer waits for the template's imports, slow on a busy machine without .pyc
 _LAUNCHER_MODULES = frozenset({"ipykernel_launcher", "ipykernel"})
 
 
@@ -51,9 +52,9 @@ class KernelTemplate:
 
     def __init__(self) -> None:
         self.popen = subprocess.Popen([sys.executable, "-m", "nbflow.operators.notebook_template"],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, bufsize=0,
                                       start_new_session=True, env={**os.environ, "JPY_PARENT_PID": str(os.getpid())})
-        self._ready = False
+        self._buffer = b""
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -65,14 +66,25 @@ class KernelTemplate:
         if not reply:
             return None
         while True:
-            line = self.popen.stdout.readline()
-            if not line:
-                raise OSError("the kernel template exited")
-            answer = json.loads(line)
-            if answer.get("ready"):
-                self._ready = True
-                continue
-            return answer  # type: ignore[no-any-return]
+            answer = json.loads(self._read_line())
+            if not answer.get("ready"):
+                return answer  # type: ignore[no-any-return]
+
+    def _read_line(self) -> bytes:
+        """One line from the template, or OSError (and the template killed) if it does not answer."""
+        assert self.popen.stdout is not None
+        fd = self.popen.stdout.fileno()
+        deadline = time.monotonic() + ANSWER_TIMEOUT
+        while b"\n" not in self._buffer:
+            ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
+            chunk = os.read(fd, 65536) if ready else None
+            if not chunk:
+                self.popen.kill()
+                raise OSError("the kernel template exited" if chunk == b"" else
+                              f"the kernel template did not answer within {ANSWER_TIMEOUT:g} s")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line
 
     def launch(self, *, args: list[str], cwd: str | None, env: dict[str, str], stderr_file: str) -> int:
         """Fork a kernel; its pid. `args` are ipykernel's arguments (connection file filled in)."""

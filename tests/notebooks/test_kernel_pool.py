@@ -113,3 +113,16 @@ def test_only_kernelspecs_running_ipykernel_launcher_are_forked() -> None:
         ["-f", "{connection_file}", "--x=1"]
     assert template_args(("/opt/other/python", "-m", "ipykernel_launcher", "-f", "{connection_file}")) is None
     assert template_args(("R", "--slave", "-e", "IRkernel::main()", "--args", "{connection_file}")) is None
+
+
+def test_a_dead_template_is_replaced_and_its_kernels_are_not_handed_out(pool: KernelPool) -> None:
+    spec = python3()
+    pool.want(spec)
+    old_template = pool._template
+    orphans = {k.pid for k in pool._idle["python3"]}
+    old_template.popen.kill()
+    old_template.popen.wait()
+    kernel = pool.take(spec)
+    assert kernel is not None and kernel.pid not in orphans and kernel.alive()
+    assert pool._template is not old_template
+    wait_for(lambda: not any(kernel_is_alive(pid) for pid in orphans), timeout=30)  # they follow their parent
