@@ -30,6 +30,7 @@ from nbflow.exceptions import (
     NotebookUnreadable,
     NbflowTaskTimeout,
 )
+from nbflow.utils.masking import masker
 from nbflow.utils.timezone import parse_duration
 
 _safe = str.maketrans({"/": "_", ":": "_", "\\": "_"})  # as in log paths: a run id is one folder name
@@ -136,6 +137,8 @@ class NotebookOperator(BaseOperator):
         if not cwd.is_dir():
             raise NotebookDefinitionError(f"task {self.task_id!r}: cwd {str(cwd)!r} is not a folder")
         check_parameters(self.task_id, self.parameters)
+        for name, value in self.parameters.items():  # e.g. api_token: masked in the log and the executed copy
+            masker.add_if_sensitive(name, value)
         nb = self._read_notebook(input_path)
         spec = self._kernel_spec(nb, input_path)
         nb = self._parameterize(nb, spec.name, input_path, output_path)
@@ -260,8 +263,8 @@ def _unwritable(value: Any) -> str | None:
         return next((p for p in map(_unwritable, value) if p), None)
     if isinstance(value, dict):
         for key, item in value.items():
-            if not isinstance(key, (str, int, float, bool)):
-                return f"has a dict key of type {type(key).__name__}"
+            if not isinstance(key, str):
+                return f"has a dict key of type {type(key).__name__} (keys must be strings)"
             problem = _unwritable(item)
             if problem:
                 return problem

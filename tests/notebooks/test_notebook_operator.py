@@ -183,17 +183,19 @@ def test_secrets_are_masked_in_the_log_and_the_executed_notebook(nb_env, tmp_pat
     monkeypatch.setenv("NBFLOW_CONN_SOURCE", "postgresql://etl:task-s3cret@db/src")
     notebook = write_notebook(tmp_path / "peek.ipynb", "from nbflow.notebook import Connection\n"
                               "print('kernel sees', Connection.get('warehouse').password)\n"
-                              "print('task passed', source_password)", parameters="source_password = ''")
+                              "print('task passed', source_password)\nprint('token', api_token)",
+                              parameters="source_password = ''\napi_token = ''")
     with DAG("peek") as dag:
         NotebookOperator(task_id="t", input_nb=str(notebook),
-                         parameters={"source_password": "{{ conn.source.password }}"})
+                         parameters={"source_password": "{{ conn.source.password }}", "api_token": "tok-12345"})
     ran = run(dag, tmp_path)
     assert ran.state == "success", ran.log("t")
     log = ran.log("t")
-    assert "kernel sees ***" in log and "task passed ***" in log
+    assert "kernel sees ***" in log and "task passed ***" in log and "token ***" in log
     saved = executed(nb_env, "peek", "t").read_text()
-    assert "kernel-s3cret" not in saved and "task-s3cret" not in saved and "kernel sees ***" in saved
-    assert "kernel-s3cret" not in log and "task-s3cret" not in log
+    assert "kernel sees ***" in saved
+    for secret in ("kernel-s3cret", "task-s3cret", "tok-12345"):  # outputs, injected cell, papermill metadata
+        assert secret not in saved and secret not in log
 
 
 def test_cell_timeout_fails_the_cell_that_ran_too_long(nb_env, tmp_path: Path) -> None:
