@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import threading
 import time
@@ -143,12 +144,13 @@ class NotebookOperator(BaseOperator):
         spec = self._kernel_spec(nb, input_path)
         nb = self._parameterize(nb, spec.name, input_path, output_path)
 
-        from nbflow.operators.notebook_kernels import kernel_source, launch_kernel
+        from nbflow.operators.notebook_kernels import kernel_folder, kernel_source, launch_kernel
         from nbflow.operators.notebook_run import DeadlineReached, RunSettings, run_notebook
         source = kernel_source(config.getint("notebook", "kernel_pool_size"))
         env = self._kernel_env(context)
         handed = source.take(spec) if spec.poolable else None
-        own = None if handed is not None else launch_kernel(spec, _own_folder(), cwd=str(cwd), env=env)
+        own_folder = None if handed is not None else kernel_folder()
+        own = None if own_folder is None else launch_kernel(spec, own_folder, cwd=str(cwd), env=env)
         kernel = handed or own.kernel  # type: ignore[union-attr]
         print(f"[nbflow] notebook {input_path}\n[nbflow] executed copy: {output_path}\n"
               f"[nbflow] kernel {spec.name} (pid {kernel.pid}, {'pre-started' if handed else 'started now'})",
@@ -167,6 +169,7 @@ class NotebookOperator(BaseOperator):
         finally:
             if own is not None:
                 own.stop_and_wait()
+                shutil.rmtree(own_folder, ignore_errors=True)  # type: ignore[arg-type]
             else:
                 source.release(kernel)
         failure = result.failure
@@ -304,15 +307,3 @@ def _own_deadline(timeout: float | None, started: float) -> float | None:
             signal.setitimer(signal.ITIMER_REAL, remaining + ALARM_GRACE)
             return time.monotonic() + remaining
     return started + timeout
-
-
-_own_kernels: Path | None = None
-
-
-def _own_folder() -> Path:
-    """Where kernels this process starts for itself (not from a pool) keep their connection files."""
-    global _own_kernels
-    if _own_kernels is None or not _own_kernels.is_dir():
-        from nbflow.operators.notebook_kernels import kernel_folder
-        _own_kernels = kernel_folder()
-    return _own_kernels

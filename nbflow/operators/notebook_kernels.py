@@ -196,8 +196,25 @@ def _remove_kernel_files(kernel: LaunchedKernel) -> None:
 
 
 def kernel_folder() -> Path:
-    """A private folder for connection files and IPC sockets; short, because a socket path has ~100 bytes."""
-    return Path(tempfile.mkdtemp(prefix="nbflow-k-"))
+    """A private folder for connection files and IPC sockets; short, because a socket path has ~100 bytes.
+
+    Named after this process, so that folders left by a process that was killed are removed here.
+    """
+    for stale in Path(tempfile.gettempdir()).glob("nbflow-k-*-*"):
+        owner = stale.name.split("-")[2]
+        if owner.isdigit() and not _process_exists(int(owner)):
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"nbflow-k-{os.getpid()}-"))
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class _Launch:
