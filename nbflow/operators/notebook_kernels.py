@@ -293,7 +293,6 @@ class KernelPool:
         self._idle: dict[str, deque[StartedKernel]] = {}
         self._specs: dict[str, KernelSpecInfo] = {}
         self._stopping: list[StartedKernel] = []
-        self._handed: set[int] = set()
         self._failed: set[str] = set()  # names whose pooled kernel died unused: refill only on demand
         self._use_template = use_template
         self._template: KernelTemplate | None = None
@@ -325,7 +324,6 @@ class KernelPool:
             self._stopping.append(kernel)
         else:
             kernel = self._launch(spec)
-        self._handed.add(kernel.pid)
         self.refill()
         return kernel
 

@@ -242,6 +242,8 @@ class _Progress:
 
 
 class _TaskNotebookClient(NotebookClient):
+    """nbclient on a kernel someone else started: attach, prepare, run cells papermill-style, log as it goes."""
+
     def __init__(self, nb: NotebookNode, kernel: LaunchedKernel, settings: RunSettings,
                  alive: Callable[[], bool]) -> None:
         super().__init__(nb, km=_AttachedKernel(kernel, alive), kernel_name=kernel.kernel_name,
