@@ -156,6 +156,7 @@ def make_scheduler(env: Environment, *, executor: str | None = None) -> Any:
         orphan_timeout_sec=config.getfloat("scheduler", "orphan_timeout_sec"),
         paused_at_creation=config.getboolean("core", "dags_are_paused_at_creation"),
         parse_interval_sec=config.getfloat("scheduler", "parse_interval_sec"),
+        min_loop_interval_sec=config.getfloat("scheduler", "min_loop_interval_sec"),
     )
     exec_settings = {"dags_folder": config.dags_folder, "run_workload": run_workload}
     return Scheduler(dagbag=env.dagbag, session_factory=env.sessions, read_session_factory=env.readers,

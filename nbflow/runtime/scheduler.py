@@ -55,6 +55,7 @@ class SchedulerSettings:
     orphan_timeout_sec: float = 30.0
     paused_at_creation: bool = True
     parse_interval_sec: float = 2.0
+    min_loop_interval_sec: float = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +129,10 @@ class Scheduler:
                     if self._idle(self.run_once()):
                         break
                 self.executor.wakeup.wait(self.settings.heartbeat_sec)
+                # Ending attempts queue their own downstream work (followups.py), so a burst of
+                # them needs one turn, not one each: let the burst gather for a moment.
+                if not self._stop.is_set():
+                    time.sleep(self.settings.min_loop_interval_sec)
                 self.executor.wakeup.clear()
         finally:
             self.executor.end(wait=True)

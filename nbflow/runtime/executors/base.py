@@ -36,8 +36,12 @@ class BaseExecutor:
         with self._lock:
             return len(self._running)
 
+    # How many attempts may be handed over at once; the local worker takes twice its parallelism so
+    # that it always has the next attempt at hand (it never runs more than `parallelism` at a time).
+    queue_depth_factor = 1
+
     def open_slots(self) -> int:
-        return max(self.parallelism - self.running_count, 0)
+        return max(self.parallelism * self.queue_depth_factor - self.running_count, 0)
 
     def _track(self, workload: Workload) -> None:
         with self._lock:

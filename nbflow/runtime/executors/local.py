@@ -25,6 +25,7 @@ class LocalExecutor(BaseExecutor):
     """Parallel attempts in processes forked from one warm worker."""
 
     name = "local"
+    queue_depth_factor = 2
 
     def __init__(self, *, parallelism: int, settings: dict[str, Any]) -> None:
         super().__init__(parallelism=parallelism, settings=settings)
