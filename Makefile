@@ -41,7 +41,7 @@ $(STAMP): pyproject.toml
 	  fi; \
 	fi
 	$(VPY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
-	@if ! $(VENV)/bin/uv pip install --python $(VPY) -C editable_mode=compat -e '.[all]'; then \
+	@if ! $(VENV)/bin/uv pip install --python $(VPY) --compile-bytecode -C editable_mode=compat -e '.[all]'; then \
 	  echo "uv failed; falling back to pip" >&2; \
 	  $(VPY) -m pip install --disable-pip-version-check --config-settings editable_mode=compat -e '.[all]'; \
 	fi
