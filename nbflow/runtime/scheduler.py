@@ -119,6 +119,7 @@ class Scheduler:
         try:
             self._sync_dags(force=True)
             self._adopt_or_reset_orphans(startup=True)
+            stats = None
             while not self._stop.is_set():
                 stats = self.run_once()
                 turns += 1
@@ -131,7 +132,7 @@ class Scheduler:
                 self.executor.wakeup.wait(self.settings.heartbeat_sec)
                 # Ending attempts queue their own downstream work (followups.py), so a burst of
                 # them needs one turn, not one each: let the burst gather for a moment.
-                if not self._stop.is_set():
+                if not self._stop.is_set() and stats is not None and stats.queued == 0:
                     time.sleep(self.settings.min_loop_interval_sec)
                 self.executor.wakeup.clear()
         finally:
