@@ -133,7 +133,9 @@ class Scheduler:
                 # Ending attempts queue their own downstream work (followups.py), so a burst of
                 # them needs one turn, not one each: let the burst gather for a moment.
                 if not self._stop.is_set() and stats is not None and stats.queued == 0:
-                    time.sleep(self.settings.min_loop_interval_sec)
+                    # ... and at least as long as the turn took, so a big run's turns never use
+                    # more than about half a core that its attempts need.
+                    time.sleep(max(self.settings.min_loop_interval_sec, stats.seconds))
                 self.executor.wakeup.clear()
         finally:
             self.executor.end(wait=True)
