@@ -3,31 +3,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-
-class TaskInstanceState(StrEnum):
-    """States of a task instance; a new instance has state None (Airflow's "no status")."""
-
-    SCHEDULED = "scheduled"
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCESS = "success"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    UPSTREAM_FAILED = "upstream_failed"
-    UP_FOR_RETRY = "up_for_retry"
-    UP_FOR_RESCHEDULE = "up_for_reschedule"
-    REMOVED = "removed"
-    RESTARTING = "restarting"
-    DEFERRED = "deferred"
-
-
-class DagRunState(StrEnum):
-    """States of a DAG run."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCESS = "success"
-    FAILED = "failed"
+from nbflow.utils.state import DagRunState as DagRunState
+from nbflow.utils.state import TaskInstanceState as TaskInstanceState
 
 
 class DagRunType(StrEnum):

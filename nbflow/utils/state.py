@@ -1,10 +1,15 @@
-"""Task instance and DAG run states (Airflow's names), shared by store, runtime and interfaces."""
+"""Task instance and DAG run states (Airflow's names), shared by store, runtime and interfaces.
+
+String enums: a state read from the database as a plain string compares equal to its member.
+"""
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class TaskInstanceState(str, Enum):
+class TaskInstanceState(StrEnum):
+    """States of a task instance; a new instance has state None (Airflow's "no status")."""
+
     SCHEDULED = "scheduled"
     QUEUED = "queued"
     RUNNING = "running"
@@ -18,18 +23,14 @@ class TaskInstanceState(str, Enum):
     RESTARTING = "restarting"
     DEFERRED = "deferred"
 
-    def __str__(self) -> str:
-        return self.value
 
+class DagRunState(StrEnum):
+    """States of a DAG run."""
 
-class DagRunState(str, Enum):
     QUEUED = "queued"
     RUNNING = "running"
     SUCCESS = "success"
     FAILED = "failed"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 FINISHED = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
