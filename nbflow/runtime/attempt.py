@@ -187,29 +187,3 @@ def warm_up_reads(read_session_factory: Callable[[], Session]) -> None:
         ti_rows.get_task_states(session, ghost.dag_id, ghost.run_id)
         xcom_rows.get_xcom(session, ghost, "return_value")
 
-
-def warm_up_attempt() -> None:
-    """Run a throw-away no-op attempt in memory so a spare process has touched an attempt's code paths.
-
-    Every page an attempt touches is copied on first write in a forked process; doing that once here,
-    before a workload arrives, takes it off the attempt's critical path. Nothing reaches the database.
-    """
-    import shutil
-    import tempfile
-    from datetime import datetime, timezone
-
-    from nbflow.authoring.dag import DAG
-    from nbflow.operators.python import PythonOperator
-    from nbflow.runtime.xcom import MemoryXComStore
-
-    folder = Path(tempfile.mkdtemp(prefix="nbflow-warm-"))
-    try:
-        dag = DAG("__warm_up__", schedule=None, auto_register=False, fileloc=str(folder / "warm.py"))
-        task = PythonOperator(task_id="noop", python_callable=lambda: None, dag=dag)
-        moment = datetime.now(timezone.utc)
-        run = DagRunInfo(dag_id=dag.dag_id, run_id="warm", logical_date=moment, data_interval_start=moment,
-                         data_interval_end=moment)
-        run_attempt(AttemptRequest(task=task, run=run, map_index=-1, try_number=1, params={}, log_folder=folder),
-                    MemoryXComStore())
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)

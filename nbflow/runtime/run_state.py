@@ -101,12 +101,18 @@ class RunState:
         for index in range(count):
             self.tis[(task_id, index)] = TIState(task_id, index, try_number=placeholder.try_number)
 
-    def evaluate(self, now: datetime) -> list[TIState]:
-        """Settle instances whose trigger rule decides skip/upstream_failed; return those ready to run."""
+    def evaluate(self, now: datetime, *, only: set[str] | None = None) -> list[TIState]:
+        """Settle instances whose trigger rule decides skip/upstream_failed; return those ready to run.
+
+        With `only`, just those tasks (and, as they settle, their downstream ones) are looked at: the
+        scheduler passes the tasks whose upstream states changed since its last look.
+        """
         ready: list[TIState] = []
         seen: set[int] = set()
+        look = None if only is None else set(only)
+        counts = self._state_counts()
+        slots = self._SLOTS
         changed = True
-        counts: dict[str, list[int]] | None = None
         while changed:
             changed = False
             for ti in list(self.tis.values()):
@@ -117,9 +123,9 @@ class RunState:
                         seen.add(id(ti))
                         ready.append(ti)
                     continue
+                if look is not None and ti.task_id not in look:
+                    continue
                 task = self.dag.task_dict[ti.task_id]
-                if counts is None:
-                    counts = self._state_counts()
                 decision = decide(task.trigger_rule, self.upstream_summary(ti.task_id, counts))
                 if decision is Decision.RUN:
                     if id(ti) not in seen:
@@ -127,8 +133,10 @@ class RunState:
                         ready.append(ti)
                 elif decision is not Decision.WAIT:
                     ti.state = decision.value
+                    counts[ti.task_id][slots[ti.state]] += 1  # what its downstream tasks see now
+                    if look is not None:
+                        look |= task.downstream_task_ids
                     changed = True
-                    counts = None  # a settled state changes what its downstream tasks see
         order = {tid: n for n, tid in enumerate(self.dag.task_dict)}
         ready.sort(key=lambda t: (-self.dag.task_dict[t.task_id].priority_weight, order[t.task_id], t.map_index))
         return ready

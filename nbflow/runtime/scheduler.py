@@ -38,6 +38,7 @@ from nbflow.store import session_scope
 from nbflow.store import task_instances as ti_rows
 from nbflow.store import ti_state
 from nbflow.store.keys import TIKey
+from nbflow.utils.state import FINISHED
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
@@ -97,6 +98,8 @@ class Scheduler:
         self._last_orphan_check = 0.0
         self._last_periodic = 0.0
         self._unpaused: set[str] = set()
+        # Per active run: the DAG object, the instance states and the ready task ids of the last turn.
+        self._memo: dict[tuple[str, str], tuple[Any, dict[tuple[str, int], str | None], set[str]]] = {}
         self.loop_stats: list[LoopStats] = []
         self.on_loop: Callable[[LoopStats], None] | None = None
 
@@ -217,6 +220,7 @@ class Scheduler:
                          for run in active_runs if run.dag_id in self.dagbag.dags
                          and (run.dag_id in self._unpaused or run.run_type == "backfill")}
         plan = _Plan()
+        self._memo = {key: value for key, value in self._memo.items() if key in snapshots}
         running_per_dag: dict[str, int] = defaultdict(int)
         for run in active_runs:
             if run.state == "running":
@@ -267,16 +271,22 @@ class Scheduler:
         return (not exists and task.ignore_first_depends_on_past) or previous in ("success", "skipped")
 
     def _plan_run(self, plan: "_Plan", dag: "DAG", run: Any, rows: list[Any], now: datetime) -> None:
-        state = RunState(dag)
         tasks = dag.task_dict
+        before = {(row[0], row[1]): row[2] for row in rows if row[0] in tasks}
+        look = self._tasks_to_look_at(dag, run, before)
+        if look is not None and not look and "up_for_retry" not in before.values() \
+                and not all(st in FINISHED for st in before.values()):
+            self._memo[(run.dag_id, run.run_id)] = (dag, before, set())  # nothing changed that matters
+            return
+        state = RunState(dag)
         for task_id, map_index, ti_state_now, try_number, retry_at in rows:
             if task_id not in tasks:
                 continue
             state.tis[(task_id, map_index)] = TIState(task_id, map_index, ti_state_now, try_number, retry_at)
             if map_index >= 0 or (ti_state_now == "skipped" and tasks[task_id].is_mapped):
                 state.expanded.add(task_id)
-        before = {k: ti.state for k, ti in state.tis.items()}
-        ready = state.evaluate(now)
+        ready = state.evaluate(now, only=look)
+        self._memo[(run.dag_id, run.run_id)] = (dag, before, {ti.task_id for ti in ready})
         for k, ti in state.tis.items():
             if ti.state != before.get(k):
                 plan.settled[ti.state].append(TIKey(run.dag_id, ti.task_id, run.run_id, ti.map_index))
@@ -290,6 +300,24 @@ class Scheduler:
                 continue
             plan.candidates.append((task.priority_weight, TIKey(run.dag_id, ti.task_id, run.run_id, ti.map_index),
                                     dag, ti.try_number))
+
+    def _tasks_to_look_at(self, dag: "DAG", run: Any, states: dict[tuple[str, int], str | None]) -> set[str] | None:
+        """Tasks whose readiness may have changed since the last turn: those downstream of a changed
+        instance, changed ones themselves (cleared, expanded), and those found ready but not queued.
+        None (look at everything) for a run not seen before or whose DAG was re-parsed."""
+        memo = self._memo.get((run.dag_id, run.run_id))
+        if memo is None or memo[0] is not dag:
+            return None
+        _, previous, was_ready = memo
+        changed = {key[0] for key, state in states.items() if previous.get(key, "<new>") != state}
+        changed |= {key[0] for key in previous if key not in states}
+        look = set(was_ready)
+        for task_id in changed:
+            task = dag.task_dict.get(task_id)
+            if task is not None:
+                look.add(task_id)
+                look |= task.downstream_task_ids
+        return look
 
     def _expand(self, session: Session, dag: "DAG", run: Any, task: Any) -> None:
         info = run_info_of(run)

@@ -228,10 +228,9 @@ class Worker:
 
     def _spare(self, read_fd: int) -> int:
         """Get ready (signals, connection, warm paths), then run the one workload the pipe brings."""
-        from nbflow.runtime.attempt import warm_up_attempt, warm_up_reads
+        from nbflow.runtime.attempt import warm_up_reads
         self._prepare_child()
         warm_up_reads(self.readers)
-        warm_up_attempt()
         data = b""
         while not data.endswith(b"\n"):
             chunk = os.read(read_fd, 65536)
