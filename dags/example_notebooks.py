@@ -15,8 +15,9 @@ from nbflow.operators.notebook import NotebookOperator
 
 with DAG(
     "example_notebooks",
-    schedule=None,
+    schedule="@daily",
     start_date=datetime(2025, 1, 1),
+    catchup=False,
     default_args={"retries": 1, "retry_delay": 1},
     params={"rows": 5},
     tags=["example", "notebooks"],
