@@ -15,7 +15,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
@@ -430,7 +429,3 @@ class Scheduler:
                 outcome = fail_dead_attempt(session, dag, row.key, row.try_number, reason)
                 if outcome:
                     self._dead_attempt_callbacks(dag, row.key, outcome, reason)
-
-
-def log_folder_of(config: Any) -> Path:
-    return Path(config.log_folder)
