@@ -34,12 +34,15 @@ def queue_ready_downstream(session: Session, dag: "DAG", key: TIKey, *, job_id: 
     simple = [t for t in downstream if not t.is_mapped and not t.depends_on_past and t.pool == DEFAULT_POOL]
     if not simple:
         return []
+    # Only the candidates and their upstream tasks are read: this runs inside the write transaction.
+    needed = {t.task_id for t in simple}
+    for down in simple:
+        needed |= down.upstream_task_ids
     state = RunState(dag)
-    busy = 0
-    for task_id, map_index, now_state, try_number, retry_at in ti_rows.get_task_states(session, key.dag_id,
-                                                                                       key.run_id):
+    for task_id, map_index, now_state, try_number, retry_at in ti_rows.get_task_states(
+            session, key.dag_id, key.run_id, task_ids=needed):
         state.tis[(task_id, map_index)] = TIState(task_id, map_index, now_state, try_number, retry_at)
-        busy += now_state in ("queued", "running")
+    busy = ti_rows.count_task_instances(session, ("queued", "running"), dag_id=key.dag_id)
     counts = state._state_counts()
     ready: list[tuple[TIKey, int]] = []
     for down in simple:
