@@ -158,21 +158,43 @@ def fail_dead_attempt(session: Session, dag: "DAG | None", key: TIKey, try_numbe
 
 
 def warm_up_statements(session_factory: Callable[[], Session]) -> None:
-    """Run every statement shape of an attempt against no row, then roll back (fills SQLAlchemy's cache)."""
-    ghost = TIKey("__warm_up__", "__warm_up__", "__warm_up__", -1)
+    """Walk one attempt's whole life on a throw-away run, then roll it all back.
+
+    Compiling SQL is most of the cost of a statement's first use; done here, in the warm worker,
+    every forked attempt finds each statement shape in SQLAlchemy's cache. Nothing is kept.
+    """
+    from datetime import datetime, timezone
+
+    from nbflow.store.keys import TaskSpec
+
+    ghost = TIKey("__warm_up__", "up", "__warm_up__", -1)
+    down = TIKey("__warm_up__", "down", "__warm_up__", -1)
+    now = datetime.now(timezone.utc)
     session = session_factory()
     try:
+        run_rows.create_dag_run(session, dag_id=ghost.dag_id, run_id=ghost.run_id, run_type="manual",
+                                logical_date=now, data_interval=(now, now))
+        ti_rows.create_task_instances(session, ghost.dag_id, ghost.run_id,
+                                      [TaskSpec(task_id="up"), TaskSpec(task_id="down")])
+        ti_state.set_task_state(session, ghost, "queued", expected_state=None)
         ti_state.set_task_state(session, ghost, "running", expected_state="queued", increment_try_number=True,
                                 hostname=socket.gethostname(), pid=0)
+        xcom_rows.delete_xcoms_for(session, ghost)
         run_rows.get_dag_run(session, ghost.dag_id, ghost.run_id)
         ti_rows.get_task_instance(session, ghost)
-        xcom_rows.delete_xcoms_for(session, ghost)
+        xcom_rows.set_xcom(session, ghost, "return_value", "1")
         xcom_rows.get_xcom(session, ghost, "return_value")
         xcom_rows.get_xcoms(session, ghost.dag_id, ghost.run_id, ghost.task_id, "return_value")
-        for state in ("success", "failed", "skipped", "up_for_retry"):
-            ti_state.set_task_state(session, ghost, state, expected_state="running")
-        ti_state.set_task_states(session, [ghost], "skipped", expected_state=None)
         ti_state.heartbeat_task(session, ghost)
+        for state in ("up_for_retry", "failed", "skipped", "success"):
+            ti_state.set_task_state(session, ghost, state, expected_state=("running", "up_for_retry", "failed",
+                                                                            "skipped"))
+        ti_state.set_task_state(session, ghost, "success", expected_state="running")
+        ti_rows.get_task_states(session, ghost.dag_id, ghost.run_id, task_ids=["up", "down"])
+        ti_rows.count_task_instances(session, ("queued", "running"), dag_id=ghost.dag_id)
+        ti_state.set_task_states(session, [down], "queued", expected_state=None, queued_by_job_id=None,
+                                 executor="local")
+        ti_state.set_task_states(session, [down], "skipped", expected_state=None)
     finally:
         session.rollback()
         session.close()
