@@ -46,7 +46,7 @@ def record_dags(session: Session, dags: Iterable["DAG"], *, paused_at_creation: 
                             tags=dag.tags, description=dag.description, owners=dag.owner,
                             max_active_runs=dag.max_active_runs, max_active_tasks=dag.max_active_tasks,
                             is_paused_at_creation=paused)
-        if existing is None or (existing.next_dagrun is None and existing.schedule != dag.timetable.summary):
+        if existing is None or existing.schedule != dag.timetable.summary:  # new, or its schedule changed
             set_next_interval(session, dag, after=None)
 
 

@@ -497,3 +497,21 @@ def test_higher_priority_weight_runs_first_when_slots_are_scarce(env, tmp_path: 
     api.trigger_dag(environment, "prio")
     run_scheduler_until_idle(environment, executor="local")
     assert lines(order) == ["high", "mid", "low"]
+
+
+def test_a_changed_schedule_takes_effect_at_the_next_parse(env) -> None:
+    path = write_dag(env.dags, "moving.py", """
+        from datetime import datetime
+        from nbflow import DAG
+        from nbflow.operators.empty import EmptyOperator
+        with DAG("moving", schedule=None, start_date=datetime(2025, 1, 1)):
+            EmptyOperator(task_id="noop")
+    """)
+    environment = make_env()
+    run_scheduler_until_idle(environment, executor="sequential")
+    assert api.list_runs(environment, "moving") == []
+    path.write_text(path.read_text().replace("schedule=None", 'schedule="@daily"'))
+    os.utime(path, (path.stat().st_atime + 5, path.stat().st_mtime + 5))
+    run_scheduler_until_idle(make_env(), executor="sequential")
+    runs = api.list_runs(environment, "moving")
+    assert [r.run_type for r in runs] == ["scheduled"] and runs[0].state == "success"
