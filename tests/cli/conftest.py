@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,3 +49,17 @@ def nbflow(nbflow_env: NbflowEnv) -> Cli:
     """`nbflow("dags", "list")` runs the command line in a fresh process against this test's dags folder."""
     return Cli(nbflow_env)
 
+
+
+@pytest.fixture
+def initialised(nbflow: Cli) -> Cli:
+    """The CLI against a freshly initialised metadata database."""
+    done = nbflow("db", "init")
+    assert done.code == 0, done.err
+    return nbflow
+
+
+def raw_rows(home: Path, sql: str) -> list[tuple]:
+    """Rows read straight from the SQLite file, past nbflow."""
+    with sqlite3.connect(home / "nbflow.db") as db:
+        return db.execute(sql).fetchall()

@@ -1,30 +1,19 @@
 """`nbflow connections add|get|list|delete` on a real SQLite file: encrypted at rest, masked unless asked."""
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.cli.conftest import Cli
+from tests.cli.conftest import Cli, raw_rows
 
 PASSWORD = "s3cr3t-pa55word"
 URI = f"postgresql://etl:{PASSWORD}@db.example:5432/wh?sslmode=require&api_token=tok-extra-1234"
 
 
-def raw_rows(home: Path, sql: str) -> list[tuple]:
-    """Rows read straight from the SQLite file, past nbflow."""
-    with sqlite3.connect(home / "nbflow.db") as db:
-        return db.execute(sql).fetchall()
-
-
 @pytest.fixture
-def cli(nbflow: Cli) -> Cli:
-    """The CLI against a freshly initialised metadata database."""
-    done = nbflow("db", "init")
-    assert done.code == 0, done.err
-    return nbflow
+def cli(initialised: Cli) -> Cli:
+    return initialised
 
 
 def test_add_from_a_uri_stores_the_password_and_extra_encrypted(cli: Cli) -> None:

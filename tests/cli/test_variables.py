@@ -2,30 +2,20 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import stat
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.cli.conftest import Cli
+from tests.cli.conftest import Cli, raw_rows
 
 TOKEN = "tk-998877665544"
 
 
-def raw_rows(home: Path, sql: str) -> list[tuple]:
-    """Rows read straight from the SQLite file, past nbflow."""
-    with sqlite3.connect(home / "nbflow.db") as db:
-        return db.execute(sql).fetchall()
-
-
 @pytest.fixture
-def cli(nbflow: Cli) -> Cli:
-    """The CLI against a freshly initialised metadata database."""
-    done = nbflow("db", "init")
-    assert done.code == 0, done.err
-    return nbflow
+def cli(initialised: Cli) -> Cli:
+    return initialised
 
 
 def test_set_stores_the_value_encrypted_and_get_prints_it(cli: Cli) -> None:
