@@ -4,6 +4,7 @@ This is what a local-executor child, the sequential executor and `nbflow tasks r
 """
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from collections.abc import Callable
@@ -47,7 +48,7 @@ def claim(session: Session, workload: Workload) -> bool:
     """queued → running, counting the attempt; False when someone else has it."""
     return ti_state.set_task_state(session, workload.key, "running", expected_state="queued",
                                    increment_try_number=True, hostname=socket.gethostname(),
-                                   pid=__import__("os").getpid())
+                                   pid=os.getpid())
 
 
 def record_outcome(session: Session, dag: "DAG", key: TIKey, outcome: AttemptOutcome) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,7 @@ class RuntimeTaskInstance:
         self.operator = task.task_type
         self.logical_date = run.logical_date
         self.execution_date = run.logical_date
-        self.hostname = __import__("socket").gethostname()
+        self.hostname = socket.gethostname()
 
     def __repr__(self) -> str:
         return f"<TaskInstance: {self.key} try {self.try_number}>"
