@@ -44,11 +44,12 @@ def run_info_of(row: Any) -> DagRunInfo:
                       run_type=row.run_type, conf=dict(row.conf or {}), start_date=row.start_date)
 
 
-def claim(session: Session, workload: Workload) -> bool:
-    """queued → running, counting the attempt; False when someone else has it."""
-    return ti_state.set_task_state(session, workload.key, "running", expected_state="queued",
-                                   increment_try_number=True, hostname=socket.gethostname(),
-                                   pid=os.getpid())
+def claim(session: Session, workload: Workload) -> int | None:
+    """queued → running, counting the attempt; the attempt's try number, or None when someone else has it."""
+    return ti_state.claim_task_instance(session, workload.key, hostname=_HOSTNAME, pid=os.getpid())
+
+
+_HOSTNAME = socket.gethostname()
 
 
 def record_outcome(session: Session, dag: "DAG", key: TIKey, outcome: AttemptOutcome) -> str:
@@ -86,15 +87,15 @@ def execute_workload(workload: Workload, dag: "DAG", *, session_factory: Callabl
     """
     key = workload.key
     with session_scope(session_factory) as session:
-        if not claim(session, workload):
+        try_number = claim(session, workload)
+        if try_number is None:
             return EXIT_NOT_CLAIMED
         xcom_rows.delete_xcoms_for(session, key)  # a retry starts without the last attempt's XComs
         run_row = run_rows.get_dag_run(session, key.dag_id, key.run_id)
-        ti_row = ti_rows.get_task_instance(session, key)
-    if run_row is None or ti_row is None:
-        raise NbflowException(f"{key}: the DAG run or task instance vanished while starting")
+    if run_row is None:
+        raise NbflowException(f"{key}: the DAG run vanished while starting")
     run = run_info_of(run_row)
-    xcoms = DbXComStore(session_factory, read_session_factory)
+    xcoms = DbXComStore(session_factory, read_session_factory, deferred=True)
     stop = threading.Event()
     if heartbeat_sec:
         threading.Thread(target=_heartbeat, args=(session_factory, key, stop, heartbeat_sec), daemon=True).start()
@@ -104,16 +105,17 @@ def execute_workload(workload: Workload, dag: "DAG", *, session_factory: Callabl
         if task.is_mapped:
             kwargs = task.expansion(resolution_context(dag, key.task_id, run, params, xcoms))[key.map_index]
             task = task.unmap(kwargs)
-        request = AttemptRequest(task=task, run=run, map_index=key.map_index, try_number=ti_row.try_number,
+        request = AttemptRequest(task=task, run=run, map_index=key.map_index, try_number=try_number,
                                  params=params, log_folder=log_folder, max_xcom_size=max_xcom_size)
         outcome = run_attempt(request, xcoms)
     except Exception as err:  # noqa: BLE001 - a failure to even start the attempt fails it
-        outcome = AttemptOutcome(state="failed", try_number=ti_row.try_number, duration=0.0,
+        outcome = AttemptOutcome(state="failed", try_number=try_number, duration=0.0,
                                  error=f"{type(err).__name__}: {err}", retryable=False)
     finally:
         stop.set()
     ready: list[Workload] = []
     with session_scope(session_factory) as session:
+        xcoms.flush(session)
         final = record_outcome(session, dag, key, outcome)
         if followups is not None and final in ("success", "skipped", "failed"):
             ready = queue_ready_downstream(session, dag, key, job_id=workload.queued_by_job_id, executor="local")
@@ -178,8 +180,7 @@ def warm_up_statements(session_factory: Callable[[], Session]) -> None:
         ti_rows.create_task_instances(session, ghost.dag_id, ghost.run_id,
                                       [TaskSpec(task_id="up"), TaskSpec(task_id="down")])
         ti_state.set_task_state(session, ghost, "queued", expected_state=None)
-        ti_state.set_task_state(session, ghost, "running", expected_state="queued", increment_try_number=True,
-                                hostname=socket.gethostname(), pid=0)
+        ti_state.claim_task_instance(session, ghost, hostname=_HOSTNAME, pid=0)
         xcom_rows.delete_xcoms_for(session, ghost)
         run_rows.get_dag_run(session, ghost.dag_id, ghost.run_id)
         ti_rows.get_task_instance(session, ghost)

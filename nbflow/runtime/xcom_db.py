@@ -11,18 +11,38 @@ from nbflow.store.keys import TIKey
 
 
 class DbXComStore:
-    """The XComStore protocol over `nbflow.store.xcoms`; each call is its own short transaction."""
+    """The XComStore protocol over `nbflow.store.xcoms`; each read is its own short transaction.
+
+    With `deferred=True` the values an attempt pushes are held here and written by `flush`, in
+    the transaction that records the attempt's result: one write transaction per attempt instead
+    of one per push, and a task's state and its XComs become visible together. The attempt's own
+    pulls see what it pushed.
+    """
 
     def __init__(self, session_factory: Callable[[], Session],
-                 read_session_factory: Callable[[], Session] | None = None) -> None:
+                 read_session_factory: Callable[[], Session] | None = None, *, deferred: bool = False) -> None:
         self._sessions = session_factory
         self._readers = read_session_factory or session_factory
+        self._deferred = deferred
+        self._pending: dict[tuple[TIKey, str], str] = {}
 
     def set(self, key: TIKey, name: str, value_json: str) -> None:
+        if self._deferred:
+            self._pending[(key, name)] = value_json
+            return
         with session_scope(self._sessions) as session:
             xcom_rows.set_xcom(session, key, name, value_json)
 
+    def flush(self, session: Session) -> None:
+        """Write the held values in the caller's transaction."""
+        for (key, name), value_json in self._pending.items():
+            xcom_rows.set_xcom(session, key, name, value_json)
+        self._pending.clear()
+
     def get(self, key: TIKey, name: str) -> str | None:
+        held = self._pending.get((key, name))
+        if held is not None:
+            return held
         with session_scope(self._readers) as session:
             row = xcom_rows.get_xcom(session, key, name)
             return row.value if row else None

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 
 import logging
+import sqlite3
 import random
 import re
 import time
@@ -137,24 +138,36 @@ def _begin_immediate(connection: Any) -> None:
     SQLite's own busy handler sleeps in growing steps (up to 100 ms each), so with many short
     writers (the scheduler, one process per attempt) a waiting writer oversleeps the lock's release
     by tens of milliseconds, which was most of a short task's overhead. Here the handler is off
-    while we wait for the write lock, and on again (for everything else) once we hold it.
+    while we wait for the write lock, and on again (for everything else) once we hold it. The
+    statements go straight to the sqlite3 connection: this runs for every write transaction, and
+    SQLAlchemy's statement machinery would cost ten times the statements themselves.
     """
-    connection.exec_driver_sql("PRAGMA busy_timeout=0")
+    raw = connection.connection.dbapi_connection
+    raw.execute("PRAGMA busy_timeout=0")
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
     delay = 0.0002
     try:
         while True:
             try:
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                raw.execute("BEGIN IMMEDIATE")
                 return
-            except OperationalError as err:
-                text = str(err.orig)
-                if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
-                    raise
+            except sqlite3.OperationalError as err:
+                if not _is_busy(err) or time.monotonic() > deadline:
+                    raise _wrapped(err) from err
                 time.sleep(delay)
                 delay = min(delay * 1.5, 0.005)
     finally:
-        connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+
+
+def _is_busy(err: sqlite3.OperationalError) -> bool:
+    text = str(err)
+    return "locked" in text or "busy" in text
+
+
+def _wrapped(err: sqlite3.OperationalError) -> OperationalError:
+    """The error as SQLAlchemy would have raised it, so callers' retry logic (is_retryable) still applies."""
+    return OperationalError("BEGIN IMMEDIATE", None, err)
 
 
 def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:

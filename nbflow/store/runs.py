@@ -8,10 +8,11 @@ import datetime as dt
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from nbflow.exceptions import DagRunAlreadyExists
+from nbflow.store._prepared import prepared
 from nbflow.store._sql import ANY_STATE, check_states, insert_for, interval_bounds, rowcount, state_filter
 from nbflow.store.models import DagRunORM, table_of
 from nbflow.store.rows import DagRunRow
@@ -54,8 +55,9 @@ def create_dag_run(session: Session, *, dag_id: str, run_id: str, run_type: str,
 
 def get_dag_run(session: Session, dag_id: str, run_id: str) -> DagRunRow | None:
     """The run, or None."""
-    found = session.execute(select(DAG_RUN).where(DAG_RUN.c.dag_id == dag_id, DAG_RUN.c.run_id == run_id)
-                            ).mappings().first()
+    stmt = prepared("run_get", lambda: select(DAG_RUN).where(DAG_RUN.c.dag_id == bindparam("k_dag_id"),
+                                                             DAG_RUN.c.run_id == bindparam("k_run_id")))
+    found = session.execute(stmt, {"k_dag_id": dag_id, "k_run_id": run_id}).mappings().first()
     return DagRunRow.from_mapping(found) if found else None
 
 

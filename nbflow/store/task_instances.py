@@ -10,10 +10,11 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy import bindparam, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from nbflow.exceptions import DagRunNotFound
+from nbflow.store._prepared import key_params, key_where, prepared
 from nbflow.store._sql import ANY_STATE, insert_for, rowcount, state_filter, ti_key_filter
 from nbflow.store.keys import TaskSpec, TIKey
 from nbflow.store.models import DagRunORM, TaskInstanceORM, table_of
@@ -50,7 +51,8 @@ def create_task_instances(session: Session, dag_id: str, run_id: str, tasks: Ite
 
 def get_task_instance(session: Session, key: TIKey) -> TaskInstanceRow | None:
     """One task instance, or None."""
-    found = session.execute(select(TI).where(ti_key_filter(TI, key))).mappings().first()
+    stmt = prepared("ti_get", lambda: select(TI).where(key_where(TI)))
+    found = session.execute(stmt, key_params(key)).mappings().first()
     return TaskInstanceRow.from_mapping(found) if found else None
 
 
@@ -69,11 +71,19 @@ def get_task_states(session: Session, dag_id: str, run_id: str, *, task_ids: Col
                     ) -> list[tuple[str, int, str | None, int, Any]]:
     """(task_id, map_index, state, try_number, next_retry_at) of each instance (of `task_ids` only, when
     given): the scheduler's hot read."""
-    stmt = (select(TI.c.task_id, TI.c.map_index, TI.c.state, TI.c.try_number, TI.c.next_retry_at)
-            .where(TI.c.dag_id == dag_id, TI.c.run_id == run_id))
+    stmt = prepared(("ti_states", task_ids is not None), lambda: _build_states(task_ids is not None))
+    params: dict[str, Any] = {"k_dag_id": dag_id, "k_run_id": run_id}
     if task_ids is not None:
-        stmt = stmt.where(TI.c.task_id.in_(sorted(task_ids)))
-    return [tuple(row) for row in session.execute(stmt)]  # type: ignore[misc]
+        params["k_task_ids"] = sorted(task_ids)
+    return [tuple(row) for row in session.execute(stmt, params)]  # type: ignore[misc]
+
+
+def _build_states(some_tasks: bool) -> Any:
+    stmt = (select(TI.c.task_id, TI.c.map_index, TI.c.state, TI.c.try_number, TI.c.next_retry_at)
+            .where(TI.c.dag_id == bindparam("k_dag_id"), TI.c.run_id == bindparam("k_run_id")))
+    if some_tasks:
+        stmt = stmt.where(TI.c.task_id.in_(bindparam("k_task_ids", expanding=True)))
+    return stmt
 
 
 def previous_task_state(session: Session, key: TIKey, *, before: dt.datetime) -> tuple[bool, str | None]:
@@ -104,12 +114,20 @@ def task_instances_in_state(session: Session, state: Any, *, dag_id: str | None 
 def count_task_instances(session: Session, state: Any, *, dag_id: str | None = None,
                          run_id: str | None = None) -> int:
     """How many task instances are in `state`, optionally in one DAG or one run (for max_active_tasks)."""
+    wanted = tuple(sorted(state, key=lambda s: (s is not None, s or ""))) \
+        if isinstance(state, (set, frozenset, list, tuple)) else (state,)
+    stmt = prepared(("ti_count", wanted, dag_id is not None, run_id is not None),
+                    lambda: _build_count(wanted, dag_id is not None, run_id is not None))
+    return int(session.scalar(stmt, {"k_dag_id": dag_id, "k_run_id": run_id}) or 0)
+
+
+def _build_count(state: tuple[str | None, ...], by_dag: bool, by_run: bool) -> Any:
     stmt = select(func.count()).select_from(TI).where(state_filter(TI.c.state, state, allowed=TI_STATES))
-    if dag_id is not None:
-        stmt = stmt.where(TI.c.dag_id == dag_id)
-    if run_id is not None:
-        stmt = stmt.where(TI.c.run_id == run_id)
-    return int(session.scalar(stmt) or 0)
+    if by_dag:
+        stmt = stmt.where(TI.c.dag_id == bindparam("k_dag_id"))
+    if by_run:
+        stmt = stmt.where(TI.c.run_id == bindparam("k_run_id"))
+    return stmt
 
 
 def find_orphaned_task_instances(session: Session, *, older_than: dt.datetime | dt.timedelta,

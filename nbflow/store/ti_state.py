@@ -13,11 +13,12 @@ import datetime as dt
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, cast, extract, func, insert, literal, select, update
+from sqlalchemy import ColumnElement, Float, bindparam, cast, extract, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from nbflow.exceptions import InvalidStateError
-from nbflow.store._sql import ANY_STATE, check_states, rowcount, state_filter, ti_key_filter, ti_keys_filter
+from nbflow.store._prepared import key_params, key_where, prepared, same_run, tasks_params, tasks_where
+from nbflow.store._sql import ANY_STATE, check_states, rowcount, state_filter, ti_keys_filter
 from nbflow.store.keys import TIKey
 from nbflow.store.models import TaskInstanceHistoryORM, TaskInstanceORM, table_of
 from nbflow.store.rows import TaskInstanceHistoryRow
@@ -49,8 +50,8 @@ def set_task_state(session: Session, key: TIKey, state: str | None, *, expected_
     Reaching an attempt-ending state (success, failed, skipped, up_for_retry, up_for_reschedule)
     copies the attempt into task_instance_history when it had started.
     """
-    changed = _guarded_update(session, ti_key_filter(TI, key), state, expected_state, increment_try_number,
-                              at, fields, returning=False)
+    changed = _guarded_update(session, key, state, expected_state, increment_try_number, at, fields,
+                              returning=False)
     return bool(changed)
 
 
@@ -64,8 +65,25 @@ def set_task_states(session: Session, keys: Collection[TIKey], state: str | None
     """
     if not keys:
         return []
-    return _guarded_update(session, ti_keys_filter(TI, keys), state, expected_state, increment_try_number,
-                           at, fields, returning=True)
+    return _guarded_update(session, keys, state, expected_state, increment_try_number, at, fields,
+                           returning=True)
+
+
+def claim_task_instance(session: Session, key: TIKey, *, hostname: str, pid: int,
+                        at: dt.datetime | None = None) -> int | None:
+    """queued → running for the attempt that starts now; its try number, or None when not queued.
+
+    `set_task_state(..., "running", expected_state="queued", increment_try_number=True)` in one
+    statement that also returns the new try number (an attempt starts with exactly this).
+    """
+    stmt = prepared("ti_claim", lambda: update(TI).where(key_where(TI), TI.c.state == "queued").values(
+        state="running", try_number=TI.c.try_number + 1, hostname=bindparam("v_hostname"),
+        pid=bindparam("v_pid"), start_date=bindparam("v_now", type_=UtcDateTime()),
+        last_heartbeat_at=bindparam("v_now", type_=UtcDateTime()), end_date=None, duration=None,
+        updated_at=bindparam("v_now", type_=UtcDateTime())).returning(TI.c.try_number))
+    row = session.execute(stmt, {**key_params(key), "v_hostname": hostname, "v_pid": pid,
+                                 "v_now": at or utcnow()}).first()
+    return None if row is None else int(row[0])
 
 
 def heartbeat_task(session: Session, key: TIKey, *, at: dt.datetime | None = None) -> bool:
@@ -74,9 +92,9 @@ def heartbeat_task(session: Session, key: TIKey, *, at: dt.datetime | None = Non
     False means the instance was cleared, marked failed by orphan detection, or finished
     elsewhere: the process should stop its work and not report a result.
     """
-    stmt = (update(TI).where(ti_key_filter(TI, key), TI.c.state.in_(sorted(HEARTBEAT_STATES)))
-            .values(last_heartbeat_at=at or utcnow()))
-    return rowcount(session.execute(stmt)) == 1
+    stmt = prepared("ti_heartbeat", lambda: update(TI).where(key_where(TI), TI.c.state.in_(sorted(HEARTBEAT_STATES)))
+                    .values(last_heartbeat_at=bindparam("v_at", type_=UtcDateTime())))
+    return rowcount(session.execute(stmt, {**key_params(key), "v_at": at or utcnow()})) == 1
 
 
 def get_task_history(session: Session, key: TIKey) -> list[TaskInstanceHistoryRow]:
@@ -87,35 +105,93 @@ def get_task_history(session: Session, key: TIKey) -> list[TaskInstanceHistoryRo
     return [TaskInstanceHistoryRow.from_mapping(m) for m in session.execute(stmt).mappings()]
 
 
-def _guarded_update(session: Session, where: ColumnElement[bool], state: str | None, expected_state: Any,
+def _guarded_update(session: Session, target: TIKey | Collection[TIKey], state: str | None, expected_state: Any,
                     increment_try_number: bool, at: dt.datetime | None, fields: dict[str, Any],
                     *, returning: bool) -> Any:
+    """One UPDATE of one instance (`target` a key) or many (a collection); see `set_task_state`.
+
+    The statement's shape (state, columns, expected states, dialect) is built once per process
+    (`_prepared`); only parameters change between calls, which keeps an attempt's writes cheap.
+    """
     check_states([state], TI_STATES)
     unknown = sorted(set(fields) - _SETTABLE)
     if unknown:
         raise InvalidStateError(f"task_instance has no settable column {', '.join(unknown)}; "
                                 f"settable: {', '.join(sorted(_SETTABLE))}")
     now = at or utcnow()
-    values = {**_implied_fields(session, state, now, fields), **fields, "state": state}
+    values = {**_implied_fields(state, now, fields), **fields, "state": state}
     values.setdefault("updated_at", now)
-    if increment_try_number:
-        values["try_number"] = TI.c.try_number + 1
-    stmt = update(TI).where(where).values(**values)
-    if expected_state is not ANY_STATE:
-        stmt = stmt.where(state_filter(TI.c.state, expected_state, allowed=TI_STATES))
+    expected = ANY_STATE if expected_state is ANY_STATE else _state_signature(expected_state)
+    dialect = session.get_bind().dialect.name
+    if isinstance(target, TIKey):
+        where_kind, params = "one", key_params(target)
+    else:
+        keys = list(target)
+        if not same_run(keys):
+            return _guarded_update_any(session, keys, expected, increment_try_number, values, dialect, state)
+        where_kind, params = "many", tasks_params(keys)
+    columns = tuple(sorted(f"{name}{_COMPUTED if value is _DURATION else ''}" for name, value in values.items()))
+    stmt = prepared(("ti_update", where_kind, dialect, columns, expected, increment_try_number, returning),
+                    lambda: _build_update(where_kind, dialect, columns, expected, increment_try_number, returning))
+    params.update({f"v_{name}": value for name, value in values.items() if value is not _DURATION})
     if returning:
-        stmt = stmt.returning(TI.c.dag_id, TI.c.task_id, TI.c.run_id, TI.c.map_index)
-        changed = sorted(TIKey(*row) for row in session.execute(stmt))
+        changed = sorted(TIKey(*row) for row in session.execute(stmt, params))
         if changed and state in ATTEMPT_END_STATES:
-            _record_attempts(session, ti_keys_filter(TI, changed))
+            _record_attempts(session, "many", tasks_params(changed) if same_run(changed) else None, changed)
         return changed
-    count = rowcount(session.execute(stmt))
+    count = rowcount(session.execute(stmt, params))
     if count and state in ATTEMPT_END_STATES:
-        _record_attempts(session, where)
+        _record_attempts(session, where_kind, params, None)
     return count
 
 
-def _implied_fields(session: Session, state: str | None, now: dt.datetime, given: dict[str, Any]) -> dict[str, Any]:
+# Placeholder for "duration follows from end_date and the row's start_date" (computed in SQL).
+_DURATION: Any = object()
+_COMPUTED = ":sql"  # marks such a column in a statement's cache key
+
+
+def _state_signature(expected: Any) -> tuple[str | None, ...]:
+    wanted = set(expected) if isinstance(expected, (set, frozenset, list, tuple)) else {expected}
+    check_states(wanted, TI_STATES)
+    return tuple(sorted(wanted, key=lambda s: (s is not None, s or "")))
+
+
+def _build_update(where_kind: str, dialect: str, columns: tuple[str, ...], expected: Any, increment: bool,
+                  returning: bool) -> Any:
+    values: dict[str, Any] = {}
+    for name in columns:
+        if name.endswith(_COMPUTED):
+            values[name.removesuffix(_COMPUTED)] = _seconds_since_start(dialect)
+        else:
+            values[name] = bindparam(f"v_{name}", type_=TI.c[name].type)
+    if increment:
+        values["try_number"] = TI.c.try_number + 1
+    stmt = update(TI).where(key_where(TI) if where_kind == "one" else tasks_where(TI)).values(values)
+    if expected is not ANY_STATE:
+        stmt = stmt.where(state_filter(TI.c.state, expected, allowed=TI_STATES))
+    if returning:
+        stmt = stmt.returning(TI.c.dag_id, TI.c.task_id, TI.c.run_id, TI.c.map_index)
+    return stmt
+
+
+def _guarded_update_any(session: Session, keys: list[TIKey], expected: Any, increment: bool,
+                        values: dict[str, Any], dialect: str, state: str | None) -> list[TIKey]:
+    """Instances of several runs or map indexes: one statement built for this call (rare)."""
+    set_ = {name: (_seconds_since_start(dialect, literal(values["end_date"], UtcDateTime()))
+                   if value is _DURATION else value) for name, value in values.items()}
+    if increment:
+        set_["try_number"] = TI.c.try_number + 1
+    stmt = update(TI).where(ti_keys_filter(TI, keys)).values(**set_)
+    if expected is not ANY_STATE:
+        stmt = stmt.where(state_filter(TI.c.state, expected, allowed=TI_STATES))
+    stmt = stmt.returning(TI.c.dag_id, TI.c.task_id, TI.c.run_id, TI.c.map_index)
+    changed = sorted(TIKey(*row) for row in session.execute(stmt))
+    if changed and state in ATTEMPT_END_STATES:
+        _record_attempts(session, "many", tasks_params(changed) if same_run(changed) else None, changed)
+    return changed
+
+
+def _implied_fields(state: str | None, now: dt.datetime, given: dict[str, Any]) -> dict[str, Any]:
     """Date columns implied by the new state (given fields win)."""
     if state == "queued":
         return {"queued_dttm": now}
@@ -123,20 +199,29 @@ def _implied_fields(session: Session, state: str | None, now: dt.datetime, given
         start = given.get("start_date", now)
         return {"start_date": start, "last_heartbeat_at": start, "end_date": None, "duration": None}
     if state in _ENDED:
-        end = given.get("end_date", now)
-        return {"end_date": end, "duration": _seconds_since_start(session, end)}
+        return {"end_date": given.get("end_date", now), "duration": _DURATION}
     return {}
 
 
-def _seconds_since_start(session: Session, end: dt.datetime) -> ColumnElement[float]:
+def _seconds_since_start(dialect: str, end_value: Any = None) -> ColumnElement[float]:
     """SQL for (end - start_date) in seconds, evaluated against the row's current start_date."""
-    end_value = literal(end, UtcDateTime())
-    if session.get_bind().dialect.name == "postgresql":
+    if end_value is None:
+        end_value = bindparam("v_end_date", type_=UtcDateTime())
+    if dialect == "postgresql":
         return cast(extract("epoch", end_value - TI.c.start_date), Float)
     # SQLite: julianday resolves to ~50 µs at today's dates, finer than any duration we show.
     return cast((func.julianday(end_value) - func.julianday(TI.c.start_date)) * 86400.0, Float)
 
 
-def _record_attempts(session: Session, where: ColumnElement[bool]) -> None:
-    source = select(*(TI.c[name] for name in _HISTORY_COLUMNS)).where(where, TI.c.start_date.is_not(None))
-    session.execute(insert(HISTORY).from_select(_HISTORY_COLUMNS, source))
+def _record_attempts(session: Session, where_kind: str, params: dict[str, Any] | None,
+                     keys: list[TIKey] | None) -> None:
+    if params is None:  # keys of several runs
+        assert keys is not None
+        source = select(*(TI.c[name] for name in _HISTORY_COLUMNS)).where(ti_keys_filter(TI, keys),
+                                                                           TI.c.start_date.is_not(None))
+        session.execute(insert(HISTORY).from_select(_HISTORY_COLUMNS, source))
+        return
+    stmt = prepared(("ti_history", where_kind), lambda: insert(HISTORY).from_select(
+        _HISTORY_COLUMNS, select(*(TI.c[name] for name in _HISTORY_COLUMNS)).where(
+            key_where(TI) if where_kind == "one" else tasks_where(TI), TI.c.start_date.is_not(None))))
+    session.execute(stmt, params)

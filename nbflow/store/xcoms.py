@@ -7,9 +7,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 
-from sqlalchemy import delete, literal, select
+from typing import Any
+
+from sqlalchemy import bindparam, delete, literal, select
 from sqlalchemy.orm import Session
 
+from nbflow.store._prepared import key_params, key_where, prepared
 from nbflow.store._sql import insert_for, rowcount, ti_key_filter
 from nbflow.store.keys import TIKey
 from nbflow.store.models import DagRunORM, XComORM, table_of
@@ -26,19 +29,26 @@ XCOM_RETURN_KEY = "return_value"
 
 def set_xcom(session: Session, ti: TIKey, key: str, value_json: str, *, at: dt.datetime | None = None) -> None:
     """Store (or overwrite) the value `ti` pushed under `key`. The DAG run must exist."""
-    run_pk = (select(DAG_RUN.c.id).where(DAG_RUN.c.dag_id == ti.dag_id, DAG_RUN.c.run_id == ti.run_id)
-              .scalar_subquery())
+    dialect = session.get_bind().dialect.name
+    stmt = prepared(("xcom_set", dialect), lambda: _build_set(session))
+    session.execute(stmt, {**key_params(ti), "v_key": key, "v_value": value_json, "v_timestamp": at or utcnow()})
+
+
+def _build_set(session: Session) -> Any:
+    run_pk = (select(DAG_RUN.c.id).where(DAG_RUN.c.dag_id == bindparam("k_dag_id"),
+                                         DAG_RUN.c.run_id == bindparam("k_run_id")).scalar_subquery())
     stmt = insert_for(session, XCOM).values(
-        dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id, map_index=ti.map_index, key=key,
-        value=value_json, timestamp=at or utcnow(), dag_run_id=run_pk)
-    stmt = stmt.on_conflict_do_update(index_elements=["dag_id", "task_id", "run_id", "map_index", "key"],
+        dag_id=bindparam("k_dag_id"), task_id=bindparam("k_task_id"), run_id=bindparam("k_run_id"),
+        map_index=bindparam("k_map_index"), key=bindparam("v_key"), value=bindparam("v_value"),
+        timestamp=bindparam("v_timestamp", type_=UtcDateTime()), dag_run_id=run_pk)
+    return stmt.on_conflict_do_update(index_elements=["dag_id", "task_id", "run_id", "map_index", "key"],
                                       set_={"value": stmt.excluded.value, "timestamp": stmt.excluded.timestamp})
-    session.execute(stmt)
 
 
 def get_xcom(session: Session, ti: TIKey, key: str = XCOM_RETURN_KEY) -> XComRow | None:
     """The value `ti` pushed under `key` in its own run, or None."""
-    found = session.execute(select(XCOM).where(ti_key_filter(XCOM, ti), XCOM.c.key == key)).mappings().first()
+    stmt = prepared("xcom_get", lambda: select(XCOM).where(key_where(XCOM), XCOM.c.key == bindparam("v_key")))
+    found = session.execute(stmt, {**key_params(ti), "v_key": key}).mappings().first()
     return XComRow.from_mapping(found) if found else None
 
 
@@ -77,4 +87,5 @@ def get_xcoms(session: Session, dag_id: str, run_id: str, task_ids: str | Collec
 
 def delete_xcoms_for(session: Session, ti: TIKey) -> int:
     """Delete every XCom `ti` pushed (done when a new attempt starts); how many were deleted."""
-    return rowcount(session.execute(delete(XCOM).where(ti_key_filter(XCOM, ti))))
+    stmt = prepared("xcom_delete", lambda: delete(XCOM).where(key_where(XCOM)))
+    return rowcount(session.execute(stmt, key_params(ti)))

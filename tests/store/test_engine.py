@@ -42,7 +42,8 @@ def test_sqlite_transactions_begin_immediate_and_read_only_ones_deferred(tmp_pat
     statements: list[str] = []
     from sqlalchemy import event
 
-    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    # what SQLite itself runs (BEGIN IMMEDIATE goes straight to the sqlite3 connection)
+    event.listen(engine, "connect", lambda dbapi_connection, _: dbapi_connection.set_trace_callback(statements.append))
     try:
         with session_scope(make_session_factory(engine)) as s:
             s.execute(text("SELECT 1"))
