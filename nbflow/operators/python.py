@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import inspect
+import types
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from nbflow.authoring.baseoperator import BaseOperator
@@ -11,16 +13,53 @@ from nbflow.exceptions import DagDefinitionError, NbflowException
 from nbflow.operators.skipping import skip_all_except, skip_downstream
 
 
-def determine_kwargs(fn: Callable[..., Any], args: Collection[Any], context: Mapping[str, Any]) -> dict[str, Any]:
-    """The context entries `fn` asks for, by parameter name, or all of them when it takes **kwargs."""
-    sig = inspect.signature(fn)
-    params = list(sig.parameters.values())
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return dict(context)
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    taken = {p.name for p in positional[:len(args)]}
-    return {p.name: context[p.name] for p in params
-            if p.name in context and p.name not in taken and p.kind is not p.VAR_POSITIONAL}
+@dataclass(frozen=True, slots=True)
+class _CallShape:
+    """What determine_kwargs needs of a callable's signature, worked out once per function."""
+
+    takes_all: bool  # has **kwargs: gets every context entry
+    positional: tuple[str, ...]  # names that op_args fill first, in order
+    named: tuple[str, ...]  # every other parameter name a context entry may fill (not *args)
+
+
+def _shape_of(fn: Callable[..., Any]) -> _CallShape:
+    params = list(inspect.signature(fn).parameters.values())
+    positional = tuple(p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+    named = tuple(p.name for p in params if p.kind is not p.VAR_POSITIONAL)
+    return _CallShape(any(p.kind is p.VAR_KEYWORD for p in params), positional, named)
+
+
+# inspect.signature costs ~20 µs, paid by every attempt; a plain function's shape only changes with its code.
+_shapes: dict[Any, tuple[Any, _CallShape]] = {}
+
+
+def _call_shape(fn: Callable[..., Any]) -> _CallShape:
+    if type(fn) is not types.FunctionType:  # methods, partials, callable objects: no cheap staleness check
+        return _shape_of(fn)
+    cached = _shapes.get(fn)
+    if cached is not None and cached[0] is fn.__code__ and "__wrapped__" not in fn.__dict__ \
+            and "__signature__" not in fn.__dict__:
+        return cached[1]
+    shape = _shape_of(fn)
+    if len(_shapes) > 1024:
+        _shapes.clear()
+    _shapes[fn] = (fn.__code__, shape)
+    return shape
+
+
+def determine_kwargs(fn: Callable[..., Any], args: Collection[Any], context: Mapping[str, Any],
+                     overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The context entries `fn` asks for, by parameter name, or all of them when it takes **kwargs.
+
+    `overrides` are entries read as if `dict(context, **overrides)` was passed, without copying the context:
+    a copy would compute the entries a task context defers (see TaskContext)."""
+    shape = _call_shape(fn)
+    extra = overrides or {}
+    if shape.takes_all:
+        return dict(context, **extra)
+    taken = shape.positional[:len(args)]
+    return {name: extra[name] if name in extra else context[name] for name in shape.named
+            if (name in extra or name in context) and name not in taken}
 
 
 def get_current_context() -> dict[str, Any]:
@@ -60,8 +99,8 @@ class PythonOperator(BaseOperator):
         self.show_return_value_in_logs = show_return_value_in_logs
 
     def execute(self, context: dict[str, Any]) -> Any:
-        context = dict(context, templates_dict=self.templates_dict)
-        extra = determine_kwargs(self.python_callable, self.op_args, context)
+        extra = determine_kwargs(self.python_callable, self.op_args, context,
+                                 {"templates_dict": self.templates_dict})
         kwargs = {**extra, **self.op_kwargs}
         return_value = self.execute_callable(kwargs)
         if self.show_return_value_in_logs and return_value is not None:
