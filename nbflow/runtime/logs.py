@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -15,14 +16,17 @@ from nbflow.utils.masking import masker
 _safe = str.maketrans({"/": "_", ":": "_", "\\": "_"})
 # Loggers with their own handler into the attempt's log; the root handler leaves them alone.
 _ROUTED_LOGGERS = ("nbflow.task", "nbflow.secrets")
+_FORMATTER = logging.Formatter("[%(asctime)s] %(levelname)s - %(message)s")
 
 
 def attempt_log_path(base: Path, dag_id: str, run_id: str, task_id: str, try_number: int,
                      map_index: int = -1) -> Path:
-    folder = base / f"dag_id={dag_id}" / f"run_id={run_id.translate(_safe)}" / f"task_id={task_id}"
+    # One Path built from one string: joining Path parts one by one cost ~15 µs per attempt.
+    parts = [os.fspath(base), f"dag_id={dag_id}", f"run_id={run_id.translate(_safe)}", f"task_id={task_id}"]
     if map_index >= 0:
-        folder = folder / f"map_index={map_index}"
-    return folder / f"attempt={try_number}.log"
+        parts.append(f"map_index={map_index}")
+    parts.append(f"attempt={try_number}.log")
+    return Path(os.path.join(*parts))
 
 
 class _MaskedTee(io.TextIOBase):
@@ -38,10 +42,11 @@ class _MaskedTee(io.TextIOBase):
     def write(self, text: str) -> int:
         if not text:
             return 0
-        masked = masker.redact(text)
+        masked = masker.redact(text)  # reads the secrets registered now, so a secret added mid-attempt is masked
         with self._lock:
             self._file.write(masked)
-            self._file.flush()
+            if "\n" not in masked and "\r" not in masked:  # the line-buffered file flushed the others itself
+                self._file.flush()
             if self._echo is not None:
                 self._echo.write(masked)
         return len(text)
@@ -60,25 +65,53 @@ class _MaskedTee(io.TextIOBase):
         return "utf-8"
 
 
+# Folders this process created or found: a retry in the same process opens its file without asking the
+# file system again. Bounded, for long-lived processes (a kernel's scheduler) that run many attempts.
+_known_folders: set[str] = set()
+_MAX_KNOWN_FOLDERS = 4096
+
+
+def _open_log(path: Path) -> TextIO:
+    """Open the attempt's log for appending, creating its folders when missing."""
+    name = os.fspath(path)
+    folder = os.path.dirname(name)
+    if folder not in _known_folders:
+        try:
+            os.mkdir(folder)  # the usual case: the run's folder exists, this task's does not
+        except FileNotFoundError:
+            os.makedirs(folder, exist_ok=True)
+        except FileExistsError:
+            pass
+        if len(_known_folders) >= _MAX_KNOWN_FOLDERS:
+            _known_folders.clear()
+        _known_folders.add(folder)
+    try:
+        return open(name, "a", encoding="utf-8", buffering=1)
+    except FileNotFoundError:  # removed since we made it (a test's tmp folder, a log clean-up)
+        os.makedirs(folder, exist_ok=True)
+        return open(name, "a", encoding="utf-8", buffering=1)
+
+
 @contextlib.contextmanager
 def capture_to_log(path: Path, *, echo: TextIO | None = None) -> Iterator[TextIO]:
     """Route print() output and the `nbflow.task` and `nbflow.secrets` loggers into the attempt's log file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8", buffering=1) as file:
+    with _open_log(path) as file:
         tee = _MaskedTee(file, echo)
         handler = logging.StreamHandler(tee)
-        handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s - %(message)s"))
+        handler.setFormatter(_FORMATTER)
         task_logger = logging.getLogger("nbflow.task")
         task_logger.addHandler(handler)
         # A secrets backend that is down warns on `nbflow.secrets`; the attempt's log must say so.
         secrets_logger = logging.getLogger("nbflow.secrets")
         secrets_logger.addHandler(handler)
         previous_level = task_logger.level
-        task_logger.setLevel(logging.INFO)
+        # setLevel empties the cache of every logger in the process: only call it for a real change.
+        if previous_level != logging.INFO:
+            task_logger.setLevel(logging.INFO)
         # Records of any other logger the task's code uses (logging.info(), a module's own logger) belong in
         # the attempt's log too, as in Airflow; only this thread's, so other threads' logging stays out.
         others = logging.StreamHandler(tee)
-        others.setFormatter(handler.formatter)
+        others.setFormatter(_FORMATTER)
         thread = threading.get_ident()
         others.addFilter(lambda record: record.thread == thread and not record.name.startswith(_ROUTED_LOGGERS))
         root = logging.getLogger()
@@ -94,6 +127,8 @@ def capture_to_log(path: Path, *, echo: TextIO | None = None) -> Iterator[TextIO
             sys.stdout, sys.stderr = old_out, old_err
             task_logger.removeHandler(handler)
             secrets_logger.removeHandler(handler)
-            task_logger.setLevel(previous_level)
+            if task_logger.level != previous_level:
+                task_logger.setLevel(previous_level)
             root.removeHandler(others)
-            root.setLevel(root_level)
+            if root.level != root_level:
+                root.setLevel(root_level)
