@@ -9,7 +9,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from nbflow.utils.masking import masker
 
@@ -30,9 +30,12 @@ def attempt_log_path(base: Path, dag_id: str, run_id: str, task_id: str, try_num
 
 
 class _MaskedTee(io.TextIOBase):
-    """Writes masked text to the log file and, optionally, to an echo stream (the terminal)."""
+    """Writes masked text to the log file and, optionally, to an echo stream (the terminal).
 
-    def __init__(self, file: TextIO, echo: TextIO | None, prefix: str = "") -> None:
+    The file is unbuffered: each write reaches it at once (a widget tails it while the task runs), as the
+    line-buffered text file flushed after every write did, without a text and a buffer layer to build."""
+
+    def __init__(self, file: BinaryIO, echo: TextIO | None, prefix: str = "") -> None:
         self._file, self._echo, self._prefix = file, echo, prefix
         self._lock = threading.Lock()
 
@@ -43,17 +46,16 @@ class _MaskedTee(io.TextIOBase):
         if not text:
             return 0
         masked = masker.redact(text)  # reads the secrets registered now, so a secret added mid-attempt is masked
+        data = masked.encode("utf-8")
         with self._lock:
-            self._file.write(masked)
-            if "\n" not in masked and "\r" not in masked:  # the line-buffered file flushed the others itself
-                self._file.flush()
+            while data:
+                data = data[self._file.write(data):]
             if self._echo is not None:
                 self._echo.write(masked)
         return len(text)
 
     def flush(self) -> None:
         with self._lock:
-            self._file.flush()
             if self._echo is not None:
                 self._echo.flush()
 
@@ -71,8 +73,8 @@ _known_folders: set[str] = set()
 _MAX_KNOWN_FOLDERS = 4096
 
 
-def _open_log(path: Path) -> TextIO:
-    """Open the attempt's log for appending, creating its folders when missing."""
+def _open_log(path: Path) -> BinaryIO:
+    """Open the attempt's log for appending, unbuffered, creating its folders when missing."""
     name = os.fspath(path)
     folder = os.path.dirname(name)
     if folder not in _known_folders:
@@ -86,10 +88,10 @@ def _open_log(path: Path) -> TextIO:
             _known_folders.clear()
         _known_folders.add(folder)
     try:
-        return open(name, "a", encoding="utf-8", buffering=1)
+        return open(name, "ab", buffering=0)
     except FileNotFoundError:  # removed since we made it (a test's tmp folder, a log clean-up)
         os.makedirs(folder, exist_ok=True)
-        return open(name, "a", encoding="utf-8", buffering=1)
+        return open(name, "ab", buffering=0)
 
 
 @contextlib.contextmanager
