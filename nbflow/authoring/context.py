@@ -71,14 +71,24 @@ def current_group(dag: "DAG | None") -> "TaskGroup | None":
     return dag.task_group if dag is not None else None
 
 
-@contextlib.contextmanager
-def running_task(context: dict[str, Any]) -> Iterator[None]:
-    """Make `context` the current task context while a task executes (for get_current_context())."""
-    _stack.task_contexts.append(context)
-    try:
-        yield
-    finally:
+class _RunningTask:
+    """A plain context manager: one runs per attempt, and a generator-based one costs several times more."""
+
+    __slots__ = ("_context",)
+
+    def __init__(self, context: dict[str, Any]) -> None:
+        self._context = context
+
+    def __enter__(self) -> None:
+        _stack.task_contexts.append(self._context)
+
+    def __exit__(self, *exc_info: object) -> None:
         _stack.task_contexts.pop()
+
+
+def running_task(context: dict[str, Any]) -> contextlib.AbstractContextManager[None]:
+    """Make `context` the current task context while a task executes (for get_current_context())."""
+    return _RunningTask(context)
 
 
 def current_task_context() -> dict[str, Any] | None:

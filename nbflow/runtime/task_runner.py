@@ -44,13 +44,18 @@ class AttemptRequest:
     max_xcom_size: int | None = None
 
 
-@contextlib.contextmanager
-def _timeout(seconds: float | None, task_id: str) -> Iterator[None]:
+_NO_TIMEOUT = contextlib.nullcontext()
+
+
+def _timeout(seconds: float | None, task_id: str) -> contextlib.AbstractContextManager[None]:
     """SIGALRM-based timeout; only possible in the main thread (elsewhere the executor enforces it)."""
     if not seconds or threading.current_thread() is not threading.main_thread():
-        yield
-        return
+        return _NO_TIMEOUT  # most tasks have none: no generator to build and unwind
+    return _alarm(seconds, task_id)
 
+
+@contextlib.contextmanager
+def _alarm(seconds: float, task_id: str) -> Iterator[None]:
     def on_alarm(signum: int, frame: Any) -> None:
         raise NbflowTaskTimeout(f"task {task_id!r} timed out after {seconds:g} s (execution_timeout)")
 
@@ -102,46 +107,58 @@ def run_attempt(request: AttemptRequest, xcoms: XComStore, *, echo: TextIO | Non
         log.write(f"[nbflow] {ti.key} try {request.try_number} of {task.retries + 1} "
                   f"({task.task_type})\n")
         context = build_context(task=task, run=request.run, ti=ti, params=request.params)
-        outcome_state, error, retryable = "success", None, True
-        try:
-            xcoms.clear(ti.key)
-            context["params"] = task_params(task, request.params, request.run.conf)
-            work = task.prepare_for_execution()
-            context["task"] = work
-            ti.task = work
-            work.render_template_fields(context)
-            _call_callbacks(work.on_execute_callback, context, log)
-            with _timeout(work.execution_timeout.total_seconds() if work.execution_timeout else None,
-                          task.task_id), running_task(context):
-                work.pre_execute(context)
-                result = work.execute(context)
-                work.post_execute(context, result)
-            if work.do_xcom_push and result is not None:
-                _push_result(ti, work, result)
-        except NbflowSkipException as err:
-            outcome_state = "skipped"
-            log.write(f"[nbflow] task skipped: {err}\n")
-        except Exception as err:  # noqa: BLE001 - any task error ends the attempt, never the runner
-            outcome_state, retryable = "failed", not isinstance(err, _NOT_RETRYABLE)
-            error = f"{type(err).__name__}: {err}"
-            if isinstance(err, NbflowTaskTimeout):  # raised inside execute: let the task stop what it started
-                _on_kill(work, log)
-            context["exception"] = err
-            log.write(traceback.format_exc())
-            log.write(f"[nbflow] task failed: {error}\n")
+        outcome_state, error, retryable = _run_task(request, ti, context, xcoms, log)
         duration = time.monotonic() - started
-        if outcome_state == "success":
-            _call_callbacks(task.on_success_callback, context, log)
-        elif outcome_state == "skipped":
-            _call_callbacks(task.on_skipped_callback, context, log)
-        elif retryable and request.try_number <= task.retries:
-            _call_callbacks(task.on_retry_callback, context, log)
-        else:
-            _call_callbacks(task.on_failure_callback, context, log)
+        _call_callbacks(_end_callbacks(task, outcome_state, retryable, request.try_number), context, log)
         log.write(f"[nbflow] {outcome_state} after {duration:.3f} s\n")
     return AttemptOutcome(state=outcome_state, try_number=request.try_number, duration=duration, error=error,
                           retryable=retryable, skip_task_ids=tuple(ti.skip_requests),
                           skip_ignores_trigger_rules=ti.skip_ignores_trigger_rules, log_path=str(path))
+
+
+def _run_task(request: AttemptRequest, ti: RuntimeTaskInstance, context: dict[str, Any], xcoms: XComStore,
+              log: TextIO) -> tuple[str, str | None, bool]:
+    """Render, execute and push the result of a copy of the task: (state, error, retryable)."""
+    task = request.task
+    work = task
+    try:
+        xcoms.clear(ti.key)
+        context["params"] = task_params(task, request.params, request.run.conf)
+        work = task.prepare_for_execution()
+        context["task"] = work
+        ti.task = work
+        work.render_template_fields(context)
+        _call_callbacks(work.on_execute_callback, context, log)
+        with _timeout(work.execution_timeout.total_seconds() if work.execution_timeout else None,
+                      task.task_id), running_task(context):
+            work.pre_execute(context)
+            result = work.execute(context)
+            work.post_execute(context, result)
+        if work.do_xcom_push and result is not None:
+            _push_result(ti, work, result)
+    except NbflowSkipException as err:
+        log.write(f"[nbflow] task skipped: {err}\n")
+        return "skipped", None, True
+    except Exception as err:  # noqa: BLE001 - any task error ends the attempt, never the runner
+        error = f"{type(err).__name__}: {err}"
+        if isinstance(err, NbflowTaskTimeout):  # raised inside execute: let the task stop what it started
+            _on_kill(work, log)
+        context["exception"] = err
+        log.write(traceback.format_exc())
+        log.write(f"[nbflow] task failed: {error}\n")
+        return "failed", error, not isinstance(err, _NOT_RETRYABLE)
+    return "success", None, True
+
+
+def _end_callbacks(task: "BaseOperator", state: str, retryable: bool, try_number: int) -> Any:
+    """The callbacks for how the attempt ended: success, skipped, retry (tries left) or failure."""
+    if state == "success":
+        return task.on_success_callback
+    if state == "skipped":
+        return task.on_skipped_callback
+    if retryable and try_number <= task.retries:
+        return task.on_retry_callback
+    return task.on_failure_callback
 
 
 def _push_result(ti: RuntimeTaskInstance, task: "BaseOperator", result: Any) -> None:
