@@ -94,6 +94,16 @@ def _open_log(path: Path) -> BinaryIO:
         return open(name, "ab", buffering=0)
 
 
+def _set_levels(root: logging.Logger, root_level: int, task_logger: logging.Logger, task_level: int) -> None:
+    """Give both loggers these levels with at most one reset of the loggers' caches: each setLevel empties the
+    cache of every logger in the process (and a forked attempt copies each logger's memory page doing so)."""
+    if root.level != root_level:
+        task_logger.level = task_level  # the root's setLevel resets every logger's cache, this one's included
+        root.setLevel(root_level)
+    elif task_logger.level != task_level:
+        task_logger.setLevel(task_level)
+
+
 @contextlib.contextmanager
 def capture_to_log(path: Path, *, echo: TextIO | None = None) -> Iterator[TextIO]:
     """Route print() output and the `nbflow.task` and `nbflow.secrets` loggers into the attempt's log file."""
@@ -106,10 +116,6 @@ def capture_to_log(path: Path, *, echo: TextIO | None = None) -> Iterator[TextIO
         # A secrets backend that is down warns on `nbflow.secrets`; the attempt's log must say so.
         secrets_logger = logging.getLogger("nbflow.secrets")
         secrets_logger.addHandler(handler)
-        previous_level = task_logger.level
-        # setLevel empties the cache of every logger in the process: only call it for a real change.
-        if previous_level != logging.INFO:
-            task_logger.setLevel(logging.INFO)
         # Records of any other logger the task's code uses (logging.info(), a module's own logger) belong in
         # the attempt's log too, as in Airflow; only this thread's, so other threads' logging stays out.
         others = logging.StreamHandler(tee)
@@ -118,9 +124,9 @@ def capture_to_log(path: Path, *, echo: TextIO | None = None) -> Iterator[TextIO
         others.addFilter(lambda record: record.thread == thread and not record.name.startswith(_ROUTED_LOGGERS))
         root = logging.getLogger()
         root.addHandler(others)
-        root_level = root.level
-        if root.getEffectiveLevel() > logging.INFO:
-            root.setLevel(logging.INFO)
+        previous_level, root_level = task_logger.level, root.level
+        _set_levels(root, logging.INFO if root.getEffectiveLevel() > logging.INFO else root_level,
+                    task_logger, logging.INFO)
         old_out, old_err = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = tee  # type: ignore[assignment]
         try:
@@ -129,8 +135,5 @@ def capture_to_log(path: Path, *, echo: TextIO | None = None) -> Iterator[TextIO
             sys.stdout, sys.stderr = old_out, old_err
             task_logger.removeHandler(handler)
             secrets_logger.removeHandler(handler)
-            if task_logger.level != previous_level:
-                task_logger.setLevel(previous_level)
             root.removeHandler(others)
-            if root.level != root_level:
-                root.setLevel(root_level)
+            _set_levels(root, root_level, task_logger, previous_level)

@@ -77,6 +77,9 @@ def test_logger_levels_and_handlers_are_as_before_after_an_attempt(tmp_path: Pat
 
     def look() -> None:
         levels_inside.extend([task_logger.getEffectiveLevel(), logging.getLogger("x.y").getEffectiveLevel()])
+        # isEnabledFor caches its answer per logger: the attempt's end must not leave these answers behind
+        assert logging.getLogger("x.y").isEnabledFor(logging.INFO)
+        assert logging.getLogger("nbflow.task.op").isEnabledFor(logging.INFO)
 
     with DAG("levels"):
         task = PythonOperator(task_id="t", python_callable=look)
@@ -85,7 +88,10 @@ def test_logger_levels_and_handlers_are_as_before_after_an_attempt(tmp_path: Pat
         try:
             assert attempt(task, tmp_path).state == "success"
             assert (task_logger.level, root.level) == (level, before[1])
-            assert task_logger.isEnabledFor(logging.INFO) == (level != logging.NOTSET or root.level <= logging.INFO)
+            enabled = level != logging.NOTSET or root.level <= logging.INFO
+            assert task_logger.isEnabledFor(logging.INFO) == enabled
+            assert logging.getLogger("nbflow.task.op").isEnabledFor(logging.INFO) == enabled
+            assert logging.getLogger("x.y").isEnabledFor(logging.INFO) == (root.getEffectiveLevel() <= logging.INFO)
         finally:
             task_logger.setLevel(before[0])
     assert levels_inside[0] == logging.INFO and levels_inside[1] <= logging.INFO
