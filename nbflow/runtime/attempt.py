@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from nbflow.runtime.inprocess import resolution_context
 from nbflow.runtime.run_info import AttemptOutcome, DagRunInfo
 from nbflow.runtime.task_runner import AttemptRequest, run_attempt
 from nbflow.runtime.workload import Workload
+from nbflow.runtime.xcom import XComStore
 from nbflow.runtime.xcom_db import DbXComStore
 from nbflow.store import runs as run_rows
 from nbflow.store import session_scope
@@ -44,9 +46,11 @@ def run_info_of(row: Any) -> DagRunInfo:
                       run_type=row.run_type, conf=dict(row.conf or {}), start_date=row.start_date)
 
 
-def claim(session: Session, workload: Workload) -> int | None:
-    """queued → running, counting the attempt; the attempt's try number, or None when someone else has it."""
-    return ti_state.claim_task_instance(session, workload.key, hostname=_HOSTNAME, pid=os.getpid())
+def claim(session: Session, workload: Workload, *, pid: int | None = None) -> int | None:
+    """queued → running for process `pid` (default: this one), counting the attempt; the attempt's try
+    number, or None when someone else has it."""
+    return ti_state.claim_task_instance(session, workload.key, hostname=_HOSTNAME,
+                                        pid=os.getpid() if pid is None else pid)
 
 
 _HOSTNAME = socket.gethostname()
@@ -73,52 +77,90 @@ def skip_tasks(session: Session, source: TIKey, task_ids: tuple[str, ...], *, ig
     ti_state.set_task_states(session, [r.key for r in rows], "skipped", expected_state=expected)
 
 
-def execute_workload(workload: Workload, dag: "DAG", *, session_factory: Callable[[], Session], log_folder: Path,
-                     max_xcom_size: int | None = None, heartbeat_sec: float | None = None,
-                     read_session_factory: Callable[[], Session] | None = None,
-                     followups: Callable[[list[Workload]], None] | None = None) -> int:
-    """Claim, run and record one attempt; the process exit code to report.
+@dataclass(frozen=True, slots=True)
+class StartedAttempt:
+    """A claimed attempt: its try number and what its task sees of the run."""
 
-    With `followups`, downstream tasks this attempt made ready are queued in the same transaction
-    that records its result and handed to `followups` (the local executor's worker forks them at once).
+    try_number: int
+    run: DagRunInfo
 
-    With `heartbeat_sec`, a thread heartbeats the instance; without, the caller does (the local
-    executor's worker heartbeats all its children in one place, so a short attempt starts no thread).
-    """
+
+def begin_attempt(session: Session, workload: Workload, *, pid: int | None = None) -> StartedAttempt | None:
+    """Claim the instance (queued → running) for process `pid` and read its run; None when someone else has it."""
     key = workload.key
-    with session_scope(session_factory) as session:
-        try_number = claim(session, workload)
-        if try_number is None:
-            return EXIT_NOT_CLAIMED
-        xcom_rows.delete_xcoms_for(session, key)  # a retry starts without the last attempt's XComs
-        run_row = run_rows.get_dag_run(session, key.dag_id, key.run_id)
+    try_number = claim(session, workload, pid=pid)
+    if try_number is None:
+        return None
+    xcom_rows.delete_xcoms_for(session, key)  # a retry starts without the last attempt's XComs
+    run_row = run_rows.get_dag_run(session, key.dag_id, key.run_id)
     if run_row is None:
         raise NbflowException(f"{key}: the DAG run vanished while starting")
-    run = run_info_of(run_row)
-    xcoms = DbXComStore(session_factory, read_session_factory, deferred=True)
-    stop = threading.Event()
-    if heartbeat_sec:
-        threading.Thread(target=_heartbeat, args=(session_factory, key, stop, heartbeat_sec), daemon=True).start()
+    return StartedAttempt(try_number, run_info_of(run_row))
+
+
+def run_started_attempt(workload: Workload, dag: "DAG", started: StartedAttempt, xcoms: XComStore, *,
+                        log_folder: Path, max_xcom_size: int | None = None) -> AttemptOutcome:
+    """Run the task of a claimed attempt in this process; never raises for task errors."""
+    key, run = workload.key, started.run
     try:
         task = dag.task_dict[key.task_id]
         params = dag.params.validate(run.conf, where=f"DAG {dag.dag_id!r}")
         if task.is_mapped:
             kwargs = task.expansion(resolution_context(dag, key.task_id, run, params, xcoms))[key.map_index]
             task = task.unmap(kwargs)
-        request = AttemptRequest(task=task, run=run, map_index=key.map_index, try_number=try_number,
+        request = AttemptRequest(task=task, run=run, map_index=key.map_index, try_number=started.try_number,
                                  params=params, log_folder=log_folder, max_xcom_size=max_xcom_size)
-        outcome = run_attempt(request, xcoms)
+        return run_attempt(request, xcoms)
     except Exception as err:  # noqa: BLE001 - a failure to even start the attempt fails it
-        outcome = AttemptOutcome(state="failed", try_number=try_number, duration=0.0,
-                                 error=f"{type(err).__name__}: {err}", retryable=False)
+        return AttemptOutcome(state="failed", try_number=started.try_number, duration=0.0,
+                              error=f"{type(err).__name__}: {err}", retryable=False)
+
+
+def finish_attempt(session: Session, dag: "DAG", workload: Workload, outcome: AttemptOutcome, *,
+                   xcoms: Iterable[tuple[TIKey, str, str]] = (), followups: bool = False,
+                   executor: str = "local") -> list[Workload]:
+    """Record how the attempt ended, with the XComs it pushed, in the caller's transaction.
+
+    With `followups`, downstream tasks it made ready are queued in the same transaction (the
+    mini-scheduler); their workloads are returned for the caller to start.
+    """
+    for ti_key, name, value_json in xcoms:
+        xcom_rows.set_xcom(session, ti_key, name, value_json)
+    final = record_outcome(session, dag, workload.key, outcome)
+    if followups and final in ("success", "skipped", "failed"):
+        return queue_ready_downstream(session, dag, workload.key, job_id=workload.queued_by_job_id,
+                                      executor=executor)
+    return []
+
+
+def execute_workload(workload: Workload, dag: "DAG", *, session_factory: Callable[[], Session], log_folder: Path,
+                     max_xcom_size: int | None = None, heartbeat_sec: float | None = None,
+                     read_session_factory: Callable[[], Session] | None = None,
+                     followups: Callable[[list[Workload]], None] | None = None) -> int:
+    """Claim, run and record one attempt in this process; the process exit code to report.
+
+    What the sequential executor and `nbflow tasks run` call (the local executor's worker does the
+    three steps itself, around a forked child). With `followups`, downstream tasks this attempt
+    made ready are queued in the transaction that records its result and handed to `followups`.
+    With `heartbeat_sec`, a thread heartbeats the instance while it runs.
+    """
+    key = workload.key
+    with session_scope(session_factory) as session:
+        started = begin_attempt(session, workload)
+    if started is None:
+        return EXIT_NOT_CLAIMED
+    xcoms = DbXComStore(session_factory, read_session_factory, deferred=True)
+    stop = threading.Event()
+    if heartbeat_sec:
+        threading.Thread(target=_heartbeat, args=(session_factory, key, stop, heartbeat_sec), daemon=True).start()
+    try:
+        outcome = run_started_attempt(workload, dag, started, xcoms, log_folder=log_folder,
+                                      max_xcom_size=max_xcom_size)
     finally:
         stop.set()
-    ready: list[Workload] = []
     with session_scope(session_factory) as session:
-        xcoms.flush(session)
-        final = record_outcome(session, dag, key, outcome)
-        if followups is not None and final in ("success", "skipped", "failed"):
-            ready = queue_ready_downstream(session, dag, key, job_id=workload.queued_by_job_id, executor="local")
+        ready = finish_attempt(session, dag, workload, outcome, xcoms=xcoms.take_pending(),
+                               followups=followups is not None)
     if ready and followups is not None:
         followups(ready)
     return EXIT_OK
@@ -200,14 +242,3 @@ def warm_up_statements(session_factory: Callable[[], Session]) -> None:
     finally:
         session.rollback()
         session.close()
-
-
-def warm_up_reads(read_session_factory: Callable[[], Session]) -> None:
-    """Open this process's database connection and walk the read paths of an attempt (no lock taken)."""
-    ghost = TIKey("__warm_up__", "__warm_up__", "__warm_up__", -1)
-    with session_scope(read_session_factory) as session:
-        run_rows.get_dag_run(session, ghost.dag_id, ghost.run_id)
-        ti_rows.get_task_instance(session, ghost)
-        ti_rows.get_task_states(session, ghost.dag_id, ghost.run_id)
-        xcom_rows.get_xcom(session, ghost, "return_value")
-

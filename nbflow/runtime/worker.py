@@ -1,9 +1,18 @@
-"""The local executor's warm worker: parse DAG files once, fork one child per attempt.
+"""The local executor's warm worker: parse DAG files once, run each attempt in a forked process.
 
-Protocol (JSON lines): stdin carries Workloads; stdout carries `{"ready": true}` once, then one
-`{"key": ..., "try_number": ..., "exit_code": ...}` per ended child. When stdin closes (the
-scheduler stopped or died), the worker starts nothing new, waits for its children — they record
-their own results in the database — and exits.
+The worker is the attempts' supervisor. It claims an attempt in the metadata database, hands it
+to a process forked from its warm state (ideally one forked ahead of need), answers the XCom
+reads that process asks for, and records the outcome it sends back — with the downstream tasks
+that outcome made ready (the mini-scheduler), which it starts at once. The task's own code runs
+only in the forked process, so a crash, leak, `os._exit` or segfault ends that process alone; an
+attempt process that ends without an outcome is reported as dead and the scheduler fails or
+retries it.
+
+Protocol with the scheduler (JSON lines): stdin carries Workloads; stdout carries `{"ready": true}`
+once, `{"started": workload}` for each downstream task the worker queued itself, and one
+`{"key": ..., "try_number": ..., "exit_code": ...}` per attempt (0: its result is recorded). When
+stdin closes (the scheduler stopped or died), the worker starts nothing new, waits for its running
+attempts, records them, and exits.
 """
 from __future__ import annotations
 
@@ -12,11 +21,13 @@ import json
 import os
 import selectors
 import signal
+import socket
 import sys
 import time
 from collections import deque
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nbflow.configuration import load_config
 from nbflow.runtime.workload import Workload
@@ -29,6 +40,7 @@ def _preload() -> None:
 
     import nbflow.decorators  # noqa: F401 - operators and @task kinds
     import nbflow.runtime.attempt  # noqa: F401
+    import nbflow.runtime.attempt_channel  # noqa: F401
     from nbflow.authoring.templating import make_template_env
     make_template_env(None).from_string("{{ 1 }}").render()
 
@@ -36,9 +48,22 @@ def _preload() -> None:
 SPARES = 2  # processes forked ahead of need; each costs a few MB of copied pages while it waits
 
 
+@dataclass
+class _Attempt:
+    """One running attempt process, as its supervisor sees it."""
+
+    workload: Workload
+    sock: socket.socket
+    started_at: float = field(default_factory=time.monotonic)
+    buffer: bytes = b""
+    recorded: bool = False
+    record_error: str = ""
+
+
 class Worker:
     def __init__(self, dags_folder: Path, parallelism: int) -> None:
         from nbflow.runtime.dagbag import DagBag
+        from nbflow.runtime.xcom_db import DbXComStore
         from nbflow.store import make_engine, make_session_factory
 
         _preload()
@@ -48,21 +73,22 @@ class Worker:
         self.engine = make_engine(self.config.sql_alchemy_conn)
         self.sessions = make_session_factory(self.engine)
         self.readers = make_session_factory(self.engine, read_only=True)
+        self.xcoms = DbXComStore(self.sessions, self.readers)
         self.log_folder = self.config.log_folder
         self.max_xcom_size = self.config.getint("core", "max_xcom_size")
         self.heartbeat = self.config.getfloat("scheduler", "task_heartbeat_sec", 2.0)
         self.pending: deque[Workload] = deque()
-        self.children: dict[int, tuple[Workload, float]] = {}
+        self.children: dict[int, _Attempt] = {}
         self.stdin_open = True
         self.out = sys.stdout
         self._buffer = ""
-        self._followup_buffer = ""
-        # Processes forked ahead of need: each has paid for fork, copy-on-write and its database
-        # connection before a workload exists, then waits on its pipe for exactly one attempt.
-        self.spares: dict[int, int] = {}  # pid -> write end of its workload pipe
+        # Processes forked ahead of need: each has paid for its fork before a workload exists,
+        # then waits on its socket for exactly one attempt.
+        self.spares: dict[int, socket.socket] = {}
         self.max_spares = min(SPARES, parallelism)
         self._last_beat = time.monotonic()
         self._stamps: dict[str, int | None] = {}
+        self.selector = selectors.DefaultSelector()
         self._warm_up()
         from nbflow.runtime.kernel_pool import WorkerKernels
         self.kernels = WorkerKernels(self.config.getint("notebook", "kernel_pool_size"),
@@ -72,8 +98,7 @@ class Worker:
     def _warm_up(self) -> None:
         """Compile the statements an attempt runs, and each DAG's template environment, before forking.
 
-        SQLAlchemy caches compiled SQL per engine and Jinja builds environments lazily; done here once,
-        every forked child inherits the result instead of paying for it on each attempt.
+        SQLAlchemy caches compiled SQL per engine and Jinja builds environments lazily; done once here.
         """
         from nbflow.runtime.attempt import warm_up_statements
         self.dagbag.collect()
@@ -88,8 +113,10 @@ class Worker:
         try:
             self.out.write(json.dumps(message) + "\n")
             self.out.flush()
-        except (BrokenPipeError, ValueError):  # the scheduler is gone; children still record results
+        except (BrokenPipeError, ValueError):  # the scheduler is gone; results are in the database
             pass
+
+    # -- the loop ----------------------------------------------------------------------------------
 
     def serve(self) -> int:
         signal.signal(signal.SIGTERM, self._on_term)
@@ -97,62 +124,44 @@ class Worker:
         os.set_blocking(write_fd, False)
         signal.set_wakeup_fd(write_fd)
         signal.signal(signal.SIGCHLD, lambda *_: None)
-        selector = selectors.DefaultSelector()
-        selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "stdin")
-        selector.register(read_fd, selectors.EVENT_READ, "signal")
-        # Children hand back the downstream work they queued (the mini-scheduler) through this pipe.
-        self._followup_read, self._followup_write = os.pipe()
-        os.set_blocking(self._followup_read, False)
-        selector.register(self._followup_read, selectors.EVENT_READ, "followup")
+        self.selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "stdin")
+        self.selector.register(read_fd, selectors.EVENT_READ, "signal")
         import gc
         gc.freeze()  # parsed DAGs and imports stay shared with the children instead of copied by gc
         self.send({"ready": True, "pid": os.getpid()})
-        while self.stdin_open or self.children or (self.pending and self.stdin_open):
-            for key, _ in selector.select(timeout=self._select_timeout()):
+        while self.stdin_open or self.children:
+            for key, _ in self.selector.select(timeout=self._select_timeout()):
                 if key.data == "stdin":
-                    self._read_stdin(selector)
-                elif key.data == "followup":
-                    self._read_followups()
-                else:
+                    self._read_stdin()
+                elif key.data == "signal":
                     try:
                         os.read(read_fd, 4096)
                     except BlockingIOError:
                         pass
+                else:
+                    self._read_attempt(key.data)
             self._reap()
             self._kill_overdue()
             self._heartbeat_children()
             while self.stdin_open and self.pending and len(self.children) < self.parallelism:
-                self._fork(self.pending.popleft())
+                self._start(self.pending.popleft())
             self._ensure_spares()
             self.kernels.tick()
         self.kernels.close()
         return 0
 
     def _select_timeout(self) -> float | None:
-        deadlines = [start + w.execution_timeout + 10 for w, start in self.children.values() if w.execution_timeout]
+        deadlines = [a.started_at + a.workload.execution_timeout + 10 for a in self.children.values()
+                     if a.workload.execution_timeout]
         if deadlines:
             return min(max(min(deadlines) - time.monotonic(), 0.05), self.heartbeat)
         return self.heartbeat if self.children else (0.5 if self.kernels.busy else None)
 
-    def _read_followups(self) -> None:
-        """Workloads children queued; run them first and tell the scheduler they are ours now."""
-        try:
-            data = os.read(self._followup_read, 65536)
-        except BlockingIOError:
-            return
-        self._followup_buffer += data.decode()
-        while "\n" in self._followup_buffer:
-            line, self._followup_buffer = self._followup_buffer.split("\n", 1)
-            if line.strip() and self.stdin_open:
-                workload = Workload.from_json(line)
-                self.send({"started": asdict(workload)})
-                self.pending.appendleft(workload)
-
-    def _read_stdin(self, selector: selectors.BaseSelector) -> None:
+    def _read_stdin(self) -> None:
         data = os.read(sys.stdin.fileno(), 65536)
         if not data:
             self.stdin_open = False
-            selector.unregister(sys.stdin.fileno())
+            self.selector.unregister(sys.stdin.fileno())
             self.pending.clear()
             self._discard_spares()
             return
@@ -162,32 +171,80 @@ class Worker:
             if line.strip():
                 self.pending.append(Workload.from_json(line))
 
-    def _fork(self, workload: Workload) -> None:
+    # -- starting an attempt ------------------------------------------------------------------------
+
+    def _start(self, workload: Workload) -> None:
+        """Claim the attempt, then hand it to a waiting process (or one forked for it)."""
+        from nbflow.runtime.attempt import EXIT_NOT_CLAIMED, begin_attempt
+        from nbflow.runtime.attempt_channel import start_message
+        from nbflow.store import session_scope
+
         self._refresh_if_changed(workload)
         dag = self.dagbag.dags.get(workload.dag_id)
-        kernel = self.kernels.take_for(dag.task_dict.get(workload.task_id) if dag is not None else None)
-        if kernel is None and self.spares:
-            pid, fd = self.spares.popitem()
-            try:
-                os.write(fd, (workload.to_json() + "\n").encode())
-                os.close(fd)
-                self.children[pid] = (workload, time.monotonic())
-                return
-            except OSError:  # the spare died; fork afresh below
-                os.close(fd)
+        if dag is None:
+            self._report(workload, 4, f"DAG {workload.dag_id!r} is not in {self.dagbag.dag_folder}")
+            return
+        kernel = self.kernels.take_for(dag.task_dict.get(workload.task_id))
+        pid, sock = self.spares.popitem() if kernel is None and self.spares else self._fork(kernel)
+        try:
+            with session_scope(self.sessions) as session:
+                started = begin_attempt(session, workload, pid=pid)
+        except Exception as err:  # noqa: BLE001 - the scheduler hands the instance back or fails it
+            self._retire(pid, sock)
+            self._report(workload, 1, f"could not start the attempt: {type(err).__name__}: {err}")
+            return
+        if started is None:  # another process has it, or it was cleared: nothing to run
+            self._keep_or_retire(pid, sock, kernel)
+            self._report(workload, EXIT_NOT_CLAIMED)
+            return
+        self.children[pid] = _Attempt(workload, sock)
+        self.kernels.attempt_started(pid, kernel)
+        self.selector.register(sock, selectors.EVENT_READ, pid)
+        try:
+            sock.sendall(start_message(workload, started.try_number, started.run))
+        except OSError:  # it died while waiting: reaped and reported as a dead attempt
+            pass
+
+    def _fork(self, kernel: Any = None) -> tuple[int, socket.socket]:
+        """A new attempt process, waiting on its end of a socket for the attempt to run."""
+        ours, theirs = socket.socketpair()
         pid = os.fork()
-        if pid == 0:  # child: never returns
+        if pid == 0:  # the attempt process: never returns
             code = 1
             try:
-                self.kernels.hand_over(kernel)
-                code = self._child(workload)
+                ours.close()
+                code = self._attempt_process(theirs, kernel)
             except BaseException:  # noqa: BLE001 - the child must always leave through os._exit
                 import traceback
                 traceback.print_exc()
             finally:
                 os._exit(code)
-        self.children[pid] = (workload, time.monotonic())
-        self.kernels.attempt_started(pid, kernel)
+        theirs.close()
+        return pid, ours
+
+    def _ensure_spares(self) -> None:
+        want = self.max_spares if self.stdin_open else 0
+        want = min(want, max(self.parallelism - len(self.children), 0))
+        while len(self.spares) < want:
+            pid, sock = self._fork()
+            self.spares[pid] = sock
+
+    def _keep_or_retire(self, pid: int, sock: socket.socket, kernel: Any) -> None:
+        if kernel is None and len(self.spares) < self.max_spares:
+            self.spares[pid] = sock
+        else:
+            self._retire(pid, sock)
+            if kernel is not None:
+                self.kernels.attempt_started(pid, kernel)
+                self.kernels.attempt_ended(pid)
+
+    def _retire(self, pid: int, sock: socket.socket) -> None:
+        sock.close()  # end of file: the process exits without running anything
+
+    def _discard_spares(self) -> None:
+        for sock in self.spares.values():
+            sock.close()
+        self.spares.clear()
 
     def _refresh_if_changed(self, workload: Workload) -> None:
         """Re-parse when the workload's DAG file changed (one stat), or its DAG is unknown here."""
@@ -200,49 +257,26 @@ class Worker:
                 self._discard_spares()  # they hold the DAGs as parsed before the change
             self._stamps[workload.fileloc] = stamp
 
-    def _ensure_spares(self) -> None:
-        want = self.max_spares if self.stdin_open else 0
-        want = min(want, max(self.parallelism - len(self.children), 0))
-        while len(self.spares) < want:
-            read_fd, write_fd = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # spare: never returns
-                code = 1
-                try:
-                    os.close(write_fd)
-                    for fd in self.spares.values():
-                        os.close(fd)
-                    code = self._spare(read_fd)
-                except BaseException:  # noqa: BLE001 - the child must always leave through os._exit
-                    import traceback
-                    traceback.print_exc()
-                finally:
-                    os._exit(code)
-            os.close(read_fd)
-            self.spares[pid] = write_fd
+    # -- inside the attempt process ------------------------------------------------------------------
 
-    def _discard_spares(self) -> None:
-        for fd in self.spares.values():
-            os.close(fd)  # end of file: the spare exits without running anything
-        self.spares.clear()
+    def _attempt_process(self, sock: socket.socket, kernel: Any) -> int:
+        """Wait for the attempt, run its task, send the outcome back; the process's exit code."""
+        from nbflow.runtime.attempt import run_started_attempt, StartedAttempt
+        from nbflow.runtime.attempt_channel import AttemptChannel, ChannelXComStore, outcome_message, read_start
 
-    def _spare(self, read_fd: int) -> int:
-        """Get ready (signals, connection, warm paths), then run the one workload the pipe brings."""
-        from nbflow.runtime.attempt import warm_up_reads
         self._prepare_child()
-        warm_up_reads(self.readers)
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = os.read(read_fd, 65536)
-            if not chunk:
-                return 0  # discarded before use
-            data += chunk
-        self.kernels.hand_over(None)  # as a freshly forked attempt without a pooled kernel
-        return self._run_in_child(Workload.from_json(data.decode()))
-
-    def _child(self, workload: Workload) -> int:
-        self._prepare_child()
-        return self._run_in_child(workload)
+        channel = AttemptChannel(sock)
+        message = channel.receive()
+        if message is None:
+            return 0  # discarded before use
+        workload, try_number, run = read_start(message)
+        self.kernels.hand_over(kernel)
+        dag = self.dagbag.dags[workload.dag_id]
+        xcoms = ChannelXComStore(channel)
+        outcome = run_started_attempt(workload, dag, StartedAttempt(try_number, run), xcoms,
+                                      log_folder=self.log_folder, max_xcom_size=self.max_xcom_size)
+        channel.send(outcome_message(outcome, xcoms.take_pending()))
+        return 0
 
     def _prepare_child(self) -> None:
         from nbflow.store import dispose_after_fork
@@ -253,48 +287,127 @@ class Worker:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)  # task output goes to its log; fd 1 is the protocol pipe
         os.close(devnull)
-        os.close(self._followup_read)
-        dispose_after_fork(self.engine)
+        for other in [*self.spares.values(), *(a.sock for a in self.children.values())]:
+            other.close()  # the worker's ends of other attempts' sockets
+        self.selector = selectors.DefaultSelector()
+        dispose_after_fork(self.engine)  # a task that reads Variables from the metastore opens its own
 
-    def _run_in_child(self, workload: Workload) -> int:
-        from nbflow.runtime.attempt import execute_workload
+    # -- what attempts say --------------------------------------------------------------------------
 
-        dag = self.dagbag.dags.get(workload.dag_id)
-        if dag is None:
-            print(f"DAG {workload.dag_id!r} is not in {self.dagbag.dag_folder}", file=sys.stderr)
-            return 4
-        write_fd = self._followup_write
+    def _read_attempt(self, pid: int) -> None:
+        attempt = self.children.get(pid)
+        if attempt is None:
+            return
+        try:
+            data = attempt.sock.recv(1 << 20)
+        except OSError:
+            data = b""
+        if not data:
+            self._forget_socket(attempt)
+            return
+        attempt.buffer += data
+        self._handle_lines(attempt)
 
-        def hand_back(ready: list[Workload]) -> None:
-            for item in ready:  # one short line each: pipe writes under PIPE_BUF are atomic
-                os.write(write_fd, (item.to_json() + "\n").encode())
+    def _handle_lines(self, attempt: _Attempt) -> None:
+        from nbflow.runtime.attempt_channel import answer, encode
 
-        return execute_workload(workload, dag, session_factory=self.sessions, log_folder=self.log_folder,
-                                max_xcom_size=self.max_xcom_size, read_session_factory=self.readers,
-                                followups=hand_back)
+        while b"\n" in attempt.buffer:
+            line, attempt.buffer = attempt.buffer.split(b"\n", 1)
+            message = json.loads(line)
+            if "get" in message:
+                try:
+                    reply = {"value": answer(message["get"], self.xcoms)}
+                except Exception as err:  # noqa: BLE001 - the attempt raises it, naming the read
+                    reply = {"error": f"{type(err).__name__}: {err}"}
+                try:
+                    attempt.sock.sendall(encode(reply))
+                except OSError:
+                    pass
+            elif "outcome" in message:
+                self._record(attempt, message)
+
+    def _record(self, attempt: _Attempt, message: dict[str, Any]) -> None:
+        """Record the outcome, and start at once the downstream tasks it made ready."""
+        from nbflow.runtime.attempt import finish_attempt
+        from nbflow.runtime.attempt_channel import read_outcome
+        from nbflow.store import retry_on_locked, session_scope
+
+        outcome, xcoms = read_outcome(message)
+        dag = self.dagbag.dags[attempt.workload.dag_id]
+
+        def write() -> list[Workload]:
+            with session_scope(self.sessions) as session:
+                return finish_attempt(session, dag, attempt.workload, outcome, xcoms=xcoms,
+                                      followups=self.stdin_open)
+        try:
+            ready = retry_on_locked(write)
+        except Exception as err:  # noqa: BLE001 - reported as a dead attempt: the scheduler decides
+            attempt.record_error = f"could not record the attempt's result: {type(err).__name__}: {err}"
+            print(f"nbflow worker: {attempt.workload.key}: {attempt.record_error}", file=sys.stderr)
+            return
+        attempt.recorded = True
+        for workload in ready:
+            self.send({"started": asdict(workload)})
+        self.pending.extendleft(reversed(ready))
+
+    def _forget_socket(self, attempt: _Attempt) -> None:
+        try:
+            self.selector.unregister(attempt.sock)
+        except (KeyError, ValueError):
+            pass
+        attempt.sock.close()
 
     def _reap(self) -> None:
-        while self.children:
+        while self.children or self.spares:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
-            workload, _ = self.children.pop(pid, (None, 0.0))
-            if workload is None:
-                fd = self.spares.pop(pid, None)
-                if fd is not None:  # a spare died before use
-                    os.close(fd)
+            spare = self.spares.pop(pid, None)
+            if spare is not None:  # a spare died before use
+                spare.close()
                 continue
+            attempt = self.children.pop(pid, None)
+            if attempt is None:
+                continue
+            self._drain(attempt)
             self.kernels.attempt_ended(pid)  # its notebook kernel, if any, is stopped: never reused
             code = os.waitstatus_to_exitcode(status)
-            message = f"attempt process killed by signal {-code}" if code < 0 else ""
-            self.send({"key": asdict(workload.key), "try_number": workload.try_number, "exit_code": code,
-                       "message": message})
+            if attempt.recorded:
+                self._report(attempt.workload, 0)
+            elif attempt.record_error:
+                self._report(attempt.workload, code or 1, attempt.record_error)
+            elif code < 0:
+                self._report(attempt.workload, code, f"attempt process killed by signal {-code}")
+            else:
+                self._report(attempt.workload, code or 1, f"attempt process exited with code {code} "
+                                                          "before reporting a result")
+
+    def _drain(self, attempt: _Attempt) -> None:
+        """Everything the ended process wrote is in its socket: read it all (its outcome may be there)."""
+        if attempt.sock.fileno() >= 0:
+            attempt.sock.setblocking(False)
+            while True:
+                try:
+                    data = attempt.sock.recv(1 << 20)
+                except (BlockingIOError, OSError):
+                    break
+                if not data:
+                    break
+                attempt.buffer += data
+            self._handle_lines(attempt)
+            self._forget_socket(attempt)
+
+    def _report(self, workload: Workload, exit_code: int, message: str = "") -> None:
+        self.send({"key": asdict(workload.key), "try_number": workload.try_number, "exit_code": exit_code,
+                   "message": message})
+
+    # -- keeping attempts honest --------------------------------------------------------------------
 
     def _heartbeat_children(self) -> None:
-        """One heartbeat for every running child, at most every `task_heartbeat_sec`."""
+        """One heartbeat for every running attempt, at most every `task_heartbeat_sec`."""
         now = time.monotonic()
         if not self.children or now - self._last_beat < self.heartbeat:
             return
@@ -303,16 +416,17 @@ class Worker:
         from nbflow.store import ti_state
         try:
             with session_scope(self.sessions) as session:
-                for workload, _ in self.children.values():
-                    ti_state.heartbeat_task(session, workload.key)
+                for attempt in self.children.values():
+                    ti_state.heartbeat_task(session, attempt.workload.key)
         except Exception as err:  # noqa: BLE001 - retried on the next beat
             print(f"nbflow worker: heartbeat failed: {err}", file=sys.stderr)
 
     def _kill_overdue(self) -> None:
         """Backstop for execution_timeout: a child that ignored SIGALRM for 10 s more is killed."""
         now = time.monotonic()
-        for pid, (workload, start) in list(self.children.items()):
-            if workload.execution_timeout and now > start + workload.execution_timeout + 10:
+        for pid, attempt in list(self.children.items()):
+            timeout = attempt.workload.execution_timeout
+            if timeout and now > attempt.started_at + timeout + 10:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:

@@ -13,7 +13,7 @@ from nbflow.store.keys import TIKey
 class DbXComStore:
     """The XComStore protocol over `nbflow.store.xcoms`; each read is its own short transaction.
 
-    With `deferred=True` the values an attempt pushes are held here and written by `flush`, in
+    With `deferred=True` the values an attempt pushes are held here and written, by whoever takes them with `take_pending`, in
     the transaction that records the attempt's result: one write transaction per attempt instead
     of one per push, and a task's state and its XComs become visible together. The attempt's own
     pulls see what it pushed.
@@ -33,11 +33,11 @@ class DbXComStore:
         with session_scope(self._sessions) as session:
             xcom_rows.set_xcom(session, key, name, value_json)
 
-    def flush(self, session: Session) -> None:
-        """Write the held values in the caller's transaction."""
-        for (key, name), value_json in self._pending.items():
-            xcom_rows.set_xcom(session, key, name, value_json)
+    def take_pending(self) -> list[tuple[TIKey, str, str]]:
+        """The held values, (key, name, JSON), for the transaction that records the attempt's result."""
+        pending = [(key, name, value_json) for (key, name), value_json in self._pending.items()]
         self._pending.clear()
+        return pending
 
     def get(self, key: TIKey, name: str) -> str | None:
         held = self._pending.get((key, name))
