@@ -58,6 +58,10 @@ class _Attempt:
     buffer: bytes = b""
     recorded: bool = False
     record_error: str = ""
+    exit_code: int | None = None  # known once its parent (the fork server, or this worker) reaped it
+    closed: bool = False  # its socket reached end of file: the process wrote all it will write
+    server: socket.socket | None = None  # the fork server that made it (None: forked by the worker)
+    orphan: bool = False  # its fork server died: no exit code will come, its socket's end decides
 
 
 class Worker:
@@ -86,6 +90,9 @@ class Worker:
         # then waits on its socket for exactly one attempt.
         self.spares: dict[int, socket.socket] = {}
         self.max_spares = min(SPARES, parallelism)
+        self.server: socket.socket | None = None  # control socket of the current fork server
+        self.server_pids: dict[socket.socket, int] = {}  # every fork server still running, retired too
+        self.forks_asked = 0  # processes asked of the current fork server and not yet received
         self._last_beat = time.monotonic()
         self._stamps: dict[str, int | None] = {}
         self.selector = selectors.DefaultSelector()
@@ -126,8 +133,8 @@ class Worker:
         signal.signal(signal.SIGCHLD, lambda *_: None)
         self.selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "stdin")
         self.selector.register(read_fd, selectors.EVENT_READ, "signal")
-        import gc
-        gc.freeze()  # parsed DAGs and imports stay shared with the children instead of copied by gc
+        self._wake_fds = (read_fd, write_fd)
+        self._start_fork_server()
         self.send({"ready": True, "pid": os.getpid()})
         while self.stdin_open or self.children:
             for key, _ in self.selector.select(timeout=self._select_timeout()):
@@ -138,15 +145,22 @@ class Worker:
                         os.read(read_fd, 4096)
                     except BlockingIOError:
                         pass
+                elif key.data == "server":
+                    self._read_server(key.fileobj)  # type: ignore[arg-type]
                 else:
                     self._read_attempt(key.data)
             self._reap()
             self._kill_overdue()
             self._heartbeat_children()
             while self.stdin_open and self.pending and len(self.children) < self.parallelism:
-                self._start(self.pending.popleft())
+                if not self._start(self.pending[0]):
+                    break  # no process ready yet: the fork server is making one
+                self.pending.popleft()
             self._ensure_spares()
             self.kernels.tick()
+        self._discard_spares()
+        for control in list(self.server_pids):
+            self._retire_server(control)
         self.kernels.close()
         return 0
 
@@ -173,8 +187,8 @@ class Worker:
 
     # -- starting an attempt ------------------------------------------------------------------------
 
-    def _start(self, workload: Workload) -> None:
-        """Claim the attempt, then hand it to a waiting process (or one forked for it)."""
+    def _start(self, workload: Workload) -> bool:
+        """Claim the attempt and hand it to a waiting process; False when no process is ready yet."""
         from nbflow.runtime.attempt import EXIT_NOT_CLAIMED, begin_attempt
         from nbflow.runtime.attempt_channel import start_message
         from nbflow.store import session_scope
@@ -183,36 +197,47 @@ class Worker:
         dag = self.dagbag.dags.get(workload.dag_id)
         if dag is None:
             self._report(workload, 4, f"DAG {workload.dag_id!r} is not in {self.dagbag.dag_folder}")
-            return
-        kernel = self.kernels.take_for(dag.task_dict.get(workload.task_id))
-        pid, sock = self.spares.popitem() if kernel is None and self.spares else self._fork(kernel)
+            return True
+        task = dag.task_dict.get(workload.task_id)
+        kernel = self.kernels.take_for(task) if getattr(task, "kernel_wanted", None) else None
+        if kernel is not None:  # a notebook task gets its pooled kernel through a fork of this worker
+            (pid, sock), server = self._fork(kernel), None
+        elif self.spares:
+            (pid, sock), server = self.spares.popitem(), self.server
+        else:
+            return False
         try:
             with session_scope(self.sessions) as session:
                 started = begin_attempt(session, workload, pid=pid)
         except Exception as err:  # noqa: BLE001 - the scheduler hands the instance back or fails it
-            self._retire(pid, sock)
+            sock.close()
             self._report(workload, 1, f"could not start the attempt: {type(err).__name__}: {err}")
-            return
+            return True
         if started is None:  # another process has it, or it was cleared: nothing to run
             self._keep_or_retire(pid, sock, kernel)
             self._report(workload, EXIT_NOT_CLAIMED)
-            return
-        self.children[pid] = _Attempt(workload, sock)
+            return True
+        self.children[pid] = _Attempt(workload, sock, server=server)
         self.kernels.attempt_started(pid, kernel)
         self.selector.register(sock, selectors.EVENT_READ, pid)
         try:
             sock.sendall(start_message(workload, started.try_number, started.run))
-        except OSError:  # it died while waiting: reaped and reported as a dead attempt
+        except OSError:  # it died while waiting: reported as a dead attempt when it is reaped
             pass
+        return True
 
     def _fork(self, kernel: Any = None) -> tuple[int, socket.socket]:
-        """A new attempt process, waiting on its end of a socket for the attempt to run."""
+        """An attempt process forked by this worker itself (notebook tasks with a pooled kernel)."""
         ours, theirs = socket.socketpair()
+        self.engine.dispose()  # no database file stays open in the attempt
         pid = os.fork()
         if pid == 0:  # the attempt process: never returns
             code = 1
             try:
                 ours.close()
+                self._leave_worker_state()
+                for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_DFL)
                 code = self._attempt_process(theirs, kernel)
             except BaseException:  # noqa: BLE001 - the child must always leave through os._exit
                 import traceback
@@ -223,28 +248,127 @@ class Worker:
         return pid, ours
 
     def _ensure_spares(self) -> None:
-        want = self.max_spares if self.stdin_open else 0
-        want = min(want, max(self.parallelism - len(self.children), 0))
-        while len(self.spares) < want:
-            pid, sock = self._fork()
-            self.spares[pid] = sock
+        """Ask the fork server for processes: a few spares, and one per attempt waiting for a process."""
+        if self.server is None:
+            return
+        room = max(self.parallelism - len(self.children), 0)
+        want = min(max(self.max_spares, len(self.pending)), room) if self.stdin_open else 0
+        while len(self.spares) + self.forks_asked < want:
+            try:
+                self.server.send(b"fork")
+            except OSError:
+                return
+            self.forks_asked += 1
 
     def _keep_or_retire(self, pid: int, sock: socket.socket, kernel: Any) -> None:
         if kernel is None and len(self.spares) < self.max_spares:
             self.spares[pid] = sock
         else:
-            self._retire(pid, sock)
+            sock.close()  # end of file: the process exits without running anything
             if kernel is not None:
                 self.kernels.attempt_started(pid, kernel)
-                self.kernels.attempt_ended(pid)
-
-    def _retire(self, pid: int, sock: socket.socket) -> None:
-        sock.close()  # end of file: the process exits without running anything
 
     def _discard_spares(self) -> None:
         for sock in self.spares.values():
+            sock.close()  # end of file: the spare exits without running anything
+        self.spares.clear()
+
+    # -- the fork server ------------------------------------------------------------------------------
+
+    def _start_fork_server(self) -> None:
+        """Fork the server that forks attempts, from this worker's current (warm, freshly parsed) state."""
+        import gc
+
+        from nbflow.runtime import fork_server
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.engine.dispose()  # no database file stays open in the server, nor in the attempts it forks
+        gc.collect()
+        gc.freeze()  # parsed DAGs and imports stay shared with the children instead of copied by gc
+        pid = os.fork()
+        if pid == 0:  # the fork server: never returns
+            code = 1
+            try:
+                ours.close()
+                self._leave_worker_state()
+                code = fork_server.serve(theirs, self._attempt_process)
+            except BaseException:  # noqa: BLE001 - the process must always leave through os._exit
+                import traceback
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        gc.unfreeze()
+        theirs.close()
+        self.server, self.forks_asked = ours, 0
+        self.server_pids[ours] = pid
+        self.selector.register(ours, selectors.EVENT_READ, "server")
+
+    def _leave_worker_state(self) -> None:
+        """In a process forked from the worker: drop the worker's pipes and sockets, keep its warm state."""
+        from nbflow.store import dispose_after_fork
+
+        signal.set_wakeup_fd(-1)
+        for fd in self._wake_fds:
+            os.close(fd)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)  # stdin and stdout are the scheduler's pipes
+        os.dup2(devnull, 1)  # task output goes to its log
+        os.close(devnull)
+        for sock in [*self.spares.values(), *(a.sock for a in self.children.values()), *self.server_pids]:
             sock.close()
         self.spares.clear()
+        self.children.clear()
+        self.server_pids.clear()
+        self.selector = selectors.DefaultSelector()
+        dispose_after_fork(self.engine)  # a task that reads Variables from the metastore opens its own
+
+    def _read_server(self, control: socket.socket) -> None:
+        from nbflow.runtime import fork_server
+
+        try:
+            message, sock = fork_server.receive(control)
+        except BlockingIOError:
+            return
+        if message is None:  # the server ended (retired, or died)
+            self._server_gone(control)
+        elif "spare" in message:
+            assert sock is not None
+            if control is self.server and self.stdin_open:
+                self.forks_asked = max(self.forks_asked - 1, 0)
+                self.spares[message["spare"]] = sock
+            else:
+                sock.close()
+        elif "exit" in message:
+            self._ended(message["exit"], message["code"])
+
+    def _server_gone(self, control: socket.socket) -> None:
+        try:
+            self.selector.unregister(control)
+        except (KeyError, ValueError):
+            pass
+        control.close()
+        self.server_pids.pop(control, None)
+        for pid, attempt in list(self.children.items()):
+            if attempt.server is control:  # no exit code will come: its socket's end decides
+                attempt.orphan = True
+                if attempt.closed:
+                    self._ended(pid, None)
+        if control is self.server:
+            self.server = None
+            for sock in self.spares.values():
+                sock.close()
+            self.spares.clear()
+            if self.stdin_open:
+                print("nbflow worker: the fork server died; starting another", file=sys.stderr)
+                self._start_fork_server()
+
+    def _retire_server(self, control: socket.socket) -> None:
+        try:
+            control.send(b"retire")
+        except OSError:
+            pass
+        if control is self.server:
+            self.server = None
 
     def _refresh_if_changed(self, workload: Workload) -> None:
         """Re-parse when the workload's DAG file changed (one stat), or its DAG is unknown here."""
@@ -255,16 +379,18 @@ class Worker:
         if workload.dag_id not in self.dagbag.dags or self._stamps.get(workload.fileloc) != stamp:
             if self.dagbag.refresh():
                 self._discard_spares()  # they hold the DAGs as parsed before the change
+                if self.server is not None:
+                    self._retire_server(self.server)
+                    self._start_fork_server()
             self._stamps[workload.fileloc] = stamp
 
     # -- inside the attempt process ------------------------------------------------------------------
 
-    def _attempt_process(self, sock: socket.socket, kernel: Any) -> int:
+    def _attempt_process(self, sock: socket.socket, kernel: Any = None) -> int:
         """Wait for the attempt, run its task, send the outcome back; the process's exit code."""
         from nbflow.runtime.attempt import run_started_attempt, StartedAttempt
         from nbflow.runtime.attempt_channel import AttemptChannel, ChannelXComStore, outcome_message, read_start
 
-        self._prepare_child()
         channel = AttemptChannel(sock)
         message = channel.receive()
         if message is None:
@@ -278,20 +404,6 @@ class Worker:
         channel.send(outcome_message(outcome, xcoms.take_pending()))
         return 0
 
-    def _prepare_child(self) -> None:
-        from nbflow.store import dispose_after_fork
-
-        signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGINT):
-            signal.signal(sig, signal.SIG_DFL)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)  # task output goes to its log; fd 1 is the protocol pipe
-        os.close(devnull)
-        for other in [*self.spares.values(), *(a.sock for a in self.children.values())]:
-            other.close()  # the worker's ends of other attempts' sockets
-        self.selector = selectors.DefaultSelector()
-        dispose_after_fork(self.engine)  # a task that reads Variables from the metastore opens its own
-
     # -- what attempts say --------------------------------------------------------------------------
 
     def _read_attempt(self, pid: int) -> None:
@@ -304,6 +416,9 @@ class Worker:
             data = b""
         if not data:
             self._forget_socket(attempt)
+            attempt.closed = True
+            if attempt.orphan:
+                self._ended(pid, None)
             return
         attempt.buffer += data
         self._handle_lines(attempt)
@@ -358,32 +473,43 @@ class Worker:
         attempt.sock.close()
 
     def _reap(self) -> None:
-        while self.children or self.spares:
+        """Reap this worker's own children: fork servers and notebook attempts."""
+        while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
-            spare = self.spares.pop(pid, None)
-            if spare is not None:  # a spare died before use
-                spare.close()
-                continue
-            attempt = self.children.pop(pid, None)
-            if attempt is None:
-                continue
+            if pid in self.server_pids.values():
+                continue  # its control socket's end of file says the rest
+            self._ended(pid, os.waitstatus_to_exitcode(status))
+
+    def _ended(self, pid: int, code: int | None) -> None:
+        """An attempt process ended (code None: unknown, its fork server died): report it once."""
+        spare = self.spares.pop(pid, None)
+        if spare is not None:  # a spare died before use
+            spare.close()
+            return
+        attempt = self.children.get(pid)
+        if attempt is None:
+            return
+        attempt.exit_code = code
+        if not attempt.closed:
             self._drain(attempt)
-            self.kernels.attempt_ended(pid)  # its notebook kernel, if any, is stopped: never reused
-            code = os.waitstatus_to_exitcode(status)
-            if attempt.recorded:
-                self._report(attempt.workload, 0)
-            elif attempt.record_error:
-                self._report(attempt.workload, code or 1, attempt.record_error)
-            elif code < 0:
-                self._report(attempt.workload, code, f"attempt process killed by signal {-code}")
-            else:
-                self._report(attempt.workload, code or 1, f"attempt process exited with code {code} "
-                                                          "before reporting a result")
+        del self.children[pid]
+        self.kernels.attempt_ended(pid)  # its notebook kernel, if any, is stopped: never reused
+        if attempt.recorded:
+            self._report(attempt.workload, 0)
+        elif attempt.record_error:
+            self._report(attempt.workload, code or 1, attempt.record_error)
+        elif code is None:
+            self._report(attempt.workload, -1, "attempt process lost with its fork server")
+        elif code < 0:
+            self._report(attempt.workload, code, f"attempt process killed by signal {-code}")
+        else:
+            self._report(attempt.workload, code or 1, f"attempt process exited with code {code} "
+                                                      "before reporting a result")
 
     def _drain(self, attempt: _Attempt) -> None:
         """Everything the ended process wrote is in its socket: read it all (its outcome may be there)."""

@@ -1,0 +1,124 @@
+"""The local executor's worker: it claims and records attempts; forked processes only run tasks."""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from nbflow.runtime import api
+from tests.conftest import write_dag
+from tests.runtime.scheduler_helpers import lines, make_env, run_scheduler_until_idle, wait_for
+
+
+@pytest.fixture
+def env(nbflow_env, monkeypatch):
+    monkeypatch.setenv("NBFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "false")
+    monkeypatch.setenv("NBFLOW__SCHEDULER__HEARTBEAT_SEC", "0.2")
+    return nbflow_env
+
+
+def states(environment: api.Environment, dag_id: str, run_id: str) -> dict[str, str | None]:
+    return {row.task_id: row.state for row in api.task_states(environment, dag_id, run_id)}
+
+
+def test_an_attempt_that_exits_before_reporting_fails_instead_of_staying_running(env) -> None:
+    write_dag(env.dags, "quits.py", """
+        import os
+        from nbflow import DAG
+        from nbflow.operators.python import PythonOperator
+        with DAG("quits", schedule=None):
+            PythonOperator(task_id="quits", python_callable=lambda: os._exit(0))
+    """)
+    environment = make_env()
+    run = api.trigger_dag(environment, "quits")
+    run_scheduler_until_idle(environment)
+    assert states(environment, "quits", run.run_id) == {"quits": "failed"}
+    assert api.get_run(environment, "quits", run.run_id).failed_task == "quits"
+
+
+def test_attempt_processes_hold_no_database_connection(env, tmp_path: Path) -> None:
+    marks = tmp_path / "open_files.txt"
+    write_dag(env.dags, "files.py", f"""
+        import os
+        from pathlib import Path
+        from nbflow import DAG
+        from nbflow.operators.python import PythonOperator
+
+        def list_open_files():
+            names = []
+            for fd in os.listdir("/proc/self/fd"):
+                try:
+                    names.append(os.readlink(f"/proc/self/fd/{{fd}}"))
+                except OSError:
+                    pass
+            Path({str(marks)!r}).write_text("\\n".join(names))
+
+        with DAG("files", schedule=None):
+            PythonOperator(task_id="files", python_callable=list_open_files)
+    """)
+    environment = make_env()
+    run = api.trigger_dag(environment, "files")
+    run_scheduler_until_idle(environment)
+    assert states(environment, "files", run.run_id) == {"files": "success"}
+    opened = lines(marks)
+    assert opened, "the task listed its open files"
+    assert not [name for name in opened if "nbflow.db" in name]
+
+
+def test_a_killed_fork_server_is_replaced_and_the_run_completes(env, tmp_path: Path) -> None:
+    marks = tmp_path / "marks.txt"
+    write_dag(env.dags, "server.py", f"""
+        import os, signal
+        from pathlib import Path
+        from nbflow import DAG
+        from nbflow.models.baseoperator import chain
+        from nbflow.operators.python import PythonOperator
+
+        MARKS = Path({str(marks)!r})
+
+        def mark(name, kill_parent=False):
+            with MARKS.open("a") as f:
+                f.write(name + "\\n")
+            if kill_parent:
+                os.kill(os.getppid(), signal.SIGKILL)  # the fork server that forked this attempt
+
+        with DAG("server", schedule=None):
+            chain(PythonOperator(task_id="a", python_callable=mark, op_args=["a", True]),
+                  PythonOperator(task_id="b", python_callable=mark, op_args=["b"]),
+                  PythonOperator(task_id="c", python_callable=mark, op_args=["c"]))
+    """)
+    environment = make_env()
+    run = api.trigger_dag(environment, "server")
+    run_scheduler_until_idle(environment)
+    assert states(environment, "server", run.run_id) == {"a": "success", "b": "success", "c": "success"}
+    assert lines(marks) == ["a", "b", "c"]
+
+
+def test_a_changed_dag_file_runs_its_new_code_under_a_running_scheduler(env, tmp_path: Path) -> None:
+    marks = tmp_path / "marks.txt"
+    text = """
+        from pathlib import Path
+        from nbflow import DAG
+        from nbflow.operators.python import PythonOperator
+        with DAG("versioned", schedule=None):
+            PythonOperator(task_id="say", python_callable=lambda: Path({marks!r}).open("a").write("{word}\\n"))
+    """
+    path = write_dag(env.dags, "versioned.py", text.format(marks=str(marks), word="before"))
+    environment = make_env()
+    scheduler = api.make_scheduler(environment, executor="local")
+    thread = threading.Thread(target=scheduler.run, daemon=True)
+    thread.start()
+    try:
+        first = api.trigger_dag(environment, "versioned")
+        wait_for(lambda: api.get_run(environment, "versioned", first.run_id).state == "success")
+        write_dag(env.dags, "versioned.py", text.format(marks=str(marks), word="after"))
+        stamp = path.stat().st_mtime_ns + 1_000_000_000
+        os.utime(path, ns=(stamp, stamp))  # a different mtime even on a coarse clock
+        second = api.trigger_dag(environment, "versioned")
+        wait_for(lambda: api.get_run(environment, "versioned", second.run_id).state == "success")
+    finally:
+        scheduler.stop()
+        thread.join(timeout=60)
+    assert lines(marks) == ["before", "after"]
