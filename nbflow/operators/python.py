@@ -41,10 +41,19 @@ def _call_shape(fn: Callable[..., Any]) -> _CallShape:
             and "__signature__" not in fn.__dict__:
         return cached[1]
     shape = _shape_of(fn)
-    if len(_shapes) > 1024:
+    if len(_shapes) > 65536:
         _shapes.clear()
     _shapes[fn] = (fn.__code__, shape)
     return shape
+
+
+def warm_up_callable(fn: Any) -> None:
+    """Learn a task's callable's signature now: a process forked afterwards finds it cached."""
+    if callable(fn):
+        try:
+            _call_shape(fn)
+        except (TypeError, ValueError):  # no signature (some builtins): each attempt finds out itself
+            pass
 
 
 def determine_kwargs(fn: Callable[..., Any], args: Collection[Any], context: Mapping[str, Any],

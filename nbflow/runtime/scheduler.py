@@ -214,7 +214,7 @@ class Scheduler:
         a race (another scheduler got there first), never run something twice.
         """
         with session_scope(self.readers) as session:
-            active_runs = run_rows.list_dag_runs(session, state=("queued", "running"))
+            active_runs = run_rows.list_dag_runs(session, state=("queued", "running"), limit=None)
             snapshots = {(run.dag_id, run.run_id): ti_rows.get_task_states(session, run.dag_id, run.run_id)
                          for run in active_runs if run.dag_id in self.dagbag.dags
                          and (run.dag_id in self._unpaused or run.run_type == "backfill")}

@@ -109,8 +109,6 @@ class Worker:
         """
         from nbflow.runtime.attempt import warm_up_statements
         self.dagbag.collect()
-        for dag in self.dagbag.dags.values():
-            dag.get_template_env()
         try:
             warm_up_statements(self.sessions)
         except Exception as err:  # noqa: BLE001 - only a speed-up; attempts work without it
@@ -190,7 +188,6 @@ class Worker:
     def _start(self, workload: Workload) -> bool:
         """Claim the attempt and hand it to a waiting process; False when no process is ready yet."""
         from nbflow.runtime.attempt import EXIT_NOT_CLAIMED, begin_attempt
-        from nbflow.runtime.attempt_channel import start_message
         from nbflow.store import session_scope
 
         self._refresh_if_changed(workload)
@@ -217,6 +214,14 @@ class Worker:
             self._keep_or_retire(pid, sock, kernel)
             self._report(workload, EXIT_NOT_CLAIMED)
             return True
+        self._launch(workload, pid, sock, server, kernel, started)
+        return True
+
+    def _launch(self, workload: Workload, pid: int, sock: socket.socket, server: socket.socket | None,
+                kernel: Any, started: Any) -> None:
+        """Send a claimed attempt to its waiting process."""
+        from nbflow.runtime.attempt_channel import start_message
+
         self.children[pid] = _Attempt(workload, sock, server=server)
         self.kernels.attempt_started(pid, kernel)
         self.selector.register(sock, selectors.EVENT_READ, pid)
@@ -224,7 +229,19 @@ class Worker:
             sock.sendall(start_message(workload, started.try_number, started.run))
         except OSError:  # it died while waiting: reported as a dead attempt when it is reaped
             pass
-        return True
+
+    def _can_start_at_once(self, workload: Workload) -> bool:
+        """Whether a spare can take this workload with no re-parse and no kernel (see `_record`)."""
+        if not self.spares or len(self.children) > self.parallelism or not self.stdin_open:
+            return False  # (the attempt that just ended still counts among the children)
+        dag = self.dagbag.dags.get(workload.dag_id)
+        task = dag.task_dict.get(workload.task_id) if dag is not None else None
+        if task is None or getattr(task, "kernel_wanted", None):
+            return False
+        try:
+            return self._stamps.get(workload.fileloc) == os.stat(workload.fileloc).st_mtime_ns
+        except OSError:
+            return False
 
     def _fork(self, kernel: Any = None) -> tuple[int, socket.socket]:
         """An attempt process forked by this worker itself (notebook tasks with a pooled kernel)."""
@@ -281,6 +298,7 @@ class Worker:
 
         from nbflow.runtime import fork_server
 
+        self._warm_dags()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.engine.dispose()  # no database file stays open in the server, nor in the attempts it forks
         gc.collect()
@@ -302,6 +320,15 @@ class Worker:
         self.server, self.forks_asked = ours, 0
         self.server_pids[ours] = pid
         self.selector.register(ours, selectors.EVENT_READ, "server")
+
+    def _warm_dags(self) -> None:
+        """Build what every attempt of these DAGs would build for itself, once, before forking."""
+        from nbflow.operators.python import warm_up_callable
+
+        for dag in self.dagbag.dags.values():
+            dag.get_template_env()
+            for task in dag.tasks:
+                warm_up_callable(getattr(task, "python_callable", None))
 
     def _leave_worker_state(self) -> None:
         """In a process forked from the worker: drop the worker's pipes and sockets, keep its warm state."""
@@ -442,20 +469,28 @@ class Worker:
                 self._record(attempt, message)
 
     def _record(self, attempt: _Attempt, message: dict[str, Any]) -> None:
-        """Record the outcome, and start at once the downstream tasks it made ready."""
-        from nbflow.runtime.attempt import finish_attempt
+        """Record the outcome, and start at once the downstream tasks it made ready.
+
+        The first of them is claimed in the same transaction when a spare process can take it:
+        one write transaction per task of a chain instead of two.
+        """
+        from nbflow.runtime.attempt import StartedAttempt, begin_attempt, finish_attempt
         from nbflow.runtime.attempt_channel import read_outcome
         from nbflow.store import retry_on_locked, session_scope
 
         outcome, xcoms = read_outcome(message)
         dag = self.dagbag.dags[attempt.workload.dag_id]
 
-        def write() -> list[Workload]:
+        def write() -> tuple[list[Workload], StartedAttempt | None, int]:
             with session_scope(self.sessions) as session:
-                return finish_attempt(session, dag, attempt.workload, outcome, xcoms=xcoms,
-                                      followups=self.stdin_open)
+                ready = finish_attempt(session, dag, attempt.workload, outcome, xcoms=xcoms,
+                                       followups=self.stdin_open)
+                if not ready or not self._can_start_at_once(ready[0]):
+                    return ready, None, 0
+                pid = next(iter(self.spares))
+                return ready, begin_attempt(session, ready[0], pid=pid), pid
         try:
-            ready = retry_on_locked(write)
+            ready, started, pid = retry_on_locked(write)
         except Exception as err:  # noqa: BLE001 - reported as a dead attempt: the scheduler decides
             attempt.record_error = f"could not record the attempt's result: {type(err).__name__}: {err}"
             print(f"nbflow worker: {attempt.workload.key}: {attempt.record_error}", file=sys.stderr)
@@ -463,6 +498,9 @@ class Worker:
         attempt.recorded = True
         for workload in ready:
             self.send({"started": asdict(workload)})
+        if started is not None:
+            self._launch(ready[0], pid, self.spares.pop(pid), self.server, None, started)
+            ready = ready[1:]
         self.pending.extendleft(reversed(ready))
 
     def _forget_socket(self, attempt: _Attempt) -> None:

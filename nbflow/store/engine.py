@@ -133,7 +133,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def _begin_immediate(connection: Any) -> None:
-    """BEGIN IMMEDIATE, polling every millisecond or so while another process writes.
+    """BEGIN IMMEDIATE, polling about every millisecond while another process writes.
 
     SQLite's own busy handler sleeps in growing steps (up to 100 ms each), so with many short
     writers (the scheduler, one process per attempt) a waiting writer oversleeps the lock's release
@@ -155,7 +155,7 @@ def _begin_immediate(connection: Any) -> None:
                 if not _is_busy(err) or time.monotonic() > deadline:
                     raise _wrapped(err) from err
                 time.sleep(delay)
-                delay = min(delay * 1.5, 0.005)
+                delay = min(delay * 1.5, 0.001)
     finally:
         raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 

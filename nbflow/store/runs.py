@@ -65,20 +65,29 @@ def list_dag_runs(session: Session, dag_id: str | None = None, state: str | Coll
                   limit: int | None = 100, *, run_type: str | None = None,
                   newest_first: bool = True) -> list[DagRunRow]:
     """Runs of one DAG (or all DAGs when `dag_id` is None), by logical date then creation order."""
+    states = None if state is None else tuple(sorted([state] if isinstance(state, str) else state))
+    shape = (dag_id is not None, states, run_type is not None, newest_first, limit is not None)
+    stmt = prepared(("run_list", shape), lambda: _build_list(*shape))
+    params = {"k_dag_id": dag_id, "k_run_type": run_type, "k_limit": limit}
+    return [DagRunRow.from_mapping(m) for m in session.execute(stmt, params).mappings().all()]
+
+
+def _build_list(by_dag: bool, states: tuple[str, ...] | None, by_type: bool, newest_first: bool,
+                limited: bool) -> Any:
     stmt = select(DAG_RUN)
-    if dag_id is not None:
-        stmt = stmt.where(DAG_RUN.c.dag_id == dag_id)
-    if state is not None:
-        stmt = stmt.where(state_filter(DAG_RUN.c.state, state, allowed=RUN_STATES))
-    if run_type is not None:
-        stmt = stmt.where(DAG_RUN.c.run_type == run_type)
+    if by_dag:
+        stmt = stmt.where(DAG_RUN.c.dag_id == bindparam("k_dag_id"))
+    if states is not None:
+        stmt = stmt.where(state_filter(DAG_RUN.c.state, states, allowed=RUN_STATES))
+    if by_type:
+        stmt = stmt.where(DAG_RUN.c.run_type == bindparam("k_run_type"))
     if newest_first:
         stmt = stmt.order_by(DAG_RUN.c.logical_date.desc().nulls_last(), DAG_RUN.c.id.desc())
     else:
         stmt = stmt.order_by(DAG_RUN.c.logical_date.asc().nulls_last(), DAG_RUN.c.id.asc())
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    return [DagRunRow.from_mapping(m) for m in session.execute(stmt).mappings()]
+    if limited:
+        stmt = stmt.limit(bindparam("k_limit"))
+    return stmt
 
 
 def set_dag_run_state(session: Session, dag_id: str, run_id: str, state: str, *, expected_state: Any = ANY_STATE,

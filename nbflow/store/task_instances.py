@@ -75,7 +75,7 @@ def get_task_states(session: Session, dag_id: str, run_id: str, *, task_ids: Col
     params: dict[str, Any] = {"k_dag_id": dag_id, "k_run_id": run_id}
     if task_ids is not None:
         params["k_task_ids"] = sorted(task_ids)
-    return [tuple(row) for row in session.execute(stmt, params)]  # type: ignore[misc]
+    return [tuple(row) for row in session.execute(stmt, params).all()]  # type: ignore[misc]
 
 
 def _build_states(some_tasks: bool) -> Any:
