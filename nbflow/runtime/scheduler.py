@@ -132,12 +132,12 @@ class Scheduler:
                     if self._idle(self.run_once()):
                         break
                 self.executor.wakeup.wait(self.settings.heartbeat_sec)
-                # Ending attempts queue their own downstream work (followups.py), so a burst of
-                # them needs one turn, not one each: let the burst gather for a moment.
-                if not self._stop.is_set() and stats is not None and stats.queued == 0:
-                    # ... and at least as long as the turn took, so a big run's turns never use
-                    # more than about half a core that its attempts need.
-                    time.sleep(max(self.settings.min_loop_interval_sec, stats.seconds))
+                # Ending attempts queue their own downstream work (followups.py) and the executor
+                # holds a backlog, so a burst of them needs one turn, not one each: let the burst
+                # gather for a moment, and at least as long as the turn took, so that a big run's
+                # turns never take more than about half a core from its attempts.
+                if not self._stop.is_set() and stats is not None:
+                    self._stop.wait(max(self.settings.min_loop_interval_sec, stats.seconds))
                 self.executor.wakeup.clear()
         finally:
             self.executor.end(wait=True)

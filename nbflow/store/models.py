@@ -129,6 +129,7 @@ class TaskInstanceORM(Base):
     __table_args__ = (
         ForeignKeyConstraint(["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], ondelete="CASCADE"),
         Index("ix_task_instance_dag_id_run_id_state", "dag_id", "run_id", "state"),
+        Index("ix_task_instance_dag_id_state", "dag_id", "state"),
         Index("ix_task_instance_state", "state"),
     )
 

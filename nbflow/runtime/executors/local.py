@@ -25,7 +25,7 @@ class LocalExecutor(BaseExecutor):
     """Parallel attempts in processes forked from one warm worker."""
 
     name = "local"
-    queue_depth_factor = 2
+    queue_depth_factor = 4  # a backlog in the worker while the scheduler lets events gather
 
     def __init__(self, *, parallelism: int, settings: dict[str, Any]) -> None:
         super().__init__(parallelism=parallelism, settings=settings)
