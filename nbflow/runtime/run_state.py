@@ -101,11 +101,13 @@ class RunState:
         for index in range(count):
             self.tis[(task_id, index)] = TIState(task_id, index, try_number=placeholder.try_number)
 
-    def evaluate(self, now: datetime, *, only: set[str] | None = None) -> list[TIState]:
+    def evaluate(self, now: datetime, *, only: set[str] | None = None,
+                 known_ready: set[str] | None = None) -> list[TIState]:
         """Settle instances whose trigger rule decides skip/upstream_failed; return those ready to run.
 
         With `only`, just those tasks (and, as they settle, their downstream ones) are looked at: the
-        scheduler passes the tasks whose upstream states changed since its last look.
+        scheduler passes the tasks whose upstream states changed since its last look. Tasks in
+        `known_ready` (ready before, upstream unchanged) count as ready without deciding again.
         """
         ready: list[TIState] = []
         seen: set[int] = set()
@@ -124,6 +126,11 @@ class RunState:
                         ready.append(ti)
                     continue
                 if look is not None and ti.task_id not in look:
+                    continue
+                if known_ready and ti.state is None and ti.task_id in known_ready:
+                    if id(ti) not in seen:
+                        seen.add(id(ti))
+                        ready.append(ti)
                     continue
                 task = self.dag.task_dict[ti.task_id]
                 decision = decide(task.trigger_rule, self.upstream_summary(ti.task_id, counts))

@@ -284,7 +284,10 @@ class Scheduler:
             state.tis[(task_id, map_index)] = TIState(task_id, map_index, ti_state_now, try_number, retry_at)
             if map_index >= 0 or (ti_state_now == "skipped" and tasks[task_id].is_mapped):
                 state.expanded.add(task_id)
-        ready = state.evaluate(now, only=look)
+        # Ready last turn and no upstream change since: still ready, without deciding again (a wide
+        # run has hundreds of these while its tasks wait for slots).
+        known_ready = self._still_ready(dag, run, before) if look is not None else None
+        ready = state.evaluate(now, only=look, known_ready=known_ready)
         self._memo[(run.dag_id, run.run_id)] = (dag, before, {ti.task_id for ti in ready})
         for k, ti in state.tis.items():
             if ti.state != before.get(k):
@@ -300,6 +303,23 @@ class Scheduler:
             plan.candidates.append((task.priority_weight, TIKey(run.dag_id, ti.task_id, run.run_id, ti.map_index),
                                     dag, ti.try_number))
 
+    def _still_ready(self, dag: "DAG", run: Any, states: dict[tuple[str, int], str | None]) -> set[str]:
+        memo = self._memo.get((run.dag_id, run.run_id))
+        if memo is None:
+            return set()
+        _, previous, was_ready = memo
+        changed = {key[0] for key, state in states.items() if previous.get(key, "<new>") != state}
+        changed |= {key[0] for key in previous if key not in states}
+        if not changed:
+            return set(was_ready)
+        touched: set[str] = set()
+        for task_id in changed:
+            task = dag.task_dict.get(task_id)
+            if task is not None:
+                touched.add(task_id)
+                touched |= task.downstream_task_ids
+        return was_ready - touched
+
     def _tasks_to_look_at(self, dag: "DAG", run: Any, states: dict[tuple[str, int], str | None]) -> set[str] | None:
         """Tasks whose readiness may have changed since the last turn: those downstream of a changed
         instance, changed ones themselves (cleared, expanded), and those found ready but not queued.
@@ -310,13 +330,13 @@ class Scheduler:
         _, previous, was_ready = memo
         changed = {key[0] for key, state in states.items() if previous.get(key, "<new>") != state}
         changed |= {key[0] for key in previous if key not in states}
-        look = set(was_ready)
+        look: set[str] = set()
         for task_id in changed:
             task = dag.task_dict.get(task_id)
             if task is not None:
                 look.add(task_id)
                 look |= task.downstream_task_ids
-        return look
+        return look | was_ready
 
     def _expand(self, session: Session, dag: "DAG", run: Any, task: Any) -> None:
         info = run_info_of(run)

@@ -4,10 +4,13 @@ Every function takes the caller's session and does not commit (STYLE §10).
 """
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from nbflow.exceptions import MetadataDatabaseError
+from nbflow.store._prepared import prepared
 from nbflow.store._sql import rowcount, upsert
 from nbflow.store.models import PoolORM, TaskInstanceORM, table_of
 from nbflow.store.rows import PoolRow
@@ -61,6 +64,9 @@ def lock_pools(session: Session) -> None:
     count and both queue work. SQLite needs nothing (BEGIN IMMEDIATE already serialises writers;
     SQLAlchemy leaves FOR UPDATE out there). Call it before reading `pool_slots_in_use`.
     """
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection()  # begins the transaction (BEGIN IMMEDIATE holds the write lock already)
+        return
     session.execute(select(POOL.c.pool).order_by(POOL.c.pool).with_for_update()).all()
 
 
@@ -69,8 +75,13 @@ def pool_slots_in_use(session: Session) -> dict[str, int]:
 
     Pools with nothing in use are absent (read them as 0).
     """
-    holding = TI.c.state.in_(sorted(SLOT_HOLDING_STATES))
-    deferred_counted = (TI.c.state == "deferred") & TI.c.pool.in_(
+    stmt = prepared("pool_slots_in_use", _build_slots_in_use)
+    return {pool: int(used) for pool, used in session.execute(stmt).all()}
+
+
+def _build_slots_in_use() -> Any:
+    # One IN over the state index (an OR with the deferred case would make SQLite scan every instance).
+    counted = TI.c.state.in_(sorted(SLOT_HOLDING_STATES | {"deferred"}))
+    deferred_ok = (TI.c.state != "deferred") | TI.c.pool.in_(
         select(POOL.c.pool).where(POOL.c.include_deferred.is_(True)))
-    stmt = select(TI.c.pool, func.sum(TI.c.pool_slots)).where(holding | deferred_counted).group_by(TI.c.pool)
-    return {pool: int(used) for pool, used in session.execute(stmt)}
+    return select(TI.c.pool, func.sum(TI.c.pool_slots)).where(counted, deferred_ok).group_by(TI.c.pool)
