@@ -85,17 +85,30 @@ class StartedAttempt:
     run: DagRunInfo
 
 
-def begin_attempt(session: Session, workload: Workload, *, pid: int | None = None) -> StartedAttempt | None:
-    """Claim the instance (queued → running) for process `pid` and read its run; None when someone else has it."""
+def begin_attempt(session: Session, workload: Workload, *, pid: int | None = None,
+                  runs: dict[tuple[str, str], DagRunInfo] | None = None) -> StartedAttempt | None:
+    """Claim the instance (queued → running) for process `pid` and read its run; None when someone else has it.
+
+    `runs` caches what a run's tasks see of it (conf, dates: fixed once the run exists) for a
+    caller that starts many attempts, such as the local executor's worker.
+    """
     key = workload.key
     try_number = claim(session, workload, pid=pid)
     if try_number is None:
         return None
-    xcom_rows.delete_xcoms_for(session, key)  # a retry starts without the last attempt's XComs
-    run_row = run_rows.get_dag_run(session, key.dag_id, key.run_id)
-    if run_row is None:
-        raise NbflowException(f"{key}: the DAG run vanished while starting")
-    return StartedAttempt(try_number, run_info_of(run_row))
+    if try_number > 1:  # a retry (or a cleared task) starts without the last attempt's XComs
+        xcom_rows.delete_xcoms_for(session, key)
+    run = runs.get((key.dag_id, key.run_id)) if runs is not None else None
+    if run is None:
+        run_row = run_rows.get_dag_run(session, key.dag_id, key.run_id)
+        if run_row is None:
+            raise NbflowException(f"{key}: the DAG run vanished while starting")
+        run = run_info_of(run_row)
+        if runs is not None:
+            if len(runs) >= 256:
+                runs.clear()
+            runs[(key.dag_id, key.run_id)] = run
+    return StartedAttempt(try_number, run)
 
 
 def run_started_attempt(workload: Workload, dag: "DAG", started: StartedAttempt, xcoms: XComStore, *,

@@ -78,6 +78,7 @@ class Worker:
         self.sessions = make_session_factory(self.engine)
         self.readers = make_session_factory(self.engine, read_only=True)
         self.xcoms = DbXComStore(self.sessions, self.readers)
+        self.runs: dict[tuple[str, str], Any] = {}  # what attempts see of each run (begin_attempt)
         self.log_folder = self.config.log_folder
         self.max_xcom_size = self.config.getint("core", "max_xcom_size")
         self.heartbeat = self.config.getfloat("scheduler", "task_heartbeat_sec", 2.0)
@@ -205,7 +206,7 @@ class Worker:
             return False
         try:
             with session_scope(self.sessions) as session:
-                started = begin_attempt(session, workload, pid=pid)
+                started = begin_attempt(session, workload, pid=pid, runs=self.runs)
         except Exception as err:  # noqa: BLE001 - the scheduler hands the instance back or fails it
             sock.close()
             self._report(workload, 1, f"could not start the attempt: {type(err).__name__}: {err}")
@@ -474,23 +475,25 @@ class Worker:
         The first of them is claimed in the same transaction when a spare process can take it:
         one write transaction per task of a chain instead of two.
         """
-        from nbflow.runtime.attempt import StartedAttempt, begin_attempt, finish_attempt
+        from nbflow.runtime.attempt import EXIT_NOT_CLAIMED, StartedAttempt, begin_attempt, finish_attempt
         from nbflow.runtime.attempt_channel import read_outcome
         from nbflow.store import retry_on_locked, session_scope
 
         outcome, xcoms = read_outcome(message)
         dag = self.dagbag.dags[attempt.workload.dag_id]
 
-        def write() -> tuple[list[Workload], StartedAttempt | None, int]:
+        def write() -> tuple[list[Workload], Workload | None, StartedAttempt | None, int]:
             with session_scope(self.sessions) as session:
                 ready = finish_attempt(session, dag, attempt.workload, outcome, xcoms=xcoms,
                                        followups=self.stdin_open)
-                if not ready or not self._can_start_at_once(ready[0]):
-                    return ready, None, 0
+                # what runs next here: a task this one made ready, else the next one waiting
+                following = ready[0] if ready else (self.pending[0] if self.pending else None)
+                if following is None or not self._can_start_at_once(following):
+                    return ready, None, None, 0
                 pid = next(iter(self.spares))
-                return ready, begin_attempt(session, ready[0], pid=pid), pid
+                return ready, following, begin_attempt(session, following, pid=pid, runs=self.runs), pid
         try:
-            ready, started, pid = retry_on_locked(write)
+            ready, following, started, pid = retry_on_locked(write)
         except Exception as err:  # noqa: BLE001 - reported as a dead attempt: the scheduler decides
             attempt.record_error = f"could not record the attempt's result: {type(err).__name__}: {err}"
             print(f"nbflow worker: {attempt.workload.key}: {attempt.record_error}", file=sys.stderr)
@@ -498,8 +501,14 @@ class Worker:
         attempt.recorded = True
         for workload in ready:
             self.send({"started": asdict(workload)})
-        if started is not None:
-            self._launch(ready[0], pid, self.spares.pop(pid), self.server, None, started)
+        if following is not None and not ready:
+            self.pending.popleft()  # it was the head of the queue; claimed above, or taken by another
+        if following is not None and started is None:
+            self._report(following, EXIT_NOT_CLAIMED)  # another process has it, or it was cleared
+        elif started is not None:
+            assert following is not None
+            self._launch(following, pid, self.spares.pop(pid), self.server, None, started)
+        if ready and following is not None:
             ready = ready[1:]
         self.pending.extendleft(reversed(ready))
 
