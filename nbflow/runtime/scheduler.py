@@ -272,7 +272,7 @@ class Scheduler:
     def _plan_run(self, plan: "_Plan", dag: "DAG", run: Any, rows: list[Any], now: datetime) -> None:
         tasks = dag.task_dict
         before = {(row[0], row[1]): row[2] for row in rows if row[0] in tasks}
-        look = self._tasks_to_look_at(dag, run, before)
+        look, known_ready = self._tasks_to_look_at(dag, run, before)
         if look is not None and not look and "up_for_retry" not in before.values() \
                 and not all(st in FINISHED for st in before.values()):
             self._memo[(run.dag_id, run.run_id)] = (dag, before, set())  # nothing changed that matters
@@ -284,9 +284,6 @@ class Scheduler:
             state.tis[(task_id, map_index)] = TIState(task_id, map_index, ti_state_now, try_number, retry_at)
             if map_index >= 0 or (ti_state_now == "skipped" and tasks[task_id].is_mapped):
                 state.expanded.add(task_id)
-        # Ready last turn and no upstream change since: still ready, without deciding again (a wide
-        # run has hundreds of these while its tasks wait for slots).
-        known_ready = self._still_ready(dag, run, before) if look is not None else None
         ready = state.evaluate(now, only=look, known_ready=known_ready)
         self._memo[(run.dag_id, run.run_id)] = (dag, before, {ti.task_id for ti in ready})
         for k, ti in state.tis.items():
@@ -303,40 +300,28 @@ class Scheduler:
             plan.candidates.append((task.priority_weight, TIKey(run.dag_id, ti.task_id, run.run_id, ti.map_index),
                                     dag, ti.try_number))
 
-    def _still_ready(self, dag: "DAG", run: Any, states: dict[tuple[str, int], str | None]) -> set[str]:
+    def _tasks_to_look_at(self, dag: "DAG", run: Any, states: dict[tuple[str, int], str | None]
+                          ) -> tuple[set[str] | None, set[str]]:
+        """(tasks whose readiness may have changed since the last turn, tasks still ready without a look).
+
+        The first: changed instances (cleared, expanded), those downstream of them, and those found
+        ready but not queued; None (look at everything) for a run not seen before or whose DAG was
+        re-parsed. The second: tasks ready last turn none of whose upstream changed since — a wide
+        run has hundreds of these while its tasks wait for slots, and deciding again costs.
+        """
         memo = self._memo.get((run.dag_id, run.run_id))
-        if memo is None:
-            return set()
+        if memo is None or memo[0] is not dag:
+            return None, set()
         _, previous, was_ready = memo
         changed = {key[0] for key, state in states.items() if previous.get(key, "<new>") != state}
         changed |= {key[0] for key in previous if key not in states}
-        if not changed:
-            return set(was_ready)
         touched: set[str] = set()
         for task_id in changed:
             task = dag.task_dict.get(task_id)
             if task is not None:
                 touched.add(task_id)
                 touched |= task.downstream_task_ids
-        return was_ready - touched
-
-    def _tasks_to_look_at(self, dag: "DAG", run: Any, states: dict[tuple[str, int], str | None]) -> set[str] | None:
-        """Tasks whose readiness may have changed since the last turn: those downstream of a changed
-        instance, changed ones themselves (cleared, expanded), and those found ready but not queued.
-        None (look at everything) for a run not seen before or whose DAG was re-parsed."""
-        memo = self._memo.get((run.dag_id, run.run_id))
-        if memo is None or memo[0] is not dag:
-            return None
-        _, previous, was_ready = memo
-        changed = {key[0] for key, state in states.items() if previous.get(key, "<new>") != state}
-        changed |= {key[0] for key in previous if key not in states}
-        look: set[str] = set()
-        for task_id in changed:
-            task = dag.task_dict.get(task_id)
-            if task is not None:
-                look.add(task_id)
-                look |= task.downstream_task_ids
-        return look | was_ready
+        return touched | was_ready, was_ready - touched
 
     def _expand(self, session: Session, dag: "DAG", run: Any, task: Any) -> None:
         info = run_info_of(run)

@@ -1,9 +1,10 @@
-"""LocalExecutor: a warm worker process forks one child per attempt.
+"""LocalExecutor: a warm worker process runs each attempt in a process forked from its warm state.
 
 The worker (`python -m nbflow.runtime.worker`) is spawned, never forked from the scheduler, so the
 scheduler may live in a Jupyter kernel's thread; it imports nbflow and parses the DAG files once,
-then forks each attempt from that warm state: a crash, leak or `os._exit` in a task ends only
-its child. Messages are JSON lines over the worker's stdin and stdout.
+claims and records attempts, and has its fork server fork one process per attempt: a crash, leak
+or `os._exit` in a task ends only that process. Messages are JSON lines over the worker's stdin
+and stdout.
 """
 from __future__ import annotations
 
