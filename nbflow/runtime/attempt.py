@@ -8,7 +8,6 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,11 +16,10 @@ from sqlalchemy.orm import Session
 
 from nbflow.exceptions import NbflowException
 from nbflow.runtime.followups import queue_ready_downstream
-from nbflow.runtime.inprocess import resolution_context
+from nbflow.runtime.attempt_process import StartedAttempt as StartedAttempt
+from nbflow.runtime.attempt_process import run_started_attempt as run_started_attempt
 from nbflow.runtime.run_info import AttemptOutcome, DagRunInfo
-from nbflow.runtime.task_runner import AttemptRequest, run_attempt
 from nbflow.runtime.workload import Workload
-from nbflow.runtime.xcom import XComStore
 from nbflow.runtime.xcom_db import DbXComStore
 from nbflow.store import runs as run_rows
 from nbflow.store import session_scope
@@ -77,14 +75,6 @@ def skip_tasks(session: Session, source: TIKey, task_ids: tuple[str, ...], *, ig
     ti_state.set_task_states(session, [r.key for r in rows], "skipped", expected_state=expected)
 
 
-@dataclass(frozen=True, slots=True)
-class StartedAttempt:
-    """A claimed attempt: its try number and what its task sees of the run."""
-
-    try_number: int
-    run: DagRunInfo
-
-
 def begin_attempt(session: Session, workload: Workload, *, pid: int | None = None,
                   runs: dict[tuple[str, str], DagRunInfo] | None = None) -> StartedAttempt | None:
     """Claim the instance (queued → running) for process `pid` and read its run; None when someone else has it.
@@ -109,24 +99,6 @@ def begin_attempt(session: Session, workload: Workload, *, pid: int | None = Non
                 runs.clear()
             runs[(key.dag_id, key.run_id)] = run
     return StartedAttempt(try_number, run)
-
-
-def run_started_attempt(workload: Workload, dag: "DAG", started: StartedAttempt, xcoms: XComStore, *,
-                        log_folder: Path, max_xcom_size: int | None = None) -> AttemptOutcome:
-    """Run the task of a claimed attempt in this process; never raises for task errors."""
-    key, run = workload.key, started.run
-    try:
-        task = dag.task_dict[key.task_id]
-        params = dag.params.validate(run.conf, where=f"DAG {dag.dag_id!r}")
-        if task.is_mapped:
-            kwargs = task.expansion(resolution_context(dag, key.task_id, run, params, xcoms))[key.map_index]
-            task = task.unmap(kwargs)
-        request = AttemptRequest(task=task, run=run, map_index=key.map_index, try_number=started.try_number,
-                                 params=params, log_folder=log_folder, max_xcom_size=max_xcom_size)
-        return run_attempt(request, xcoms)
-    except Exception as err:  # noqa: BLE001 - a failure to even start the attempt fails it
-        return AttemptOutcome(state="failed", try_number=started.try_number, duration=0.0,
-                              error=f"{type(err).__name__}: {err}", retryable=False)
 
 
 def finish_attempt(session: Session, dag: "DAG", workload: Workload, outcome: AttemptOutcome, *,

@@ -1,11 +1,12 @@
-"""The fork server: a process that only forks attempt processes from the worker's warm state.
+"""The fork server: a process that only forks attempt processes from a warm state.
 
 After `fork()` parent and child share every page until one of them writes it, and whoever writes
 first pays for a copy (a page fault costs several microseconds on this kind of machine). A worker
 that forks and then does its own work — claiming, recording, answering XCom reads — writes pages
 shared with every process it forked and pays about a thousand faults per attempt. So the worker
-forks once, this server, which then forks every attempt process and touches almost nothing in
-between. The worker keeps doing the database work in pages it no longer shares.
+spawns this server (`python -m nbflow.runtime.fork_server`), which imports only what attempts
+need (no SQLAlchemy: half the pages to copy page tables for, and to tear down, per attempt),
+parses the DAG files, and then forks every attempt process, touching almost nothing in between.
 
 Protocol on a SOCK_SEQPACKET socket (one message per packet):
 worker → server: `fork` (make one attempt process), `retire` (fork no more; exit when children end).
@@ -21,6 +22,12 @@ import signal
 import socket
 import traceback
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from nbflow.runtime.attempt_process import AttemptHost
 
 MAX_MESSAGE = 4096
 
@@ -115,3 +122,69 @@ def receive(control: socket.socket) -> tuple[dict | None, socket.socket | None]:
             os.close(fd)
         return None, None
     return json.loads(data), (socket.socket(fileno=fds[0]) if fds else None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: parse the DAG files, warm up, then serve the worker on the inherited socket."""
+    import argparse
+    import gc
+    import sys
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="nbflow-fork-server")
+    parser.add_argument("--dags-folder", required=True, type=Path)
+    parser.add_argument("--control-fd", required=True, type=int)
+    args = parser.parse_args(argv)
+    control = socket.socket(fileno=args.control_fd)
+    host = warm_host(args.dags_folder)
+    gc.collect()
+    gc.freeze()  # parsed DAGs and imports stay shared with the attempts instead of copied by gc
+    try:
+        return serve(control, lambda sock: _attempt(sock, host))
+    finally:
+        if host.rehearsal is not None:
+            host.rehearsal.remove()
+        sys.stdout.flush()
+
+
+def warm_host(dags_folder: "Path") -> "AttemptHost":
+    """Import what attempts need, parse the DAGs and build what each attempt would build for itself."""
+    from nbflow.configuration import load_config
+    from nbflow.runtime.attempt_process import AttemptHost, Rehearsal
+    from nbflow.runtime.dagbag import DagBag
+
+    import jinja2.nativetypes  # noqa: F401
+    import jinja2.sandbox  # noqa: F401
+
+    import nbflow.decorators  # noqa: F401 - operators and @task kinds
+    from nbflow.authoring.templating import make_template_env
+    from nbflow.operators.python import warm_up_callable
+
+    make_template_env(None).from_string("{{ 1 }}").render()
+    config = load_config()
+    dagbag = DagBag(dags_folder, import_timeout=config.getfloat("core", "dagbag_import_timeout"))
+    dagbag.collect()
+    for dag in dagbag.dags.values():
+        dag.get_template_env()
+        for task in dag.tasks:
+            warm_up_callable(getattr(task, "python_callable", None))
+    rehearsal = Rehearsal()
+    rehearsal.run()  # here once, so that what an attempt imports on first use is imported already
+    import nbflow.runtime.attempt_channel  # noqa: F401
+    import nbflow.runtime.kernel_pool  # noqa: F401
+    return AttemptHost(dags=dict(dagbag.dags), log_folder=config.log_folder,
+                       max_xcom_size=config.getint("core", "max_xcom_size"), rehearsal=rehearsal)
+
+
+def _attempt(sock: socket.socket, host: "AttemptHost") -> int:
+    from nbflow.operators.notebook_kernels import use_kernel_source
+    from nbflow.runtime.attempt_process import attempt_main
+    from nbflow.runtime.kernel_pool import NoKernels
+
+    use_kernel_source(NoKernels())  # a notebook task here starts its own kernel (pooled ones go through the worker)
+    return attempt_main(sock, host)
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main())

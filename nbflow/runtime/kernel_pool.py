@@ -65,7 +65,7 @@ class WorkerKernels:
 
     def hand_over(self, kernel: StartedKernel | None) -> None:
         """In the forked attempt: this kernel is the one its notebook task gets."""
-        use_kernel_source(HandedKernel(kernel.kernel) if kernel is not None else _NoKernels())
+        use_kernel_source(HandedKernel(kernel.kernel) if kernel is not None else NoKernels())
 
     def attempt_started(self, pid: int, kernel: StartedKernel | None) -> None:
         if kernel is not None:
@@ -106,7 +106,7 @@ class WorkerKernels:
             return None
 
 
-class _NoKernels:
+class NoKernels:
     """In a forked attempt that got no kernel: start one itself, never from the worker's pool."""
 
     def take(self, spec: Any) -> None:

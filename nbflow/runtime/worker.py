@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import select
 import selectors
 import signal
 import socket
@@ -95,7 +94,8 @@ class Worker:
         self.server: socket.socket | None = None  # control socket of the current fork server
         self.server_pids: dict[socket.socket, int] = {}  # every fork server still running, retired too
         self.forks_asked = 0  # processes asked of the current fork server and not yet received
-        self._rehearsal: tuple[Any, Workload, Any, Path] | None = None  # see `_rehearse`
+        self._server_procs: list[Any] = []  # Popen objects of fork servers
+        self._server_starts: list[float] = []
         self._last_beat = time.monotonic()
         self._stamps: dict[str, int | None] = {}
         self.selector = selectors.DefaultSelector()
@@ -163,9 +163,6 @@ class Worker:
         for control in list(self.server_pids):
             self._retire_server(control)
         self.kernels.close()
-        if self._rehearsal is not None:
-            import shutil
-            shutil.rmtree(self._rehearsal[3], ignore_errors=True)
         return 0
 
     def _select_timeout(self) -> float | None:
@@ -299,45 +296,22 @@ class Worker:
     # -- the fork server ------------------------------------------------------------------------------
 
     def _start_fork_server(self) -> None:
-        """Fork the server that forks attempts, from this worker's current (warm, freshly parsed) state."""
-        import gc
+        """Spawn the server that forks attempt processes (see fork_server.py); it parses the DAGs itself."""
+        import subprocess
 
-        from nbflow.runtime import fork_server
-
-        self._warm_dags()
+        now = time.monotonic()
+        self._server_starts = [t for t in self._server_starts if now - t < 10] + [now]
+        if len(self._server_starts) > 5:
+            raise RuntimeError("the fork server keeps dying as it starts; see the lines above")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.engine.dispose()  # no database file stays open in the server, nor in the attempts it forks
-        gc.collect()
-        gc.freeze()  # parsed DAGs and imports stay shared with the children instead of copied by gc
-        pid = os.fork()
-        if pid == 0:  # the fork server: never returns
-            code = 1
-            try:
-                ours.close()
-                self._leave_worker_state()
-                code = fork_server.serve(theirs, self._attempt_process)
-            except BaseException:  # noqa: BLE001 - the process must always leave through os._exit
-                import traceback
-                traceback.print_exc()
-            finally:
-                os._exit(code)
-        gc.unfreeze()
+        proc = subprocess.Popen([sys.executable, "-m", "nbflow.runtime.fork_server", "--dags-folder",
+                                 str(self.dagbag.dag_folder), "--control-fd", str(theirs.fileno())],
+                                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         theirs.close()
         self.server, self.forks_asked = ours, 0
-        self.server_pids[ours] = pid
+        self.server_pids[ours] = proc.pid
+        self._server_procs.append(proc)  # kept so Python does not reap it behind our back
         self.selector.register(ours, selectors.EVENT_READ, "server")
-
-    def _warm_dags(self) -> None:
-        """Build what every attempt of these DAGs would build for itself, once, before forking."""
-        from nbflow.operators.python import warm_up_callable
-
-        if self._rehearsal is None:
-            self._rehearsal = _rehearsal()
-
-        for dag in self.dagbag.dags.values():
-            dag.get_template_env()
-            for task in dag.tasks:
-                warm_up_callable(getattr(task, "python_callable", None))
 
     def _leave_worker_state(self) -> None:
         """In a process forked from the worker: drop the worker's pipes and sockets, keep its warm state."""
@@ -383,7 +357,10 @@ class Worker:
         except (KeyError, ValueError):
             pass
         control.close()
-        self.server_pids.pop(control, None)
+        gone = self.server_pids.pop(control, None)
+        for proc in [p for p in self._server_procs if p.pid == gone]:
+            proc.returncode = proc.returncode if proc.returncode is not None else 0  # reaped by _reap
+            self._server_procs.remove(proc)
         for pid, attempt in list(self.children.items()):
             if attempt.server is control:  # no exit code will come: its socket's end decides
                 attempt.orphan = True
@@ -422,45 +399,12 @@ class Worker:
 
     # -- inside the attempt process ------------------------------------------------------------------
 
-    def _attempt_process(self, sock: socket.socket, kernel: Any = None) -> int:
-        """Wait for the attempt, run its task, send the outcome back; the process's exit code."""
-        from nbflow.runtime.attempt import run_started_attempt, StartedAttempt
-        from nbflow.runtime.attempt_channel import AttemptChannel, ChannelXComStore, outcome_message, read_start
+    def _attempt_process(self, sock: socket.socket, kernel: Any) -> int:
+        """In a process this worker forked for a notebook task: run it with its pooled kernel."""
+        from nbflow.runtime.attempt_process import AttemptHost, attempt_main
 
-        channel = AttemptChannel(sock)
-        if kernel is None and not select.select([sock], [], [], 0)[0]:
-            self._rehearse()  # nothing to run yet: do the first-touch work off the attempt's clock
-        message = channel.receive()
-        if message is None:
-            return 0  # discarded before use
-        workload, try_number, run = read_start(message)
-        self.kernels.hand_over(kernel)
-        dag = self.dagbag.dags[workload.dag_id]
-        xcoms = ChannelXComStore(channel)
-        outcome = run_started_attempt(workload, dag, StartedAttempt(try_number, run), xcoms,
-                                      log_folder=self.log_folder, max_xcom_size=self.max_xcom_size)
-        channel.send(outcome_message(outcome, xcoms.take_pending()))
-        return 0
-
-    def _rehearse(self) -> None:
-        """Run a no-op attempt while waiting for the real one.
-
-        After fork every page written for the first time is copied (a page fault of several
-        microseconds here); an attempt process writes some four hundred of them. A spare that
-        rehearses pays for most of them before its attempt arrives instead of during it.
-        """
-        from nbflow.runtime.attempt import StartedAttempt, run_started_attempt
-        from nbflow.runtime.attempt_channel import outcome_message
-        from nbflow.runtime.xcom import MemoryXComStore
-
-        if self._rehearsal is None:
-            return
-        dag, workload, run, folder = self._rehearsal
-        try:
-            outcome = run_started_attempt(workload, dag, StartedAttempt(1, run), MemoryXComStore(), log_folder=folder)
-            outcome_message(outcome, [(workload.key, "return_value", "1")])
-        except Exception:  # noqa: BLE001 - only a speed-up
-            pass
+        host = AttemptHost(dags=self.dagbag.dags, log_folder=self.log_folder, max_xcom_size=self.max_xcom_size)
+        return attempt_main(sock, host, before_run=lambda _: self.kernels.hand_over(kernel))
 
     # -- what attempts say --------------------------------------------------------------------------
 
@@ -639,20 +583,6 @@ class Worker:
         self.stdin_open = False
         self.pending.clear()
         self._discard_spares()
-
-
-def _rehearsal() -> tuple[Any, Workload, Any, Path]:
-    """A one-task DAG, its workload and run, and a scratch log folder, for spares to rehearse with."""
-    import tempfile
-
-    from nbflow.authoring.dag import DAG
-    from nbflow.operators.python import PythonOperator
-    from nbflow.runtime.inprocess import make_run_info
-
-    with DAG("__nbflow_rehearsal__", schedule=None) as dag:
-        PythonOperator(task_id="noop", python_callable=lambda: None)
-    folder = Path(tempfile.mkdtemp(prefix="nbflow-rehearsal-"))
-    return dag, Workload(dag.dag_id, "noop", "rehearsal", -1, 1, ""), make_run_info(dag, None, None), folder
 
 
 def main(argv: list[str] | None = None) -> int:

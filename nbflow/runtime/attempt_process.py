@@ -1,0 +1,114 @@
+"""What runs inside an attempt process: take the start over the socket, run the task, send the outcome.
+
+Nothing here touches the metadata database, and nothing imports SQLAlchemy: the fork server that
+forks attempt processes imports only this side of nbflow, so each fork copies half the page
+tables, and each attempt process tears down half as much when it ends.
+"""
+from __future__ import annotations
+
+import select
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nbflow.runtime.attempt_channel import AttemptChannel, ChannelXComStore, outcome_message, read_start
+from nbflow.runtime.inprocess import make_run_info, resolution_context
+from nbflow.runtime.run_info import AttemptOutcome, DagRunInfo
+from nbflow.runtime.task_runner import AttemptRequest, run_attempt
+from nbflow.runtime.workload import Workload
+from nbflow.runtime.xcom import MemoryXComStore, XComStore
+
+if TYPE_CHECKING:
+    from nbflow.authoring.dag import DAG
+
+
+@dataclass(frozen=True, slots=True)
+class StartedAttempt:
+    """A claimed attempt: its try number and what its task sees of the run."""
+
+    try_number: int
+    run: DagRunInfo
+
+
+def run_started_attempt(workload: Workload, dag: "DAG", started: StartedAttempt, xcoms: XComStore, *,
+                        log_folder: Path, max_xcom_size: int | None = None) -> AttemptOutcome:
+    """Run the task of a claimed attempt in this process; never raises for task errors."""
+    key, run = workload.key, started.run
+    try:
+        task = dag.task_dict[key.task_id]
+        params = dag.params.validate(run.conf, where=f"DAG {dag.dag_id!r}")
+        if task.is_mapped:
+            kwargs = task.expansion(resolution_context(dag, key.task_id, run, params, xcoms))[key.map_index]
+            task = task.unmap(kwargs)
+        request = AttemptRequest(task=task, run=run, map_index=key.map_index, try_number=started.try_number,
+                                 params=params, log_folder=log_folder, max_xcom_size=max_xcom_size)
+        return run_attempt(request, xcoms)
+    except Exception as err:  # noqa: BLE001 - a failure to even start the attempt fails it
+        return AttemptOutcome(state="failed", try_number=started.try_number, duration=0.0,
+                              error=f"{type(err).__name__}: {err}", retryable=False)
+
+
+@dataclass
+class AttemptHost:
+    """What an attempt process finds in the process it was forked from."""
+
+    dags: dict[str, "DAG"]
+    log_folder: Path
+    max_xcom_size: int | None
+    rehearsal: "Rehearsal | None" = None
+
+
+def attempt_main(sock: socket.socket, host: AttemptHost, *, before_run: Any = None) -> int:
+    """Wait for the attempt, run its task, send the outcome back; the process's exit code.
+
+    `before_run(workload)` runs once the attempt is known (the worker hands a notebook kernel over).
+    """
+    channel = AttemptChannel(sock)
+    if host.rehearsal is not None and not select.select([sock], [], [], 0)[0]:
+        host.rehearsal.run()  # nothing to run yet: do the first-touch work off the attempt's clock
+    message = channel.receive()
+    if message is None:
+        return 0  # discarded before use
+    workload, try_number, run = read_start(message)
+    if before_run is not None:
+        before_run(workload)
+    dag = host.dags[workload.dag_id]
+    xcoms = ChannelXComStore(channel)
+    outcome = run_started_attempt(workload, dag, StartedAttempt(try_number, run), xcoms,
+                                  log_folder=host.log_folder, max_xcom_size=host.max_xcom_size)
+    channel.send(outcome_message(outcome, xcoms.take_pending()))
+    return 0
+
+
+class Rehearsal:
+    """A no-op attempt for a waiting attempt process to run.
+
+    After fork every page written for the first time is copied (a page fault of several
+    microseconds here); an attempt process writes some four hundred of them. A process that
+    rehearses pays for most of them before its attempt arrives instead of during it.
+    """
+
+    def __init__(self) -> None:
+        from nbflow.authoring.dag import DAG
+        from nbflow.operators.python import PythonOperator
+
+        with DAG("__nbflow_rehearsal__", schedule=None) as dag:
+            PythonOperator(task_id="noop", python_callable=lambda: None)
+        self.dag = dag
+        self.workload = Workload(dag.dag_id, "noop", "rehearsal", -1, 1, "")
+        self.started = StartedAttempt(1, make_run_info(dag, None, None))
+        self.folder = Path(tempfile.mkdtemp(prefix="nbflow-rehearsal-"))
+
+    def run(self) -> None:
+        try:
+            outcome = run_started_attempt(self.workload, self.dag, self.started, MemoryXComStore(),
+                                          log_folder=self.folder)
+            outcome_message(outcome, [(self.workload.key, "return_value", "1")])
+        except Exception:  # noqa: BLE001 - only a speed-up
+            pass
+
+    def remove(self) -> None:
+        import shutil
+        shutil.rmtree(self.folder, ignore_errors=True)
