@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import select
 import socket
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,7 +89,8 @@ class Rehearsal:
     rehearses pays for most of them before its attempt arrives instead of during it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, folder: Path) -> None:
+        """`folder` takes the rehearsals' logs: one fixed place, overwritten, so nothing piles up."""
         from nbflow.authoring.dag import DAG
         from nbflow.operators.python import PythonOperator
 
@@ -99,7 +99,7 @@ class Rehearsal:
         self.dag = dag
         self.workload = Workload(dag.dag_id, "noop", "rehearsal", -1, 1, "")
         self.started = StartedAttempt(1, make_run_info(dag, None, None))
-        self.folder = Path(tempfile.mkdtemp(prefix="nbflow-rehearsal-"))
+        self.folder = folder
 
     def run(self) -> None:
         try:
@@ -108,7 +108,3 @@ class Rehearsal:
             outcome_message(outcome, [(self.workload.key, "return_value", "1")])
         except Exception:  # noqa: BLE001 - only a speed-up
             pass
-
-    def remove(self) -> None:
-        import shutil
-        shutil.rmtree(self.folder, ignore_errors=True)

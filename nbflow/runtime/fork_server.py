@@ -128,7 +128,6 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: parse the DAG files, warm up, then serve the worker on the inherited socket."""
     import argparse
     import gc
-    import sys
     from pathlib import Path
 
     parser = argparse.ArgumentParser(prog="nbflow-fork-server")
@@ -139,12 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     host = warm_host(args.dags_folder)
     gc.collect()
     gc.freeze()  # parsed DAGs and imports stay shared with the attempts instead of copied by gc
-    try:
-        return serve(control, lambda sock: _attempt(sock, host))
-    finally:
-        if host.rehearsal is not None:
-            host.rehearsal.remove()
-        sys.stdout.flush()
+    return serve(control, lambda sock: _attempt(sock, host))
 
 
 def warm_host(dags_folder: "Path") -> "AttemptHost":
@@ -168,7 +162,7 @@ def warm_host(dags_folder: "Path") -> "AttemptHost":
         dag.get_template_env()
         for task in dag.tasks:
             warm_up_callable(getattr(task, "python_callable", None))
-    rehearsal = Rehearsal()
+    rehearsal = Rehearsal(config.home / "rehearsal")
     rehearsal.run()  # here once, so that what an attempt imports on first use is imported already
     import nbflow.runtime.attempt_channel  # noqa: F401
     import nbflow.runtime.kernel_pool  # noqa: F401
