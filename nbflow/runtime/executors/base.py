@@ -36,8 +36,9 @@ class BaseExecutor:
         with self._lock:
             return len(self._running)
 
-    # How many attempts may be handed over at once; the local worker takes twice its parallelism so
-    # that it always has the next attempt at hand (it never runs more than `parallelism` at a time).
+    # How many attempts may be handed over at once; the local worker takes several times its
+    # parallelism so that it always has the next attempt at hand (it never runs more than
+    # `parallelism` at a time).
     queue_depth_factor = 1
 
     def open_slots(self) -> int:
@@ -51,7 +52,13 @@ class BaseExecutor:
         with self._lock:
             self._running.pop((event.key, event.try_number), None)
             self._events.append(event)
-        self.wakeup.set()
+            backlog = len(self._running) - self.parallelism
+        # An attempt that recorded its own result, while the executor still holds a backlog of at
+        # least `parallelism` attempts, needs nothing from the scheduler yet: its turn can wait until
+        # the backlog runs low (or the next heartbeat), so that a wide run's hundreds of endings
+        # cost a turn per `parallelism` of them, not one each.
+        if event.exit_code != 0 or backlog < self.parallelism:
+            self.wakeup.set()
 
     def drain_events(self) -> list[ExecutorEvent]:
         with self._lock:
