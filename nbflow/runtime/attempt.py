@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,11 +76,13 @@ def skip_tasks(session: Session, source: TIKey, task_ids: tuple[str, ...], *, ig
 
 
 def begin_attempt(session: Session, workload: Workload, *, pid: int | None = None,
-                  runs: dict[tuple[str, str], DagRunInfo] | None = None) -> StartedAttempt | None:
+                  runs: dict[tuple[str, str], DagRunInfo] | None = None,
+                  upstream: Collection[str] = ()) -> StartedAttempt | None:
     """Claim the instance (queued → running) for process `pid` and read its run; None when someone else has it.
 
     `runs` caches what a run's tasks see of it (conf, dates: fixed once the run exists) for a
-    caller that starts many attempts, such as the local executor's worker.
+    caller that starts many attempts, such as the local executor's worker. The return values of
+    the `upstream` tasks are read in the same transaction and come with the started attempt.
     """
     key = workload.key
     try_number = claim(session, workload, pid=pid)
@@ -98,7 +100,8 @@ def begin_attempt(session: Session, workload: Workload, *, pid: int | None = Non
             if len(runs) >= 256:
                 runs.clear()
             runs[(key.dag_id, key.run_id)] = run
-    return StartedAttempt(try_number, run)
+    values = xcom_rows.get_values_of_tasks(session, key.dag_id, key.run_id, upstream) if upstream else {}
+    return StartedAttempt(try_number, run, values)
 
 
 def finish_attempt(session: Session, dag: "DAG", workload: Workload, outcome: AttemptOutcome, *,

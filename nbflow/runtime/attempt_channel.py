@@ -29,21 +29,26 @@ def encode(message: dict[str, Any]) -> bytes:
     return (json.dumps(message) + "\n").encode()
 
 
-def start_message(workload: Workload, try_number: int, run: DagRunInfo) -> bytes:
+def start_message(workload: Workload, try_number: int, run: DagRunInfo,
+                  upstream_values: dict[str, str] | None = None) -> bytes:
+    """`upstream_values`: the return values of upstream tasks, read when the attempt was claimed, so
+    that pulling them (what every TaskFlow task does) needs no round trip to the worker."""
     fields = asdict(run)
     for name in _DATE_FIELDS:
         if fields[name] is not None:
             fields[name] = fields[name].isoformat()
-    return encode({"start": {"workload": asdict(workload), "try_number": try_number, "run": fields}})
+    return encode({"start": {"workload": asdict(workload), "try_number": try_number, "run": fields,
+                             "upstream_values": upstream_values or {}}})
 
 
-def read_start(message: dict[str, Any]) -> tuple[Workload, int, DagRunInfo]:
+def read_start(message: dict[str, Any]) -> tuple[Workload, int, DagRunInfo, dict[str, str]]:
     start = message["start"]
     fields = dict(start["run"])
     for name in _DATE_FIELDS:
         if fields[name] is not None:
             fields[name] = datetime.fromisoformat(fields[name])
-    return Workload(**start["workload"]), int(start["try_number"]), DagRunInfo(**fields)
+    return (Workload(**start["workload"]), int(start["try_number"]), DagRunInfo(**fields),
+            dict(start.get("upstream_values") or {}))
 
 
 def outcome_message(outcome: AttemptOutcome, xcoms: list[tuple[TIKey, str, str]]) -> bytes:
@@ -86,15 +91,16 @@ class AttemptChannel:
 class ChannelXComStore:
     """The XComStore protocol for an attempt process: reads ask the worker, pushes go with the outcome."""
 
-    def __init__(self, channel: AttemptChannel) -> None:
+    def __init__(self, channel: AttemptChannel, *, known: dict[tuple[TIKey, str], str] | None = None) -> None:
         self._channel = channel
         self._pending: dict[tuple[TIKey, str], str] = {}
+        self._known = known or {}  # values the worker sent with the start (upstream return values)
 
     def set(self, key: TIKey, name: str, value_json: str) -> None:
         self._pending[(key, name)] = value_json
 
     def get(self, key: TIKey, name: str) -> str | None:
-        held = self._pending.get((key, name))
+        held = self._pending.get((key, name)) or self._known.get((key, name))
         if held is not None:
             return held
         return self._channel.ask({"op": "get", "key": _key_fields(key), "name": name})  # type: ignore[no-any-return]

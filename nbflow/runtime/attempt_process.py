@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import select
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from nbflow.runtime.run_info import AttemptOutcome, DagRunInfo
 from nbflow.runtime.task_runner import AttemptRequest, run_attempt
 from nbflow.runtime.workload import Workload
 from nbflow.runtime.xcom import MemoryXComStore, XComStore
+from nbflow.store.keys import TIKey
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
@@ -29,6 +30,7 @@ class StartedAttempt:
 
     try_number: int
     run: DagRunInfo
+    upstream_values: dict[str, str] = field(default_factory=dict)  # {task_id: return value JSON}, read at claim
 
 
 def run_started_attempt(workload: Workload, dag: "DAG", started: StartedAttempt, xcoms: XComStore, *,
@@ -70,11 +72,12 @@ def attempt_main(sock: socket.socket, host: AttemptHost, *, before_run: Any = No
     message = channel.receive()
     if message is None:
         return 0  # discarded before use
-    workload, try_number, run = read_start(message)
+    workload, try_number, run, upstream_values = read_start(message)
     if before_run is not None:
         before_run(workload)
     dag = host.dags[workload.dag_id]
-    xcoms = ChannelXComStore(channel)
+    xcoms = ChannelXComStore(channel, known={(TIKey(workload.dag_id, task_id, workload.run_id, -1), "return_value"): value
+                                             for task_id, value in upstream_values.items()})
     outcome = run_started_attempt(workload, dag, StartedAttempt(try_number, run), xcoms,
                                   log_folder=host.log_folder, max_xcom_size=host.max_xcom_size)
     channel.send(outcome_message(outcome, xcoms.take_pending()))

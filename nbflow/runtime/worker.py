@@ -25,6 +25,7 @@ import socket
 import sys
 import time
 from collections import deque
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,7 +209,7 @@ class Worker:
             return False
         try:
             with session_scope(self.sessions) as session:
-                started = begin_attempt(session, workload, pid=pid, runs=self.runs)
+                started = begin_attempt(session, workload, pid=pid, runs=self.runs, upstream=self._pulls(workload))
         except Exception as err:  # noqa: BLE001 - the scheduler hands the instance back or fails it
             sock.close()
             self._report(workload, 1, f"could not start the attempt: {type(err).__name__}: {err}")
@@ -229,9 +230,19 @@ class Worker:
         self.kernels.attempt_started(pid, kernel)
         self.selector.register(sock, selectors.EVENT_READ, pid)
         try:
-            sock.sendall(start_message(workload, started.try_number, started.run))
+            sock.sendall(start_message(workload, started.try_number, started.run, started.upstream_values))
         except OSError:  # it died while waiting: reported as a dead attempt when it is reaped
             pass
+
+    def _pulls(self, workload: Workload) -> Collection[str]:
+        """Upstream tasks whose return values a TaskFlow task will pull: read with its claim."""
+        from nbflow.authoring.taskflow import DecoratedOperator
+
+        dag = self.dagbag.dags.get(workload.dag_id)
+        task = dag.task_dict.get(workload.task_id) if dag is not None else None
+        if task is None or workload.map_index >= 0 or not isinstance(task, DecoratedOperator):
+            return ()
+        return task.upstream_task_ids
 
     def _can_start_at_once(self, workload: Workload) -> bool:
         """Whether a spare can take this workload with no re-parse and no kernel (see `_record`)."""
@@ -465,7 +476,8 @@ class Worker:
                 if following is None or not self._can_start_at_once(following):
                     return ready, None, None, 0
                 pid = next(iter(self.spares))
-                return ready, following, begin_attempt(session, following, pid=pid, runs=self.runs), pid
+                return ready, following, begin_attempt(session, following, pid=pid, runs=self.runs,
+                                                              upstream=self._pulls(following)), pid
         try:
             ready, following, started, pid = retry_on_locked(write)
         except Exception as err:  # noqa: BLE001 - reported as a dead attempt: the scheduler decides

@@ -52,6 +52,19 @@ def get_xcom(session: Session, ti: TIKey, key: str = XCOM_RETURN_KEY) -> XComRow
     return XComRow.from_mapping(found) if found else None
 
 
+def get_values_of_tasks(session: Session, dag_id: str, run_id: str, task_ids: Collection[str],
+                        key: str = XCOM_RETURN_KEY) -> dict[str, str]:
+    """{task_id: value} of what these (unmapped) tasks of the run pushed under `key`; absent ones left out."""
+    if not task_ids:
+        return {}
+    stmt = prepared("xcom_values_of_tasks", lambda: select(XCOM.c.task_id, XCOM.c.value).where(
+        XCOM.c.dag_id == bindparam("k_dag_id"), XCOM.c.run_id == bindparam("k_run_id"), XCOM.c.map_index == -1,
+        XCOM.c.key == bindparam("v_key"), XCOM.c.task_id.in_(bindparam("k_task_ids", expanding=True))))
+    rows = session.execute(stmt, {"k_dag_id": dag_id, "k_run_id": run_id, "v_key": key,
+                                  "k_task_ids": sorted(task_ids)}).all()
+    return {task_id: value for task_id, value in rows}
+
+
 def get_xcoms(session: Session, dag_id: str, run_id: str, task_ids: str | Collection[str] | None = None,
               key: str | None = XCOM_RETURN_KEY, map_indexes: int | Collection[int] | None = None,
               include_prior_dates: bool = False, logical_date: dt.datetime | None = None) -> list[XComRow]:

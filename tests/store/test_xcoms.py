@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from nbflow.store.runs import delete_dag_run
-from nbflow.store.xcoms import delete_xcoms_for, get_xcom, get_xcoms, set_xcom
+from nbflow.store.xcoms import delete_xcoms_for, get_values_of_tasks, get_xcom, get_xcoms, set_xcom
 
 from .conftest import Db
 from .helpers import day, key, make_run
@@ -77,3 +77,15 @@ def test_delete_xcoms_for_one_instance_and_cascade_with_the_run(db: Db) -> None:
         assert [r.task_id for r in get_xcoms(s, "etl", "manual__2025-01-02", key=None)] == ["b"]
         delete_dag_run(s, "etl", "manual__2025-01-02")
         assert get_xcoms(s, "etl", "manual__2025-01-02", key=None) == []
+
+
+def test_values_of_tasks_reads_unmapped_return_values_of_the_tasks_named(db: Db) -> None:
+    with db.tx() as s:
+        make_run(s)
+        for task, index, xkey, value in (("a", -1, "return_value", 1), ("b", -1, "return_value", 2),
+                                         ("b", -1, "extra", 3), ("m", 0, "return_value", 10),
+                                         ("c", -1, "return_value", 4)):
+            set_xcom(s, key(task, map_index=index), xkey, json.dumps(value))
+    with db.tx() as s:
+        found = get_values_of_tasks(s, "etl", "manual__2025-01-02", ["a", "b", "m", "missing"])
+    assert {task: json.loads(v) for task, v in found.items()} == {"a": 1, "b": 2}
