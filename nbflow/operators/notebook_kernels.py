@@ -105,14 +105,21 @@ def kernel_is_alive(pid: int) -> bool:
         return True
 
 
-class KernelProcess:
+class _Started:
+    """A kernel started for the pool: when it started, and when it was told to stop (never reused)."""
+
+    def __init__(self, kernel: LaunchedKernel) -> None:
+        self.kernel = kernel
+        self.started_at = time.monotonic()
+        self.stopped_at: float | None = None
+
+
+class KernelProcess(_Started):
     """A kernel process this process started (as its own child), and so must stop and reap."""
 
     def __init__(self, kernel: LaunchedKernel, popen: subprocess.Popen[bytes]) -> None:
-        self.kernel = kernel
+        super().__init__(kernel)
         self.popen = popen
-        self.started_at = time.monotonic()
-        self.stopped_at: float | None = None
 
     @property
     def pid(self) -> int:
@@ -150,14 +157,12 @@ class KernelProcess:
         _remove_kernel_files(self.kernel)
 
 
-class ForkedKernel:
+class ForkedKernel(_Started):
     """A kernel forked by the pool's kernel template (notebook_template.py), which stops and reaps it."""
 
     def __init__(self, kernel: LaunchedKernel, template: "KernelTemplate") -> None:
-        self.kernel = kernel
+        super().__init__(kernel)
         self.template = template
-        self.started_at = time.monotonic()
-        self.stopped_at: float | None = None
 
     @property
     def pid(self) -> int:

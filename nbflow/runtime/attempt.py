@@ -1,6 +1,8 @@
 """Run one queued task instance from the metadata database: claim it, run it, record how it ended.
 
-This is what a local-executor child, the sequential executor and `nbflow tasks run` all call.
+`begin_attempt` and `finish_attempt` are what the local executor's worker runs around each forked
+attempt; `execute_workload` does all three steps in one process (the sequential executor and
+`nbflow tasks run`).
 """
 from __future__ import annotations
 
@@ -137,7 +139,7 @@ def execute_workload(workload: Workload, dag: "DAG", *, session_factory: Callabl
         started = begin_attempt(session, workload)
     if started is None:
         return EXIT_NOT_CLAIMED
-    xcoms = DbXComStore(session_factory, read_session_factory, deferred=True)
+    xcoms = DbXComStore(session_factory, read_session_factory)
     stop = threading.Event()
     if heartbeat_sec:
         threading.Thread(target=_heartbeat, args=(session_factory, key, stop, heartbeat_sec), daemon=True).start()
@@ -193,8 +195,8 @@ def fail_dead_attempt(session: Session, dag: "DAG | None", key: TIKey, try_numbe
 def warm_up_statements(session_factory: Callable[[], Session]) -> None:
     """Walk one attempt's whole life on a throw-away run, then roll it all back.
 
-    Compiling SQL is most of the cost of a statement's first use; done here, in the warm worker,
-    every forked attempt finds each statement shape in SQLAlchemy's cache. Nothing is kept.
+    Compiling SQL is most of the cost of a statement's first use; done here, when the warm worker
+    starts, its first attempts find each statement shape in SQLAlchemy's cache. Nothing is kept.
     """
     from datetime import datetime, timezone
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from nbflow.runtime.run_info import AttemptOutcome, DagRunInfo
 from nbflow.runtime.workload import Workload
+from nbflow.runtime.xcom import HeldPushes
 from nbflow.store.keys import TIKey
 
 _DATE_FIELDS = ("logical_date", "data_interval_start", "data_interval_end", "start_date")
@@ -88,16 +89,13 @@ class AttemptChannel:
         return reply["value"]
 
 
-class ChannelXComStore:
+class ChannelXComStore(HeldPushes):
     """The XComStore protocol for an attempt process: reads ask the worker, pushes go with the outcome."""
 
     def __init__(self, channel: AttemptChannel, *, known: dict[tuple[TIKey, str], str] | None = None) -> None:
+        super().__init__()
         self._channel = channel
-        self._pending: dict[tuple[TIKey, str], str] = {}
         self._known = known or {}  # values the worker sent with the start (upstream return values)
-
-    def set(self, key: TIKey, name: str, value_json: str) -> None:
-        self._pending[(key, name)] = value_json
 
     def get(self, key: TIKey, name: str) -> str | None:
         held = self._pending.get((key, name)) or self._known.get((key, name))
@@ -117,11 +115,6 @@ class ChannelXComStore:
 
     def clear(self, key: TIKey) -> None:
         """Nothing to do: the worker deleted the instance's earlier XComs when it claimed the attempt."""
-
-    def take_pending(self) -> list[tuple[TIKey, str, str]]:
-        pending = [(key, name, value) for (key, name), value in self._pending.items()]
-        self._pending.clear()
-        return pending
 
 
 def answer(request: dict[str, Any], xcoms: Any) -> Any:

@@ -24,6 +24,16 @@ if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
 
 
+def preload() -> None:
+    """Import and build once what every attempt needs, so processes forked afterwards start with it."""
+    import jinja2.nativetypes  # noqa: F401
+    import jinja2.sandbox  # noqa: F401
+
+    import nbflow.decorators  # noqa: F401 - operators and @task kinds
+    from nbflow.authoring.templating import make_template_env
+    make_template_env(None).from_string("{{ 1 }}").render()
+
+
 @dataclass(frozen=True, slots=True)
 class StartedAttempt:
     """A claimed attempt: its try number and what its task sees of the run."""

@@ -113,7 +113,7 @@ def receive(control: socket.socket) -> tuple[dict | None, socket.socket | None]:
     """The worker's side: the server's next message and the socket it carried; (None, None) at its end."""
     try:
         data, fds, _, _ = socket.recv_fds(control, MAX_MESSAGE, 1)
-    except BlockingIOError:
+    except BlockingIOError:  # nothing to read after all: the caller tries again later
         raise
     except OSError:
         return None, None
@@ -144,17 +144,11 @@ def main(argv: list[str] | None = None) -> int:
 def warm_host(dags_folder: "Path") -> "AttemptHost":
     """Import what attempts need, parse the DAGs and build what each attempt would build for itself."""
     from nbflow.configuration import load_config
-    from nbflow.runtime.attempt_process import AttemptHost, Rehearsal
+    from nbflow.operators.python import warm_up_callable
+    from nbflow.runtime.attempt_process import AttemptHost, Rehearsal, preload
     from nbflow.runtime.dagbag import DagBag
 
-    import jinja2.nativetypes  # noqa: F401
-    import jinja2.sandbox  # noqa: F401
-
-    import nbflow.decorators  # noqa: F401 - operators and @task kinds
-    from nbflow.authoring.templating import make_template_env
-    from nbflow.operators.python import warm_up_callable
-
-    make_template_env(None).from_string("{{ 1 }}").render()
+    preload()
     config = load_config()
     dagbag = DagBag(dags_folder, import_timeout=config.getfloat("core", "dagbag_import_timeout"))
     dagbag.collect()

@@ -31,19 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from nbflow.configuration import load_config
+from nbflow.runtime.attempt_process import preload
 from nbflow.runtime.workload import Workload
-
-
-def _preload() -> None:
-    """Import what every attempt needs once, here, so forked children start with it (copy-on-write)."""
-    import jinja2.nativetypes  # noqa: F401
-    import jinja2.sandbox  # noqa: F401
-
-    import nbflow.decorators  # noqa: F401 - operators and @task kinds
-    import nbflow.runtime.attempt  # noqa: F401
-    import nbflow.runtime.attempt_channel  # noqa: F401
-    from nbflow.authoring.templating import make_template_env
-    make_template_env(None).from_string("{{ 1 }}").render()
 
 
 SPARES = 2  # processes forked ahead of need; each costs a few MB of copied pages while it waits
@@ -59,7 +48,6 @@ class _Attempt:
     buffer: bytes = b""
     recorded: bool = False
     record_error: str = ""
-    exit_code: int | None = None  # known once its parent (the fork server, or this worker) reaped it
     closed: bool = False  # its socket reached end of file: the process wrote all it will write
     server: socket.socket | None = None  # the fork server that made it (None: forked by the worker)
     orphan: bool = False  # its fork server died: no exit code will come, its socket's end decides
@@ -71,7 +59,7 @@ class Worker:
         from nbflow.runtime.xcom_db import DbXComStore
         from nbflow.store import make_engine, make_session_factory
 
-        _preload()
+        preload()  # for the attempts this worker forks itself (notebook tasks with a pooled kernel)
         self.config = load_config()
         self.parallelism = parallelism
         self.dagbag = DagBag(dags_folder, import_timeout=self.config.getfloat("core", "dagbag_import_timeout"))
@@ -107,10 +95,7 @@ class Worker:
         self.kernels.prestart(self.dagbag.dags.values())  # notebook tasks: kernels started ahead of need
 
     def _warm_up(self) -> None:
-        """Compile the statements an attempt runs, and each DAG's template environment, before forking.
-
-        SQLAlchemy caches compiled SQL per engine and Jinja builds environments lazily; done once here.
-        """
+        """Parse the DAG files and compile the statements that claim and record attempts, once, here."""
         from nbflow.runtime.attempt import warm_up_statements
         self.dagbag.collect()
         try:
@@ -527,7 +512,6 @@ class Worker:
         attempt = self.children.get(pid)
         if attempt is None:
             return
-        attempt.exit_code = code
         if not attempt.closed:
             self._drain(attempt)
         del self.children[pid]

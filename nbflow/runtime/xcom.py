@@ -23,6 +23,26 @@ class XComStore(Protocol):
     def clear(self, key: TIKey) -> None: ...
 
 
+class HeldPushes:
+    """The pushes of one attempt, held until the transaction that records its result writes them.
+
+    One write per attempt instead of one per push, and a task's state and its XComs become
+    visible together. The attempt's own pulls see what it pushed.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[TIKey, str], str] = {}
+
+    def set(self, key: TIKey, name: str, value_json: str) -> None:
+        self._pending[(key, name)] = value_json
+
+    def take_pending(self) -> list[tuple[TIKey, str, str]]:
+        """The held values, (key, name, JSON), for the transaction that records the attempt's result."""
+        pending = [(key, name, value_json) for (key, name), value_json in self._pending.items()]
+        self._pending.clear()
+        return pending
+
+
 class MemoryXComStore:
     """XComs of in-process runs (`dags test`), keyed by task instance and name."""
 

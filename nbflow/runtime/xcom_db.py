@@ -5,39 +5,22 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
+from nbflow.runtime.xcom import HeldPushes
 from nbflow.store import session_scope
 from nbflow.store import xcoms as xcom_rows
 from nbflow.store.keys import TIKey
 
 
-class DbXComStore:
+class DbXComStore(HeldPushes):
     """The XComStore protocol over `nbflow.store.xcoms`; each read is its own short transaction.
 
-    With `deferred=True` the values an attempt pushes are held here and written, by whoever takes them with `take_pending`, in
-    the transaction that records the attempt's result: one write transaction per attempt instead
-    of one per push, and a task's state and its XComs become visible together. The attempt's own
-    pulls see what it pushed.
+    Pushes are held (`HeldPushes`) for whoever records the attempt to write with its result.
     """
 
     def __init__(self, session_factory: Callable[[], Session],
-                 read_session_factory: Callable[[], Session] | None = None, *, deferred: bool = False) -> None:
-        self._sessions = session_factory
+                 read_session_factory: Callable[[], Session] | None = None) -> None:
+        super().__init__()
         self._readers = read_session_factory or session_factory
-        self._deferred = deferred
-        self._pending: dict[tuple[TIKey, str], str] = {}
-
-    def set(self, key: TIKey, name: str, value_json: str) -> None:
-        if self._deferred:
-            self._pending[(key, name)] = value_json
-            return
-        with session_scope(self._sessions) as session:
-            xcom_rows.set_xcom(session, key, name, value_json)
-
-    def take_pending(self) -> list[tuple[TIKey, str, str]]:
-        """The held values, (key, name, JSON), for the transaction that records the attempt's result."""
-        pending = [(key, name, value_json) for (key, name), value_json in self._pending.items()]
-        self._pending.clear()
-        return pending
 
     def get(self, key: TIKey, name: str) -> str | None:
         held = self._pending.get((key, name))
