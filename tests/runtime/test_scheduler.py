@@ -515,3 +515,72 @@ def test_a_changed_schedule_takes_effect_at_the_next_parse(env) -> None:
     run_scheduler_until_idle(make_env(), executor="sequential")
     runs = api.list_runs(environment, "moving")
     assert [r.run_type for r in runs] == ["scheduled"] and runs[0].state == "success"
+
+
+SPANS_DAG = """
+    import time
+    from nbflow import DAG
+    from nbflow.operators.python import PythonOperator
+
+    def work(run_id):
+        start = time.time()
+        time.sleep(0.3)
+        with open({spans!r}, "a") as f:
+            f.write(f"{{run_id}} {{start}} {{time.time()}}\\n")
+
+    with DAG("spans", schedule=None, {dag_args}):
+        for i in range({tasks}):
+            PythonOperator(task_id=f"w{{i}}", python_callable=work, op_args=["{{{{ run_id }}}}"])
+"""
+
+
+def most_at_once(spans: Path) -> int:
+    """The largest number of recorded attempts that were running at the same moment."""
+    edges = []
+    for line in lines(spans):
+        _, start, end = line.split()
+        edges += [(float(start), 1), (float(end), -1)]
+    running = peak = 0
+    for _, step in sorted(edges, key=lambda edge: (edge[0], edge[1])):
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+def test_max_active_tasks_caps_the_attempts_running_at_once(env, tmp_path: Path) -> None:
+    spans = tmp_path / "spans.txt"
+    write_dag(env.dags, "spans.py", SPANS_DAG.format(spans=str(spans), dag_args="max_active_tasks=2", tasks=6))
+    environment = make_env()
+    run = api.trigger_dag(environment, "spans")
+    run_scheduler_until_idle(environment)
+    assert api.get_run(environment, "spans", run.run_id).state == "success"
+    assert len(lines(spans)) == 6
+    assert most_at_once(spans) == 2
+
+
+def test_parallelism_caps_the_attempts_running_at_once(env, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("NBFLOW__CORE__PARALLELISM", "3")
+    spans = tmp_path / "spans.txt"
+    write_dag(env.dags, "spans.py", SPANS_DAG.format(spans=str(spans), dag_args="max_active_tasks=16", tasks=9))
+    environment = make_env()
+    run = api.trigger_dag(environment, "spans")
+    run_scheduler_until_idle(environment)
+    assert api.get_run(environment, "spans", run.run_id).state == "success"
+    assert len(lines(spans)) == 9
+    assert most_at_once(spans) == 3
+
+
+def test_max_active_runs_lets_one_run_finish_before_the_next_starts(env, tmp_path: Path) -> None:
+    spans = tmp_path / "spans.txt"
+    write_dag(env.dags, "spans.py", SPANS_DAG.format(spans=str(spans), dag_args="max_active_runs=1", tasks=2))
+    environment = make_env()
+    runs = [api.trigger_dag(environment, "spans", run_id=f"r{i}") for i in range(3)]
+    run_scheduler_until_idle(environment)
+    assert [api.get_run(environment, "spans", run.run_id).state for run in runs] == ["success"] * 3
+    by_run: dict[str, list[float]] = {}
+    for line in lines(spans):
+        run_id, start, end = line.split()
+        by_run.setdefault(run_id, []).extend([float(start), float(end)])
+    windows = sorted((min(times), max(times)) for times in by_run.values())
+    assert len(windows) == 3
+    assert all(later[0] >= earlier[1] for earlier, later in zip(windows, windows[1:]))
