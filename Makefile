@@ -65,8 +65,6 @@ sysdeps:
 test: venv sysdeps
 	$(VPY) -m pytest -q -x --timeout=300 -n 2 $(PYTEST_ARGS) tests
 
-# Runs each example DAG once, in process, on the default SQLite database and local executor.
-# Will become `nbflow standalone` (scheduler + webserver) once those exist.
 # The scheduler with the local executor on SQLite, running the example DAGs on their schedules
 # (each runs its latest interval at once) until Ctrl-C; `make run RUN_ARGS=--until-idle` stops
 # once every run has finished.

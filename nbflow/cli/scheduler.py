@@ -33,9 +33,22 @@ def run_scheduler(args: argparse.Namespace, conf: Config) -> int:
     if threading.current_thread() is threading.main_thread():  # handlers only where Python allows them
         signal.signal(signal.SIGTERM, lambda *_: scheduler.stop())
         signal.signal(signal.SIGINT, lambda *_: scheduler.stop())
+    _print_scheduler_news()
     print(f"nbflow scheduler: DAGs from {conf.dags_folder}, database {conf.sql_alchemy_conn}, "
           f"{scheduler.executor.name} executor (parallelism {scheduler.executor.parallelism}), "
           f"task logs under {conf.log_folder}; stop with Ctrl-C", file=sys.stderr)
     scheduler.run(num_runs=args.num_runs, until_idle=args.until_idle)
     print("nbflow scheduler: stopped", file=sys.stderr)
     return 0
+
+
+def _print_scheduler_news() -> None:
+    """Finished runs and broken DAG files, one line each on stderr, as the scheduler notices them."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("nbflow scheduler: %(message)s"))
+    logger = logging.getLogger("nbflow.scheduler")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False

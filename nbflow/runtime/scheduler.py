@@ -97,6 +97,7 @@ class Scheduler:
         self._last_orphan_check = 0.0
         self._last_periodic = 0.0
         self._unpaused: set[str] = set()
+        self._reported_errors: dict[str, str] = {}  # file -> error text already logged
         # Per active run: the DAG object, the instance states and the ready task ids of the last turn.
         self._memo: dict[tuple[str, str], tuple[Any, dict[tuple[str, int], str | None], set[str]]] = {}
         self.loop_stats: list[LoopStats] = []
@@ -184,6 +185,17 @@ class Scheduler:
             record_dags(session, self.dagbag.dags.values(), paused_at_creation=self.settings.paused_at_creation)
             dag_rows.record_import_errors(session, self.dagbag.import_errors)
         self._last_periodic = 0.0  # read pause flags and due runs of the new DAGs on this turn
+        self._report_import_errors()
+
+    def _report_import_errors(self) -> None:
+        """Say once when a DAG file breaks or is mended, instead of on every parse."""
+        errors = self.dagbag.import_errors
+        for path, error in sorted(errors.items()):
+            if self._reported_errors.get(path) != error:
+                log.warning("broken DAG file: %s", (error.splitlines() or [path])[0])
+        for path in sorted(set(self._reported_errors) - set(errors)):
+            log.info("DAG file %s imports again", path)
+        self._reported_errors = dict(errors)
 
     def _create_scheduled_runs(self, session: Session, now: datetime) -> None:
         """Every due interval of every unpaused DAG gets its run, up to max_active_runs (catchup included)."""
@@ -379,6 +391,10 @@ class Scheduler:
         if not run_rows.set_dag_run_state(session, run.dag_id, run.run_id, result, expected_state="running",
                                           failed_task=failed_task):
             return
+        took = f" in {(datetime.now(timezone.utc) - run.start_date).total_seconds():.2f} s" if run.start_date else ""
+        log.info("DAG run %s %s: %s%s%s", run.dag_id, run.run_id, result, took,
+                 f" (task {failed_task} failed; `nbflow tasks logs {run.dag_id} {run.run_id} {failed_task}`)"
+                 if failed_task else "")
         callback = dag.on_success_callback if result == "success" else dag.on_failure_callback
         if callback:
             context = {"dag": dag, "dag_run": run_info_of(run), "run_id": run.run_id,

@@ -47,3 +47,30 @@ def test_scheduler_with_unknown_executor_fails_in_one_line(nbflow_env, monkeypat
     result = nbflow("scheduler", "--until-idle")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: unknown executor 'locl' (core.executor)")
+
+
+def test_scheduler_says_which_runs_ended_how_and_which_dag_files_are_broken(nbflow_env, monkeypatch) -> None:
+    monkeypatch.setenv("NBFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "false")
+    write_dag(nbflow_env.dags, "hello.py", DAG)
+    write_dag(nbflow_env.dags, "boom.py", """
+        from nbflow import DAG
+        from nbflow.operators.python import PythonOperator
+        with DAG("boom", schedule=None):
+            PythonOperator(task_id="divide", python_callable=lambda: 1 / 0)
+    """)
+    write_dag(nbflow_env.dags, "badcron.py", """
+        from nbflow import DAG
+        with DAG("badcron", schedule="every tuesday"):
+            pass
+    """)
+    environment = make_env()
+    good = api.trigger_dag(environment, "hello")
+    bad = api.trigger_dag(environment, "boom")
+    result = nbflow("scheduler", "--until-idle")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    broken = [line for line in lines if "broken DAG file" in line]
+    assert len(broken) == 1 and "badcron.py:2" in broken[0] and "'every tuesday'" in broken[0]
+    assert any(line.startswith(f"nbflow scheduler: DAG run hello {good.run_id}: success in ") for line in lines)
+    failed = next(line for line in lines if f"DAG run boom {bad.run_id}: failed" in line)
+    assert f"task divide failed; `nbflow tasks logs boom {bad.run_id} divide`" in failed
