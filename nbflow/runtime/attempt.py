@@ -108,18 +108,20 @@ def begin_attempt(session: Session, workload: Workload, *, pid: int | None = Non
 
 def finish_attempt(session: Session, dag: "DAG", workload: Workload, outcome: AttemptOutcome, *,
                    xcoms: Iterable[tuple[TIKey, str, str]] = (), followups: bool = False,
-                   executor: str = "local") -> list[Workload]:
+                   executor: str = "local", in_flight: frozenset[tuple[str, str, str]] = frozenset()
+                   ) -> list[Workload]:
     """Record how the attempt ended, with the XComs it pushed, in the caller's transaction.
 
     With `followups`, downstream tasks it made ready are queued in the same transaction (the
-    mini-scheduler); their workloads are returned for the caller to start.
+    mini-scheduler); their workloads are returned for the caller to start. `in_flight` names
+    (dag_id, run_id, task_id) the caller knows are still running or queued.
     """
     for ti_key, name, value_json in xcoms:
         xcom_rows.set_xcom(session, ti_key, name, value_json)
     final = record_outcome(session, dag, workload.key, outcome)
     if followups and final in ("success", "skipped", "failed"):
         return queue_ready_downstream(session, dag, workload.key, job_id=workload.queued_by_job_id,
-                                      executor=executor)
+                                      executor=executor, in_flight=in_flight)
     return []
 
 

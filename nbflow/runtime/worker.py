@@ -455,7 +455,7 @@ class Worker:
         def write() -> tuple[list[Workload], Workload | None, StartedAttempt | None, int]:
             with session_scope(self.sessions) as session:
                 ready = finish_attempt(session, dag, attempt.workload, outcome, xcoms=xcoms,
-                                       followups=self.stdin_open)
+                                       followups=self.stdin_open, in_flight=self._in_flight(attempt))
                 # what runs next here: a task this one made ready, else the next one waiting
                 following = ready[0] if ready else (self.pending[0] if self.pending else None)
                 if following is None or not self._can_start_at_once(following):
@@ -482,6 +482,13 @@ class Worker:
         if ready and following is not None:
             ready = ready[1:]
         self.pending.extendleft(reversed(ready))
+
+    def _in_flight(self, ending: _Attempt) -> frozenset[tuple[str, str, str]]:
+        """(dag_id, run_id, task_id) of the attempts this worker runs or holds, other than `ending`."""
+        keys = {(a.workload.dag_id, a.workload.run_id, a.workload.task_id)
+                for a in self.children.values() if a is not ending and not a.recorded}
+        keys.update((w.dag_id, w.run_id, w.task_id) for w in self.pending)
+        return frozenset(keys)
 
     def _forget_socket(self, attempt: _Attempt) -> None:
         try:
