@@ -57,8 +57,23 @@ def run_started_attempt(workload: Workload, dag: "DAG", started: StartedAttempt,
                                  params=params, log_folder=log_folder, max_xcom_size=max_xcom_size)
         return run_attempt(request, xcoms)
     except Exception as err:  # noqa: BLE001 - a failure to even start the attempt fails it
-        return AttemptOutcome(state="failed", try_number=started.try_number, duration=0.0,
-                              error=f"{type(err).__name__}: {err}", retryable=False)
+        return could_not_start(workload, started.try_number, f"{type(err).__name__}: {err}", log_folder)
+
+
+def could_not_start(workload: Workload, try_number: int, error: str, log_folder: Path) -> AttemptOutcome:
+    """The failed outcome of an attempt whose task never ran, with the reason in its log file."""
+    from nbflow.runtime.logs import attempt_log_path
+
+    key = workload.key
+    path = attempt_log_path(log_folder, key.dag_id, key.run_id, key.task_id, try_number, key.map_index)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as log:
+            log.write(f"[nbflow] {key} try {try_number}: could not start the attempt: {error}\n")
+    except OSError:
+        pass  # the outcome still carries the error
+    return AttemptOutcome(state="failed", try_number=try_number, duration=0.0, error=error, retryable=False,
+                          log_path=str(path))
 
 
 @dataclass
@@ -85,7 +100,12 @@ def attempt_main(sock: socket.socket, host: AttemptHost, *, before_run: Any = No
     workload, try_number, run, upstream_values = read_start(message)
     if before_run is not None:
         before_run(workload)
-    dag = host.dags[workload.dag_id]
+    dag = host.dags.get(workload.dag_id)
+    if dag is None:  # its file broke, and this process was forked from a parse made after that
+        error = (f"DAG {workload.dag_id!r} did not load from {workload.fileloc} in this process; "
+                 f"`nbflow dags list-import-errors` says why")
+        channel.send(outcome_message(could_not_start(workload, try_number, error, host.log_folder), []))
+        return 0
     xcoms = ChannelXComStore(channel, known={(TIKey(workload.dag_id, task_id, workload.run_id, -1), "return_value"): value
                                              for task_id, value in upstream_values.items()})
     outcome = run_started_attempt(workload, dag, StartedAttempt(try_number, run), xcoms,

@@ -85,6 +85,10 @@ class DagBag:
     first line is `file:line: Type: message` and whose remaining lines are the traceback.
     `include_examples` is accepted for Airflow compatibility; nbflow ships its examples as a plain
     folder (`dags/` in the repository), so there is nothing extra to include.
+
+    A file that fails to import after it once imported keeps its DAGs as they last loaded (the
+    error is reported all the same): a typo saved while a run is going does not strand that run,
+    and `kept` names the DAGs held that way.
     """
 
     def __init__(self, dag_folder: str | os.PathLike[str], *, import_timeout: float = 30.0,
@@ -95,7 +99,9 @@ class DagBag:
         self.dags: dict[str, DAG] = {}
         self.import_errors: dict[str, str] = {}
         self.file_dag_ids: dict[str, list[str]] = {}
+        self.kept: dict[str, str] = {}  # dag_id -> file, for DAGs whose file fails to import now
         self._files: dict[str, ParsedFile] = {}
+        self._last_good: dict[str, dict[str, DAG]] = {}  # file -> the DAGs it last contributed
         self._listing_errors: dict[str, str] = {}
         if collect:
             self.collect()
@@ -174,9 +180,19 @@ class DagBag:
                 file_dag_ids.setdefault(path, []).append(dag.dag_id)
             if problems:
                 errors[path] = "\n\n".join(problems)
+        kept: dict[str, str] = {}
+        for path, earlier in self._last_good.items():
+            if path not in errors or path not in self._files:
+                continue  # imports cleanly now, or was removed: what it defines now is what counts
+            for dag_id, dag in earlier.items():
+                if dag_id not in dags:
+                    dags[dag_id], kept[dag_id] = dag, path
+                    file_dag_ids.setdefault(path, []).append(dag_id)
+        self._last_good = {path: {dag_id: dags[dag_id] for dag_id in ids} for path, ids in file_dag_ids.items()}
         self.dags = dags
         self.import_errors = errors
         self.file_dag_ids = file_dag_ids
+        self.kept = kept
 
     # -- lookups --------------------------------------------------------------------------------
     def get_dag(self, dag_id: str) -> "DAG":

@@ -192,7 +192,9 @@ class Scheduler:
         errors = self.dagbag.import_errors
         for path, error in sorted(errors.items()):
             if self._reported_errors.get(path) != error:
-                log.warning("broken DAG file: %s", (error.splitlines() or [path])[0])
+                kept = sorted(dag_id for dag_id, where in self.dagbag.kept.items() if where == path)
+                log.warning("broken DAG file: %s%s", (error.splitlines() or [path])[0],
+                            f"; {', '.join(kept)} go on as last loaded" if kept else "")
         for path in sorted(set(self._reported_errors) - set(errors)):
             log.info("DAG file %s imports again", path)
         self._reported_errors = dict(errors)

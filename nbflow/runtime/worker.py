@@ -188,6 +188,8 @@ class Worker:
         kernel = self.kernels.take_for(task) if getattr(task, "kernel_wanted", None) else None
         if kernel is not None:  # a notebook task gets its pooled kernel through a fork of this worker
             (pid, sock), server = self._fork(kernel), None
+        elif workload.dag_id in self.dagbag.kept:  # its file broke: only this worker has it as last loaded
+            (pid, sock), server = self._fork(None), None
         elif self.spares:
             (pid, sock), server = self.spares.popitem(), self.server
         else:
@@ -386,7 +388,10 @@ class Worker:
         except OSError:
             stamp = None
         if workload.dag_id not in self.dagbag.dags or self._stamps.get(workload.fileloc) != stamp:
-            if self.dagbag.refresh():
+            changes = self.dagbag.refresh()
+            broken_but_kept = set(self.dagbag.kept.values())
+            # a file that broke keeps its DAGs as they were, so the fork server's copy is still right
+            if changes.added or changes.removed or set(changes.changed) - broken_but_kept:
                 self._discard_spares()  # they hold the DAGs as parsed before the change
                 if self.server is not None:
                     self._retire_server(self.server)
@@ -396,7 +401,7 @@ class Worker:
     # -- inside the attempt process ------------------------------------------------------------------
 
     def _attempt_process(self, sock: socket.socket, kernel: Any) -> int:
-        """In a process this worker forked for a notebook task: run it with its pooled kernel."""
+        """In a process this worker forked (a notebook task with its pooled kernel, or a kept DAG's task)."""
         from nbflow.runtime.attempt_process import AttemptHost, attempt_main
 
         host = AttemptHost(dags=self.dagbag.dags, log_folder=self.log_folder, max_xcom_size=self.max_xcom_size)

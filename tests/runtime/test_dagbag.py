@@ -390,6 +390,37 @@ def test_fixing_a_broken_file_clears_its_import_error(tmp_path: Path) -> None:
     assert found.import_errors == {} and list(found.dags) == ["fixed"]
 
 
+def test_a_file_that_breaks_after_loading_keeps_its_dags_as_last_loaded(tmp_path: Path) -> None:
+    path = write_dag(tmp_path, "etl.py", SIMPLE.format(dag_id="etl"))
+    found = bag(tmp_path)
+    loaded = found.get_dag("etl")
+    path.write_text(path.read_text() + "\nthis is broken(\n")
+    found.refresh()
+    assert found.get_dag("etl") is loaded
+    assert found.kept == {"etl": str(path)}
+    assert "SyntaxError" in first_line(found, path)
+
+
+def test_a_broken_file_mended_gives_its_new_dags_and_keeps_nothing(tmp_path: Path) -> None:
+    path = write_dag(tmp_path, "etl.py", SIMPLE.format(dag_id="etl"))
+    found = bag(tmp_path)
+    path.write_text("raise ValueError('half written')\n# dag nbflow\n")
+    found.refresh()
+    write_dag(tmp_path, "etl.py", SIMPLE.format(dag_id="etl_v2"))
+    found.refresh()
+    assert sorted(found.dags) == ["etl_v2"] and found.kept == {} and found.import_errors == {}
+
+
+def test_a_removed_file_takes_its_kept_dags_with_it(tmp_path: Path) -> None:
+    path = write_dag(tmp_path, "etl.py", SIMPLE.format(dag_id="etl"))
+    found = bag(tmp_path)
+    path.write_text(path.read_text() + "\n1 / 0\n")
+    found.refresh()
+    path.unlink()
+    found.refresh()
+    assert found.dags == {} and found.kept == {}
+
+
 def test_process_file_loads_one_file(tmp_path: Path) -> None:
     found = DagBag(tmp_path, import_timeout=30, collect=False)
     path = write_dag(tmp_path, "one.py", SIMPLE.format(dag_id="one"))

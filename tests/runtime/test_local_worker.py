@@ -122,3 +122,40 @@ def test_a_changed_dag_file_runs_its_new_code_under_a_running_scheduler(env, tmp
         scheduler.stop()
         thread.join(timeout=60)
     assert lines(marks) == ["before", "after"]
+
+
+def test_a_broken_dag_file_runs_as_last_loaded_after_the_fork_server_is_replaced(env, tmp_path: Path) -> None:
+    keeper = write_dag(env.dags, "keeper.py", """
+        from nbflow import DAG
+        from nbflow.operators.python import PythonOperator
+        with DAG("keeper", schedule=None):
+            PythonOperator(task_id="work", python_callable=lambda: 1)
+    """)
+    other = write_dag(env.dags, "other.py", """
+        from nbflow import DAG
+        from nbflow.operators.python import PythonOperator
+        with DAG("other", schedule=None):
+            PythonOperator(task_id="work", python_callable=lambda: {version})
+    """.replace("{version}", "1"))
+    environment = make_env()
+    scheduler = api.make_scheduler(environment, executor="local")
+    thread = threading.Thread(target=scheduler.run, daemon=True)
+    thread.start()
+    try:
+        first = api.trigger_dag(environment, "keeper")
+        wait_for(lambda: api.get_run(environment, "keeper", first.run_id).state == "success")
+        keeper.write_text(keeper.read_text() + "\nthis is broken(\n")
+        other.write_text(other.read_text().replace("lambda: 1", "lambda: 2"))
+        for path in (keeper, other):
+            stamp = path.stat().st_mtime_ns + 1_000_000_000
+            os.utime(path, ns=(stamp, stamp))
+        # the other file's change makes the worker start a new fork server, which parses keeper.py broken
+        changed = api.trigger_dag(environment, "other")
+        wait_for(lambda: api.get_run(environment, "other", changed.run_id).state == "success")
+        second = api.trigger_dag(environment, "keeper")
+        wait_for(lambda: api.get_run(environment, "keeper", second.run_id).state in ("success", "failed"))
+    finally:
+        scheduler.stop()
+        thread.join(timeout=60)
+    assert api.get_run(environment, "keeper", second.run_id).state == "success"
+    assert "Returned value was: 1" in api.log_path(environment, "keeper", second.run_id, "work", None).read_text()

@@ -11,6 +11,7 @@ import pytest
 from nbflow.runtime import api
 from tests.conftest import write_dag
 from tests.runtime.scheduler_helpers import (
+    in_thread,
     lines,
     make_env,
     run_scheduler_until_idle,
@@ -584,3 +585,38 @@ def test_max_active_runs_lets_one_run_finish_before_the_next_starts(env, tmp_pat
     windows = sorted((min(times), max(times)) for times in by_run.values())
     assert len(windows) == 3
     assert all(later[0] >= earlier[1] for earlier, later in zip(windows, windows[1:]))
+
+
+def test_a_dag_file_broken_mid_run_lets_the_run_finish_as_last_loaded(env, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("NBFLOW__SCHEDULER__PARSE_INTERVAL_SEC", "0.1")
+    marks, started, go = tmp_path / "marks.txt", tmp_path / "started", tmp_path / "go"
+    path = write_dag(env.dags, "typo.py", f"""
+        import time
+        from pathlib import Path
+        from nbflow import DAG
+        from nbflow.operators.python import PythonOperator
+
+        def first():
+            Path({str(started)!r}).touch()
+            while not Path({str(go)!r}).exists():
+                time.sleep(0.05)
+
+        def second():
+            with open({str(marks)!r}, "a") as f:
+                f.write("second\\n")
+
+        with DAG("typo", schedule=None):
+            PythonOperator(task_id="first", python_callable=first) >> PythonOperator(task_id="second", python_callable=second)
+    """)
+    environment = make_env()
+    run = api.trigger_dag(environment, "typo")
+    scheduler = api.make_scheduler(environment, executor="local")
+    thread = in_thread(lambda: scheduler.run(until_idle=True))
+    wait_for(started.exists)
+    path.write_text(path.read_text() + "\nthis is broken(\n")
+    wait_for(lambda: scheduler.dagbag.import_errors)  # the scheduler has seen the broken file
+    go.touch()
+    thread.join(timeout=60)
+    assert api.get_run(environment, "typo", run.run_id).state == "success"
+    assert lines(marks) == ["second"]
+    assert scheduler.dagbag.kept == {"typo": str(path)}
