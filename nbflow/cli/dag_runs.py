@@ -53,16 +53,19 @@ def register_verbs(verbs: argparse._SubParsersAction, common: argparse.ArgumentP
 def _env(conf: Config) -> Any:
     from nbflow.runtime import api
     env = api.Environment.from_config(conf)
-    _require_db(env)
+    require_db(env)
     return env
 
 
-def _require_db(env: Any) -> None:
+def require_db(env: Any, *, initialised: bool = True) -> None:
+    """A one-line CliError when the metadata database cannot be reached (or, with `initialised`, is not set up)."""
     from nbflow.store.migrate import check_db
+    if not initialised and env.config.sql_alchemy_conn.startswith("sqlite"):
+        return  # `db init` creates the file
     status = check_db(env.config.sql_alchemy_conn)
     if not status.reachable:
         raise CliError(f"metadata database {status.url} is unreachable: {status.error}")
-    if not status.at_head:
+    if initialised and not status.at_head:
         raise CliError(f"metadata database {status.url} is not initialised (revision "
                        f"{status.current_revision or 'none'}); run `nbflow db init`")
 

@@ -101,7 +101,8 @@ class Worker:
         try:
             warm_up_statements(self.sessions)
         except Exception as err:  # noqa: BLE001 - only a speed-up; attempts work without it
-            print(f"nbflow worker: warm-up skipped: {err}", file=sys.stderr)
+            print(f"nbflow worker: warm-up skipped: {str(err).splitlines()[0] if str(err) else type(err).__name__}",
+                  file=sys.stderr)
 
     def send(self, message: dict) -> None:
         try:

@@ -74,3 +74,22 @@ def test_scheduler_says_which_runs_ended_how_and_which_dag_files_are_broken(nbfl
     assert any(line.startswith(f"nbflow scheduler: DAG run hello {good.run_id}: success in ") for line in lines)
     failed = next(line for line in lines if f"DAG run boom {bad.run_id}: failed" in line)
     assert f"task divide failed; `nbflow tasks logs boom {bad.run_id} divide`" in failed
+
+
+def test_scheduler_without_a_database_fails_in_one_line_saying_how_to_create_it(nbflow_env) -> None:
+    write_dag(nbflow_env.dags, "hello.py", DAG)
+    result = nbflow("scheduler", "--until-idle")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: metadata database sqlite:///{nbflow_env.home / 'nbflow.db'} is unreachable: no database file at "
+        f"{nbflow_env.home / 'nbflow.db'}; `nbflow db init` creates it"]
+
+
+def test_standalone_on_an_unreachable_postgres_fails_in_one_line(nbflow_env, monkeypatch) -> None:
+    url = "postgresql+psycopg://postgres@127.0.0.1:1/test"  # port 1: nothing listens there
+    monkeypatch.setenv("NBFLOW__DATABASE__SQL_ALCHEMY_CONN", url)
+    write_dag(nbflow_env.dags, "hello.py", DAG)
+    result = nbflow("standalone", "--until-idle")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: metadata database {url} is unreachable: ")
