@@ -5,6 +5,10 @@ interpreter start and imports included) over 5 runs after one warm-up run; Airfl
 needs 10.9 s for the same DAG on this machine. `in_process_seconds` is the median duration of the run
 itself (`run_dag_in_process`, logs written, nothing echoed) in this process after a warm-up run.
 `command_cpu_seconds` is the command's CPU time (user + system), which a busy machine inflates less.
+
+The same chain under a warm `nbflow scheduler` with the local executor (issue #4's `chain100`,
+trigger to run end) is reported too, as `scheduler_seconds`, `scheduler_runs` and
+`scheduler_cpu_seconds`; `python -m benchmarks sched_chain100` measures only that.
 """
 from __future__ import annotations
 
@@ -75,4 +79,12 @@ def run() -> dict[str, object]:
         "tasks": 100,
         "runs": RUNS,
         "command": "nbflow dags test chain100 2025-01-02",
+        **_under_the_scheduler(),
     }
+
+
+def _under_the_scheduler() -> dict[str, object]:
+    from benchmarks import sched_chain100
+    measured = sched_chain100.run()
+    return {"scheduler_seconds": measured["seconds"], "scheduler_runs": measured["runs"],
+            "scheduler_cpu_seconds": measured["cpu_seconds"], "scheduler_executor": measured["executor"]}
