@@ -42,8 +42,17 @@ class Timetable:
         raise NotImplementedError
 
     def infer_manual_data_interval(self, logical_date: datetime) -> DataInterval:
-        """A manual run's interval: zero length at its logical date."""
+        """A manual run's interval (Airflow's, with run_after = the logical date): zero length here."""
         return DataInterval(logical_date, logical_date)
+
+    def latest_complete(self, now: datetime) -> DataInterval | None:
+        """The interval a DAG without catchup skips ahead to at `now` (Airflow's `_skip_to_latest`); None: none."""
+        return None
+
+    def skip_to_latest(self, interval: DataInterval, *, now: datetime) -> DataInterval:
+        """Without catchup: `interval`, or the latest complete interval at `now` if that one starts later."""
+        latest = self.latest_complete(now)
+        return latest if latest is not None and latest.start > interval.start else interval
 
     def previous_start(self, start: datetime) -> datetime | None:
         """Where the interval before the one starting at `start` starts (templates' prev_ds); None if none."""
@@ -60,9 +69,14 @@ class Timetable:
 
     def runs_due(self, *, last: DataInterval | None, start_date: datetime | None, end_date: datetime | None,
                  now: datetime, catchup: bool) -> list[DataInterval]:
-        """Intervals that should have a run by `now`: all missed ones with catchup, else only the latest."""
+        """Intervals that should have a run by `now`: all missed ones with catchup, else only the latest.
+
+        None starts after `end_date`: without catchup the skipped-to interval is checked too.
+        """
         due: list[DataInterval] = []
         interval = self.next_after(last, start_date=start_date)
+        if interval is not None and not catchup:
+            interval = self.skip_to_latest(interval, now=now)
         while interval is not None and interval.end <= now and (end_date is None or interval.start <= end_date):
             due.append(interval)
             if not self.periodic:
@@ -125,9 +139,17 @@ class CronTimetable(Timetable):
             return moment
         return self._tick_after(moment)
 
+    def _tick_before(self, moment: datetime) -> datetime:
+        tick = self._croniter(self.expression, moment.astimezone(self.timezone)).get_prev(datetime)
+        return coerce_datetime(tick)  # type: ignore[return-value]
+
     def previous_start(self, start: datetime) -> datetime | None:
-        tick = self._croniter(self.expression, start.astimezone(self.timezone)).get_prev(datetime)
-        return coerce_datetime(tick)
+        return self._tick_before(start)
+
+    def _tick_at_or_before(self, moment: datetime) -> datetime:
+        before = self._tick_before(moment)
+        after = self._tick_after(before)
+        return after if after <= moment else before
 
     def next_after(self, last: DataInterval | None, *, start_date: datetime | None) -> DataInterval | None:
         if last is not None:
@@ -139,7 +161,13 @@ class CronTimetable(Timetable):
         return DataInterval(start, self._tick_after(start))
 
     def infer_manual_data_interval(self, logical_date: datetime) -> DataInterval:
-        return DataInterval(logical_date, logical_date)
+        """The last complete interval ending at or before `logical_date`: a run at 01:00 on the 25th of a
+        daily DAG covers [24th, 25th), as in Airflow's CronDataIntervalTimetable."""
+        end = self._tick_at_or_before(logical_date)
+        return DataInterval(self._tick_before(end), end)
+
+    def latest_complete(self, now: datetime) -> DataInterval | None:
+        return self.infer_manual_data_interval(now)
 
 
 class DeltaTimetable(Timetable):
@@ -159,6 +187,17 @@ class DeltaTimetable(Timetable):
         if start is None:
             return None
         return DataInterval(start, start + self.delta)
+
+    def infer_manual_data_interval(self, logical_date: datetime) -> DataInterval:
+        """One delta ending at the logical date, as in Airflow's DeltaDataIntervalTimetable."""
+        return DataInterval(logical_date - self.delta, logical_date)
+
+    def latest_complete(self, now: datetime) -> DataInterval | None:
+        # Airflow rounds `now` down to a multiple of the delta since the epoch, not onto the start_date
+        # grid, and skips to the delta ending there.
+        seconds = now.timestamp()
+        end = datetime.fromtimestamp(seconds - seconds % self.delta.total_seconds(), tz=now.tzinfo)
+        return DataInterval(end - self.delta, end)
 
 
 def make_timetable(schedule: Any, *, dag_id: str = "", timezone: tzinfo = UTC) -> Timetable:

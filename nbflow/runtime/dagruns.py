@@ -50,22 +50,25 @@ def record_dags(session: Session, dags: Iterable["DAG"], *, paused_at_creation: 
             set_next_interval(session, dag, after=None)
 
 
-def set_next_interval(session: Session, dag: "DAG", *, after: DataInterval | None) -> DataInterval | None:
+def set_next_interval(session: Session, dag: "DAG", *, after: DataInterval | None,
+                      now: datetime | None = None) -> DataInterval | None:
     """Store when the DAG's next scheduled run is due (its interval's end), or that none is."""
     nxt = dag.timetable.next_after(after, start_date=dag.start_date)
-    if nxt is not None and dag.end_date is not None and nxt.start > dag.end_date:
-        nxt = None
+    if nxt is not None:
+        nxt = within_schedule(dag, nxt, now=now or datetime.now(timezone.utc))
     if nxt is None:
         dag_rows.set_next_dagrun(session, dag.dag_id, next_dagrun=None, data_interval=None, create_after=None)
         return None
-    if not dag.catchup and after is None:
-        # Without catchup only the most recent complete interval runs; skip ahead to it.
-        now = datetime.now(timezone.utc)
-        latest = nxt
-        probe = dag.timetable.next_after(nxt, start_date=dag.start_date) if dag.timetable.periodic else None
-        while probe is not None and probe.end <= now:
-            latest, probe = probe, dag.timetable.next_after(probe, start_date=dag.start_date)
-        nxt = latest
     dag_rows.set_next_dagrun(session, dag.dag_id, next_dagrun=nxt.start, data_interval=(nxt.start, nxt.end),
                              create_after=nxt.end)
     return nxt
+
+
+def within_schedule(dag: "DAG", interval: DataInterval, *, now: datetime) -> DataInterval | None:
+    """The interval to run instead of `interval`: without catchup the latest complete one at `now` if
+    that is later (Airflow's skip to latest); None when it starts after the DAG's end_date."""
+    if not dag.catchup and dag.timetable.periodic:
+        interval = dag.timetable.skip_to_latest(interval, now=now)
+    if dag.end_date is not None and interval.start > dag.end_date:
+        return None
+    return interval

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from nbflow.authoring.timetables import DataInterval
 from nbflow.exceptions import NbflowException
 from nbflow.runtime.attempt import fail_dead_attempt, run_info_of
-from nbflow.runtime.dagruns import create_run, record_dags, set_next_interval, task_specs
+from nbflow.runtime.dagruns import create_run, record_dags, set_next_interval, task_specs, within_schedule
 from nbflow.runtime.executors.base import BaseExecutor
 from nbflow.runtime.inprocess import resolution_context
 from nbflow.runtime.run_state import RunState, TIState
@@ -206,19 +206,20 @@ class Scheduler:
             if dag is None or row.next_dagrun is None:
                 continue
             active = run_rows.count_active_runs(session, dag.dag_id)
-            interval: DataInterval | None = DataInterval(row.next_dagrun_data_interval_start,
-                                                         row.next_dagrun_data_interval_end)
-            if not dag.catchup:  # a scheduler that was down runs only the latest missed interval
-                probe = dag.timetable.next_after(interval, start_date=dag.start_date)
-                while probe is not None and probe.end <= now:
-                    interval, probe = probe, dag.timetable.next_after(probe, start_date=dag.start_date)
+            # Without catchup a scheduler that was down runs only the latest missed interval; never
+            # one that starts after end_date.
+            interval = within_schedule(dag, DataInterval(row.next_dagrun_data_interval_start,
+                                                         row.next_dagrun_data_interval_end), now=now)
+            if interval is None:
+                dag_rows.set_next_dagrun(session, dag.dag_id, next_dagrun=None, data_interval=None,
+                                         create_after=None)
             while interval is not None and interval.end <= now and active < dag.max_active_runs:
                 run_id = f"scheduled__{interval.start.isoformat()}"
                 if run_rows.get_dag_run(session, dag.dag_id, run_id) is None:
                     create_run(session, dag, run_type="scheduled", logical_date=interval.start,
                                interval=interval, run_id=run_id, triggered_by="scheduler")
                     active += 1
-                interval = set_next_interval(session, dag, after=interval)
+                interval = set_next_interval(session, dag, after=interval, now=now)
 
     # -- task instances -------------------------------------------------------------------------
     def _schedule(self, now: datetime) -> tuple[list[Workload], int]:

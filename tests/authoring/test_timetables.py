@@ -136,3 +136,35 @@ def test_schedule_summary_is_kept() -> None:
     assert DAG("s1", schedule="@daily").timetable.summary == "@daily"
     assert DAG("s2", schedule=None).timetable.summary == "None"
     assert DAG("s3", schedule="@once").timetable.summary == "@once"
+
+
+def test_runs_due_without_catchup_never_start_after_end_date() -> None:
+    due = make_timetable("@daily").runs_due(last=None, start_date=at(2025, 1, 1), end_date=at(2025, 1, 5),
+                                            now=at(2025, 2, 1), catchup=False)
+    assert due == []
+
+
+def test_timedelta_without_catchup_skips_to_the_delta_ending_at_now_rounded_on_the_epoch() -> None:
+    due = make_timetable(dt.timedelta(hours=3)).runs_due(last=None, start_date=at(2025, 1, 1, 0, 20), end_date=None,
+                                                         now=at(2025, 1, 2, 7, 30), catchup=False)
+    assert due == [DataInterval(at(2025, 1, 2, 3), at(2025, 1, 2, 6))]
+
+
+def test_timedelta_without_catchup_keeps_a_start_date_later_than_the_skip() -> None:
+    timetable = make_timetable(dt.timedelta(hours=3))
+    first = timetable.next_after(None, start_date=at(2025, 1, 2, 4, 20))
+    assert first is not None
+    assert timetable.skip_to_latest(first, now=at(2025, 1, 2, 7, 30)) == first
+
+
+@pytest.mark.parametrize(("schedule", "logical", "interval"), [
+    ("@daily", at(2025, 1, 25, 1), (at(2025, 1, 24), at(2025, 1, 25))),
+    ("@daily", at(2025, 1, 25), (at(2025, 1, 24), at(2025, 1, 25))),
+    ("@hourly", at(2025, 1, 2, 5), (at(2025, 1, 2, 4), at(2025, 1, 2, 5))),
+    (dt.timedelta(hours=6), at(2025, 1, 2, 5), (at(2025, 1, 1, 23), at(2025, 1, 2, 5))),
+    ("@once", at(2025, 1, 2, 5), (at(2025, 1, 2, 5), at(2025, 1, 2, 5))),
+    (None, at(2025, 1, 2, 5), (at(2025, 1, 2, 5), at(2025, 1, 2, 5))),
+], ids=["daily-between-ticks", "daily-on-a-tick", "hourly", "timedelta", "once", "none"])
+def test_manual_data_interval_is_airflows(schedule: object, logical: dt.datetime,
+                                          interval: tuple[dt.datetime, dt.datetime]) -> None:
+    assert make_timetable(schedule).infer_manual_data_interval(logical) == DataInterval(*interval)
