@@ -46,26 +46,30 @@ def run_info_of(row: Any) -> DagRunInfo:
                       run_type=row.run_type, conf=dict(row.conf or {}), start_date=row.start_date)
 
 
-def claim(session: Session, workload: Workload, *, pid: int | None = None) -> int | None:
-    """queued → running for process `pid` (default: this one), counting the attempt; the attempt's try
-    number, or None when someone else has it."""
-    return ti_state.claim_task_instance(session, workload.key, hostname=_HOSTNAME,
-                                        pid=os.getpid() if pid is None else pid)
-
-
 _HOSTNAME = socket.gethostname()
 
 
-def record_outcome(session: Session, dag: "DAG", key: TIKey, outcome: AttemptOutcome) -> str:
-    """Write the attempt's end: success/skipped/failed/up_for_retry, and skips it asked for downstream."""
+def record_outcome(session: Session, dag: "DAG", key: TIKey, outcome: AttemptOutcome, *,
+                   max_tries: int | None = None) -> str | None:
+    """Write the attempt's end: success/skipped/failed/up_for_retry, and skips it asked for downstream.
+
+    The write lands only on this very attempt (state running, same try number). An attempt whose
+    instance was cleared while it ran ("restarting") only hands the instance back to the
+    scheduler (None); its result does not count. Returns the state written, or None.
+    """
     task = dag.task_dict[key.task_id]
     state = outcome.state
     fields: dict[str, Any] = {}
-    if state == "failed" and outcome.retryable and outcome.try_number <= task.retries:
+    tries = task.retries if max_tries is None else max_tries
+    if state == "failed" and outcome.retryable and outcome.try_number <= tries:
         state = "up_for_retry"
         delay = task.next_retry_delay(outcome.try_number + 1)
         fields["next_retry_at"] = datetime.now(timezone.utc) + delay
-    ti_state.set_task_state(session, key, state, expected_state="running", **fields)
+    if not ti_state.set_task_state(session, key, state, expected_state="running",
+                                   expected_try_number=outcome.try_number, **fields):
+        ti_state.set_task_state(session, key, None, expected_state="restarting",
+                                expected_try_number=outcome.try_number)
+        return None
     if state == "success" and outcome.skip_task_ids:
         skip_tasks(session, key, outcome.skip_task_ids, ignore_trigger_rules=outcome.skip_ignores_trigger_rules)
     return state
@@ -87,9 +91,10 @@ def begin_attempt(session: Session, workload: Workload, *, pid: int | None = Non
     the `upstream` tasks are read in the same transaction and come with the started attempt.
     """
     key = workload.key
-    try_number = claim(session, workload, pid=pid)
-    if try_number is None:
+    claimed = ti_state.claim_attempt(session, key, hostname=_HOSTNAME, pid=os.getpid() if pid is None else pid)
+    if claimed is None:
         return None
+    try_number, max_tries = claimed
     if try_number > 1:  # a retry (or a cleared task) starts without the last attempt's XComs
         xcom_rows.delete_xcoms_for(session, key)
     run = runs.get((key.dag_id, key.run_id)) if runs is not None else None
@@ -103,22 +108,24 @@ def begin_attempt(session: Session, workload: Workload, *, pid: int | None = Non
                 runs.clear()
             runs[(key.dag_id, key.run_id)] = run
     values = xcom_rows.get_values_of_tasks(session, key.dag_id, key.run_id, upstream) if upstream else {}
-    return StartedAttempt(try_number, run, values)
+    return StartedAttempt(try_number, run, values, max_tries)
 
 
 def finish_attempt(session: Session, dag: "DAG", workload: Workload, outcome: AttemptOutcome, *,
                    xcoms: Iterable[tuple[TIKey, str, str]] = (), followups: bool = False,
-                   executor: str = "local", in_flight: frozenset[tuple[str, str, str]] = frozenset()
-                   ) -> list[Workload]:
+                   executor: str = "local", in_flight: frozenset[tuple[str, str, str]] = frozenset(),
+                   max_tries: int | None = None) -> list[Workload]:
     """Record how the attempt ended, with the XComs it pushed, in the caller's transaction.
 
     With `followups`, downstream tasks it made ready are queued in the same transaction (the
     mini-scheduler); their workloads are returned for the caller to start. `in_flight` names
     (dag_id, run_id, task_id) the caller knows are still running or queued.
     """
+    final = record_outcome(session, dag, workload.key, outcome, max_tries=max_tries)
+    if final is None:
+        return []  # cleared while it ran: neither its result nor its XComs count
     for ti_key, name, value_json in xcoms:
         xcom_rows.set_xcom(session, ti_key, name, value_json)
-    final = record_outcome(session, dag, workload.key, outcome)
     if followups and final in ("success", "skipped", "failed"):
         return queue_ready_downstream(session, dag, workload.key, job_id=workload.queued_by_job_id,
                                       executor=executor, in_flight=in_flight)
@@ -152,7 +159,7 @@ def execute_workload(workload: Workload, dag: "DAG", *, session_factory: Callabl
         stop.set()
     with session_scope(session_factory) as session:
         ready = finish_attempt(session, dag, workload, outcome, xcoms=xcoms.take_pending(),
-                               followups=followups is not None)
+                               followups=followups is not None, max_tries=started.max_tries)
     if ready and followups is not None:
         followups(ready)
     return EXIT_OK
@@ -175,22 +182,23 @@ def fail_dead_attempt(session: Session, dag: "DAG | None", key: TIKey, try_numbe
     scheduler only if that job queued it.
     """
     row = ti_rows.get_task_instance(session, key)
-    if row is None or row.state not in ("running", "queued") or (row.state == "running" and
-                                                                 row.try_number != try_number):
+    if row is None or row.state not in ("running", "queued", "restarting") or (
+            row.state in ("running", "restarting") and row.try_number != try_number):
+        return None
+    if row.state == "restarting":  # cleared while it ran: now that it has stopped, it runs again
+        ti_state.set_task_state(session, key, None, expected_state="restarting", expected_try_number=try_number)
         return None
     if row.state == "queued":  # never started: back to the scheduler
         if job_id is None or row.queued_by_job_id == job_id:
             ti_state.set_task_state(session, key, None, expected_state="queued")
         return None
-    retries = dag.task_dict[key.task_id].retries if dag is not None and key.task_id in dag.task_dict \
-        else row.max_tries
-    if row.try_number <= retries:
+    if row.try_number <= row.max_tries:
         task = dag.task_dict.get(key.task_id) if dag is not None else None
         delay = task.next_retry_delay(row.try_number + 1) if task is not None else timedelta(0)
         ti_state.set_task_state(session, key, "up_for_retry", expected_state="running",
-                                next_retry_at=datetime.now(timezone.utc) + delay)
+                                expected_try_number=try_number, next_retry_at=datetime.now(timezone.utc) + delay)
         return "up_for_retry"
-    ti_state.set_task_state(session, key, "failed", expected_state="running")
+    ti_state.set_task_state(session, key, "failed", expected_state="running", expected_try_number=try_number)
     return "failed"
 
 

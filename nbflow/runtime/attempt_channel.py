@@ -31,7 +31,7 @@ def encode(message: dict[str, Any]) -> bytes:
 
 
 def start_message(workload: Workload, try_number: int, run: DagRunInfo,
-                  upstream_values: dict[str, str] | None = None) -> bytes:
+                  upstream_values: dict[str, str] | None = None, max_tries: int | None = None) -> bytes:
     """`upstream_values`: the return values of upstream tasks, read when the attempt was claimed, so
     that pulling them (what every TaskFlow task does) needs no round trip to the worker."""
     fields = asdict(run)
@@ -39,17 +39,17 @@ def start_message(workload: Workload, try_number: int, run: DagRunInfo,
         if fields[name] is not None:
             fields[name] = fields[name].isoformat()
     return encode({"start": {"workload": asdict(workload), "try_number": try_number, "run": fields,
-                             "upstream_values": upstream_values or {}}})
+                             "upstream_values": upstream_values or {}, "max_tries": max_tries}})
 
 
-def read_start(message: dict[str, Any]) -> tuple[Workload, int, DagRunInfo, dict[str, str]]:
+def read_start(message: dict[str, Any]) -> tuple[Workload, int, DagRunInfo, dict[str, str], int | None]:
     start = message["start"]
     fields = dict(start["run"])
     for name in _DATE_FIELDS:
         if fields[name] is not None:
             fields[name] = datetime.fromisoformat(fields[name])
     return (Workload(**start["workload"]), int(start["try_number"]), DagRunInfo(**fields),
-            dict(start.get("upstream_values") or {}))
+            dict(start.get("upstream_values") or {}), start.get("max_tries"))
 
 
 def outcome_message(outcome: AttemptOutcome, xcoms: list[tuple[TIKey, str, str]]) -> bytes:

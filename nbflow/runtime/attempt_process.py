@@ -41,6 +41,7 @@ class StartedAttempt:
     try_number: int
     run: DagRunInfo
     upstream_values: dict[str, str] = field(default_factory=dict)  # {task_id: return value JSON}, read at claim
+    max_tries: int | None = None  # the instance's (a cleared task has its retries on top of its past tries)
 
 
 def run_started_attempt(workload: Workload, dag: "DAG", started: StartedAttempt, xcoms: XComStore, *,
@@ -54,7 +55,8 @@ def run_started_attempt(workload: Workload, dag: "DAG", started: StartedAttempt,
             kwargs = task.expansion(resolution_context(dag, key.task_id, run, params, xcoms))[key.map_index]
             task = task.unmap(kwargs)
         request = AttemptRequest(task=task, run=run, map_index=key.map_index, try_number=started.try_number,
-                                 params=params, log_folder=log_folder, max_xcom_size=max_xcom_size)
+                                 params=params, log_folder=log_folder, max_xcom_size=max_xcom_size,
+                                 max_tries=started.max_tries)
         return run_attempt(request, xcoms)
     except Exception as err:  # noqa: BLE001 - a failure to even start the attempt fails it
         return could_not_start(workload, started.try_number, f"{type(err).__name__}: {err}", log_folder)
@@ -97,7 +99,7 @@ def attempt_main(sock: socket.socket, host: AttemptHost, *, before_run: Any = No
     message = channel.receive()
     if message is None:
         return 0  # discarded before use
-    workload, try_number, run, upstream_values = read_start(message)
+    workload, try_number, run, upstream_values, max_tries = read_start(message)
     if before_run is not None:
         before_run(workload)
     dag = host.dags.get(workload.dag_id)
@@ -108,7 +110,7 @@ def attempt_main(sock: socket.socket, host: AttemptHost, *, before_run: Any = No
         return 0
     xcoms = ChannelXComStore(channel, known={(TIKey(workload.dag_id, task_id, workload.run_id, -1), "return_value"): value
                                              for task_id, value in upstream_values.items()})
-    outcome = run_started_attempt(workload, dag, StartedAttempt(try_number, run), xcoms,
+    outcome = run_started_attempt(workload, dag, StartedAttempt(try_number, run, max_tries=max_tries), xcoms,
                                   log_folder=host.log_folder, max_xcom_size=host.max_xcom_size)
     channel.send(outcome_message(outcome, xcoms.take_pending()))
     return 0

@@ -42,6 +42,11 @@ class AttemptRequest:
     params: dict[str, Any]
     log_folder: Path
     max_xcom_size: int | None = None
+    max_tries: int | None = None  # the instance's, when it differs from the task's retries (a cleared task)
+
+    @property
+    def tries_allowed(self) -> int:
+        return self.task.retries if self.max_tries is None else self.max_tries
 
 
 _NO_TIMEOUT = contextlib.nullcontext()
@@ -98,7 +103,7 @@ def run_attempt(request: AttemptRequest, xcoms: XComStore, *, echo: TextIO | Non
     """Run one attempt in this process and say how it ended; never raises for task errors."""
     task = request.task
     ti = RuntimeTaskInstance(task=task, run=request.run, map_index=request.map_index,
-                             try_number=request.try_number, max_tries=task.retries,
+                             try_number=request.try_number, max_tries=request.tries_allowed,
                              xcoms=xcoms, max_xcom_size=request.max_xcom_size)
     path = attempt_log_path(request.log_folder, request.run.dag_id, request.run.run_id, task.task_id,
                             request.try_number, request.map_index)
@@ -109,7 +114,8 @@ def run_attempt(request: AttemptRequest, xcoms: XComStore, *, echo: TextIO | Non
         context = build_context(task=task, run=request.run, ti=ti, params=request.params)
         outcome_state, error, retryable = _run_task(request, ti, context, xcoms, log)
         duration = time.monotonic() - started
-        _call_callbacks(_end_callbacks(task, outcome_state, retryable, request.try_number), context, log)
+        _call_callbacks(_end_callbacks(task, outcome_state, retryable, request.try_number, request.tries_allowed),
+                        context, log)
         log.write(f"[nbflow] {outcome_state} after {duration:.3f} s\n")
     return AttemptOutcome(state=outcome_state, try_number=request.try_number, duration=duration, error=error,
                           retryable=retryable, skip_task_ids=tuple(ti.skip_requests),
@@ -150,13 +156,13 @@ def _run_task(request: AttemptRequest, ti: RuntimeTaskInstance, context: dict[st
     return "success", None, True
 
 
-def _end_callbacks(task: "BaseOperator", state: str, retryable: bool, try_number: int) -> Any:
+def _end_callbacks(task: "BaseOperator", state: str, retryable: bool, try_number: int, max_tries: int) -> Any:
     """The callbacks for how the attempt ended: success, skipped, retry (tries left) or failure."""
     if state == "success":
         return task.on_success_callback
     if state == "skipped":
         return task.on_skipped_callback
-    if retryable and try_number <= task.retries:
+    if retryable and try_number <= max_tries:
         return task.on_retry_callback
     return task.on_failure_callback
 

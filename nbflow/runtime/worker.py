@@ -51,6 +51,9 @@ class _Attempt:
     closed: bool = False  # its socket reached end of file: the process wrote all it will write
     server: socket.socket | None = None  # the fork server that made it (None: forked by the worker)
     orphan: bool = False  # its fork server died: no exit code will come, its socket's end decides
+    try_number: int = 0
+    max_tries: int | None = None
+    stopped: bool = False  # killed because the database no longer has it running (cleared, failed elsewhere)
 
 
 class Worker:
@@ -214,11 +217,13 @@ class Worker:
         """Send a claimed attempt to its waiting process."""
         from nbflow.runtime.attempt_channel import start_message
 
-        self.children[pid] = _Attempt(workload, sock, server=server)
+        self.children[pid] = _Attempt(workload, sock, server=server, try_number=started.try_number,
+                                      max_tries=started.max_tries)
         self.kernels.attempt_started(pid, kernel)
         self.selector.register(sock, selectors.EVENT_READ, pid)
         try:
-            sock.sendall(start_message(workload, started.try_number, started.run, started.upstream_values))
+            sock.sendall(start_message(workload, started.try_number, started.run, started.upstream_values,
+                                       started.max_tries))
         except OSError:  # it died while waiting: reported as a dead attempt when it is reaped
             pass
 
@@ -461,7 +466,8 @@ class Worker:
         def write() -> tuple[list[Workload], Workload | None, StartedAttempt | None, int]:
             with session_scope(self.sessions) as session:
                 ready = finish_attempt(session, dag, attempt.workload, outcome, xcoms=xcoms,
-                                       followups=self.stdin_open, in_flight=self._in_flight(attempt))
+                                       followups=self.stdin_open, in_flight=self._in_flight(attempt),
+                                       max_tries=attempt.max_tries)
                 # what runs next here: a task this one made ready, else the next one waiting
                 following = ready[0] if ready else (self.pending[0] if self.pending else None)
                 if following is None or not self._can_start_at_once(following):
@@ -572,10 +578,20 @@ class Worker:
         from nbflow.store import ti_state
         try:
             with session_scope(self.sessions) as session:
-                for attempt in self.children.values():
-                    ti_state.heartbeat_task(session, attempt.workload.key)
+                gone = [(pid, attempt) for pid, attempt in self.children.items()
+                        if not ti_state.heartbeat_task(session, attempt.workload.key, try_number=attempt.try_number)
+                        and not attempt.recorded and not attempt.stopped and attempt.try_number]
         except Exception as err:  # noqa: BLE001 - retried on the next beat
             print(f"nbflow worker: heartbeat failed: {err}", file=sys.stderr)
+            return
+        for pid, attempt in gone:  # cleared, or failed by someone else: this attempt no longer counts
+            print(f"nbflow worker: {attempt.workload.key} try {attempt.try_number} is no longer running in the "
+                  f"metadata database (cleared or ended elsewhere); stopping its process", file=sys.stderr)
+            attempt.stopped = True
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def _kill_overdue(self) -> None:
         """Backstop for execution_timeout: a child that ignored SIGALRM for 10 s more is killed."""

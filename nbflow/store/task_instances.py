@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, literal, select, update
+from sqlalchemy import bindparam, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from nbflow.exceptions import DagRunNotFound
@@ -131,13 +131,14 @@ def _build_count(state: tuple[str | None, ...], by_dag: bool, by_run: bool) -> A
 
 
 def find_orphaned_task_instances(session: Session, *, older_than: dt.datetime | dt.timedelta,
-                                 states: Collection[str] = ("running",),
+                                 states: Collection[str] = ("running", "restarting"),
                                  now: dt.datetime | None = None) -> list[TaskInstanceRow]:
     """Task instances in `states` whose process has not shown life since `older_than`.
 
     `older_than` is a cutoff time, or an age counted back from `now`. Life is the last heartbeat,
     else the start, else the time queued, else the last update, so an instance whose worker
-    died before its first heartbeat is found too. The scheduler decides what to do with them.
+    died before its first heartbeat is found too. "restarting" ones (cleared while running) whose
+    process went silent are found too. The scheduler decides what to do with them.
     """
     cutoff = older_than if isinstance(older_than, dt.datetime) else (now or utcnow()) - older_than
     last_sign = func.coalesce(TI.c.last_heartbeat_at, TI.c.start_date, TI.c.queued_dttm, TI.c.updated_at,
@@ -154,30 +155,36 @@ def clear_task_instances(session: Session, dag_id: str, run_id: str, task_ids: C
     """Reset task instances of a run (all of them when `task_ids` is None) so they run again.
 
     Each gets state None and keeps its try_number, so the next attempt is numbered after the
-    last. With `retries` ({task_id: retries}), max_tries becomes try_number + retries, giving a
-    cleared task its retries back (Airflow's behaviour); without, max_tries is unchanged. A
-    finished run goes back to `dag_run_state`; a queued or running run stays as it is. A
-    cleared instance that was running sees its next `heartbeat_task` return False and should stop.
-    Returns how many task instances were cleared.
+    last. An instance that is running becomes "restarting" instead: it is not scheduled again
+    until its attempt has stopped (the attempt's heartbeat returns False, so its supervisor stops
+    it, and its end, whatever it was, only turns "restarting" into None), so the same instance
+    never runs twice at once. With `retries` ({task_id: retries}), max_tries becomes try_number
+    + retries, giving a cleared task its retries back (Airflow's behaviour); without, max_tries
+    is unchanged. A finished run goes back to `dag_run_state`; a queued or running run stays as
+    it is. Returns how many task instances were cleared.
     """
     run_state = _require_run(session, dag_id, run_id)
     now = at or utcnow()
-    reset = {"state": None, "next_retry_at": None, "external_executor_id": None, "updated_at": now}
+    reset = {"next_retry_at": None, "external_executor_id": None, "updated_at": now}
     where = [TI.c.dag_id == dag_id, TI.c.run_id == run_id]
     if task_ids is not None:
         where.append(TI.c.task_id.in_(list(task_ids)))
-    cleared = 0
+    groups: list[tuple[list[Any], dict[str, Any]]] = []
     if retries:
         by_retries: dict[int, list[str]] = defaultdict(list)
         for task_id, count in retries.items():
             if task_ids is None or task_id in task_ids:
                 by_retries[count].append(task_id)
         for count, ids in by_retries.items():
-            stmt = update(TI).where(*where, TI.c.task_id.in_(ids)).values(
-                **reset, max_tries=TI.c.try_number + count)
-            cleared += rowcount(session.execute(stmt))
-        where.append(TI.c.task_id.not_in(list(retries)))
-    cleared += rowcount(session.execute(update(TI).where(*where).values(**reset)))
+            groups.append(([*where, TI.c.task_id.in_(ids)], {"max_tries": TI.c.try_number + count}))
+        where = [*where, TI.c.task_id.not_in(list(retries))]
+    groups.append((where, {}))
+    cleared = 0
+    for group_where, extra in groups:
+        cleared += rowcount(session.execute(update(TI).where(*group_where, TI.c.state == "running").values(
+            **reset, **extra, state="restarting")))
+        cleared += rowcount(session.execute(update(TI).where(
+            *group_where, or_(TI.c.state.is_(None), TI.c.state != "restarting")).values(**reset, **extra, state=None)))
     if cleared and run_state in RUN_FINISHED_STATES:
         set_dag_run_state(session, dag_id, run_id, dag_run_state, at=now)
     return cleared

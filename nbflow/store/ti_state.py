@@ -36,7 +36,8 @@ _HISTORY_COLUMNS = [c.name for c in HISTORY.c if c.name != "id"]
 
 
 def set_task_state(session: Session, key: TIKey, state: str | None, *, expected_state: Any = ANY_STATE,
-                   increment_try_number: bool = False, at: dt.datetime | None = None, **fields: Any) -> bool:
+                   increment_try_number: bool = False, at: dt.datetime | None = None,
+                   expected_try_number: int | None = None, **fields: Any) -> bool:
     """Set one task instance's state (and other columns) if it is in `expected_state`; whether it changed.
 
     `expected_state` is a state, None (no status yet), or a collection of them; left out, the
@@ -46,12 +47,14 @@ def set_task_state(session: Session, key: TIKey, state: str | None, *, expected_
     end_date/duration; success, failed, skipped, upstream_failed, up_for_retry,
     up_for_reschedule and removed set end_date and duration (from start_date).
     `increment_try_number` adds one to try_number in the same statement (use it when an attempt starts).
+    `expected_try_number` also requires that try number: an attempt's end then never lands on a
+    later attempt of the same instance (one started after the instance was cleared).
 
     Reaching an attempt-ending state (success, failed, skipped, up_for_retry, up_for_reschedule)
     copies the attempt into task_instance_history when it had started.
     """
     changed = _guarded_update(session, key, state, expected_state, increment_try_number, at, fields,
-                              returning=False)
+                              returning=False, try_number=expected_try_number)
     return bool(changed)
 
 
@@ -71,30 +74,48 @@ def set_task_states(session: Session, keys: Collection[TIKey], state: str | None
 
 def claim_task_instance(session: Session, key: TIKey, *, hostname: str, pid: int,
                         at: dt.datetime | None = None) -> int | None:
-    """queued → running for the attempt that starts now; its try number, or None when not queued.
+    """queued → running for the attempt that starts now; its try number, or None when not queued."""
+    claimed = claim_attempt(session, key, hostname=hostname, pid=pid, at=at)
+    return None if claimed is None else claimed[0]
+
+
+def claim_attempt(session: Session, key: TIKey, *, hostname: str, pid: int,
+                  at: dt.datetime | None = None) -> tuple[int, int] | None:
+    """queued → running for the attempt that starts now: (try number, max tries), or None when not queued.
 
     `set_task_state(..., "running", expected_state="queued", increment_try_number=True)` in one
-    statement that also returns the new try number (an attempt starts with exactly this).
+    statement that also returns the new try number (an attempt starts with exactly this) and how
+    many tries the instance has (a cleared task gets its retries back on top of its past tries).
     """
     stmt = prepared("ti_claim", lambda: update(TI).where(key_where(TI), TI.c.state == "queued").values(
         state="running", try_number=TI.c.try_number + 1, hostname=bindparam("v_hostname"),
         pid=bindparam("v_pid"), start_date=bindparam("v_now", type_=UtcDateTime()),
         last_heartbeat_at=bindparam("v_now", type_=UtcDateTime()), end_date=None, duration=None,
-        updated_at=bindparam("v_now", type_=UtcDateTime())).returning(TI.c.try_number))
+        updated_at=bindparam("v_now", type_=UtcDateTime())).returning(TI.c.try_number, TI.c.max_tries))
     row = session.execute(stmt, {**key_params(key), "v_hostname": hostname, "v_pid": pid,
                                  "v_now": at or utcnow()}).first()
-    return None if row is None else int(row[0])
+    return None if row is None else (int(row[0]), int(row[1]))
 
 
-def heartbeat_task(session: Session, key: TIKey, *, at: dt.datetime | None = None) -> bool:
-    """Record that the instance's process is alive; False when it is no longer running.
+def heartbeat_task(session: Session, key: TIKey, *, try_number: int | None = None,
+                   at: dt.datetime | None = None) -> bool:
+    """Record that the instance's process is alive; False when it is no longer running (this try).
 
     False means the instance was cleared, marked failed by orphan detection, or finished
     elsewhere: the process should stop its work and not report a result.
     """
-    stmt = prepared("ti_heartbeat", lambda: update(TI).where(key_where(TI), TI.c.state.in_(sorted(HEARTBEAT_STATES)))
-                    .values(last_heartbeat_at=bindparam("v_at", type_=UtcDateTime())))
-    return rowcount(session.execute(stmt, {**key_params(key), "v_at": at or utcnow()})) == 1
+    guarded = try_number is not None
+
+    def build() -> Any:
+        stmt = update(TI).where(key_where(TI), TI.c.state.in_(sorted(HEARTBEAT_STATES)))
+        if guarded:
+            stmt = stmt.where(TI.c.try_number == bindparam("k_try_number"))
+        return stmt.values(last_heartbeat_at=bindparam("v_at", type_=UtcDateTime()))
+    stmt = prepared(("ti_heartbeat", guarded), build)
+    params = {**key_params(key), "v_at": at or utcnow()}
+    if guarded:
+        params["k_try_number"] = try_number
+    return rowcount(session.execute(stmt, params)) == 1
 
 
 def get_task_history(session: Session, key: TIKey) -> list[TaskInstanceHistoryRow]:
@@ -107,7 +128,7 @@ def get_task_history(session: Session, key: TIKey) -> list[TaskInstanceHistoryRo
 
 def _guarded_update(session: Session, target: TIKey | Collection[TIKey], state: str | None, expected_state: Any,
                     increment_try_number: bool, at: dt.datetime | None, fields: dict[str, Any],
-                    *, returning: bool) -> Any:
+                    *, returning: bool, try_number: int | None = None) -> Any:
     """One UPDATE of one instance (`target` a key) or many (a collection); see `set_task_state`.
 
     The statement's shape (state, columns, expected states, dialect) is built once per process
@@ -124,7 +145,9 @@ def _guarded_update(session: Session, target: TIKey | Collection[TIKey], state: 
     expected = ANY_STATE if expected_state is ANY_STATE else _state_signature(expected_state)
     dialect = session.get_bind().dialect.name
     if isinstance(target, TIKey):
-        where_kind, params = "one", key_params(target)
+        where_kind, params = ("one" if try_number is None else "one_try"), key_params(target)
+        if try_number is not None:
+            params["k_try_number"] = try_number
     else:
         keys = list(target)
         if not same_run(keys):
@@ -141,6 +164,8 @@ def _guarded_update(session: Session, target: TIKey | Collection[TIKey], state: 
         return changed
     count = rowcount(session.execute(stmt, params))
     if count and state in ATTEMPT_END_STATES:
+        if where_kind == "one_try":
+            where_kind, params = "one", {name: v for name, v in params.items() if name != "k_try_number"}
         _record_attempts(session, where_kind, params, None)
     return count
 
@@ -166,7 +191,9 @@ def _build_update(where_kind: str, dialect: str, columns: tuple[str, ...], expec
             values[name] = bindparam(f"v_{name}", type_=TI.c[name].type)
     if increment:
         values["try_number"] = TI.c.try_number + 1
-    stmt = update(TI).where(key_where(TI) if where_kind == "one" else tasks_where(TI)).values(values)
+    stmt = update(TI).where(key_where(TI) if where_kind in ("one", "one_try") else tasks_where(TI)).values(values)
+    if where_kind == "one_try":
+        stmt = stmt.where(TI.c.try_number == bindparam("k_try_number"))
     if expected is not ANY_STATE:
         stmt = stmt.where(state_filter(TI.c.state, expected, allowed=TI_STATES))
     if returning:

@@ -198,3 +198,29 @@ def test_clear_leaves_a_running_run_running_and_can_clear_everything(db: Db) -> 
         assert count_task_instances(s, None, run_id="manual__2025-01-02") == 2
         with pytest.raises(DagRunNotFound):
             clear_task_instances(s, "etl", "missing", ["a"])
+
+
+def test_clearing_a_running_instance_makes_it_restarting_until_its_attempt_stops(db: Db) -> None:
+    with db.tx() as s:
+        make_run(s, tasks=("a", "b"), state="running")
+        set_task_state(s, key("a"), "running", increment_try_number=True)
+        set_task_state(s, key("b"), "failed")
+        assert clear_task_instances(s, "etl", "manual__2025-01-02", retries={"a": 1, "b": 1}) == 2
+        a, b = (get_task_instance(s, key(t)) for t in "ab")
+    assert (a.state, a.try_number, a.max_tries) == ("restarting", 1, 2)  # type: ignore[union-attr]
+    assert b.state is None  # type: ignore[union-attr]
+    with db.tx() as s:
+        assert not heartbeat_task(s, key("a"), try_number=1)  # its supervisor stops it
+        assert [o.task_id for o in find_orphaned_task_instances(s, older_than=day(999))] == ["a"]
+
+
+def test_a_heartbeat_or_a_result_of_an_earlier_try_does_not_land_on_a_later_one(db: Db) -> None:
+    with db.tx() as s:
+        make_run(s, tasks=("a",), state="running")
+        set_task_state(s, key("a"), "running", increment_try_number=True)
+        set_task_state(s, key("a"), "running", increment_try_number=True)  # try 2 runs now
+        assert not heartbeat_task(s, key("a"), try_number=1)
+        assert heartbeat_task(s, key("a"), try_number=2)
+        assert not set_task_state(s, key("a"), "success", expected_state="running", expected_try_number=1)
+        assert set_task_state(s, key("a"), "success", expected_state="running", expected_try_number=2)
+        assert [h.try_number for h in get_task_history(s, key("a"))] == [2]
