@@ -107,16 +107,9 @@ def test_sigterm_stops_the_scheduler_after_its_running_task_and_a_restart_finish
     assert lines(files["marks"]) == ["first", "middle 1", "last"]
 
 
-def test_kill_9_of_scheduler_and_worker_then_a_restart_retries_the_orphaned_task_and_finishes_the_run(
-        env, tmp_path: Path, files: dict[str, Path], monkeypatch) -> None:
-    psutil = pytest.importorskip("psutil", reason="psutil finds the scheduler's worker process")
-    monkeypatch.setenv("NBFLOW__SCHEDULER__ORPHAN_TIMEOUT_SEC", "1")
-    monkeypatch.setenv("NBFLOW__SCHEDULER__TASK_HEARTBEAT_SEC", "0.2")
-    chain_dag(env.dags, files)
-    environment = make_env()
-    run = api.trigger_dag(environment, "lifecycle")
+def kill_scheduler_and_worker_mid_attempt(psutil, tmp_path: Path, files: dict[str, Path]) -> list:
+    """Start `nbflow scheduler`, kill -9 it and its worker while `middle` runs try 1; their other descendants."""
     proc = start_nbflow_scheduler(tmp_path / "scheduler.err")
-    descendants: list = []
     try:
         wait_for(files["started"].exists, timeout=60)
         scheduler = psutil.Process(proc.pid)
@@ -127,24 +120,74 @@ def test_kill_9_of_scheduler_and_worker_then_a_restart_retries_the_orphaned_task
         workers[0].kill()
         proc.wait(timeout=10)
         workers[0].wait(timeout=10)
-        assert states(environment, run.run_id)["middle"] == ("running", 1)
-
-        restarted = nbflow("scheduler", "--until-idle")
-        assert restarted.returncode == 0, restarted.stderr
     finally:
-        files["release"].touch()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        for process in descendants:  # the fork server and the orphaned attempt, if still there
-            try:
-                process.kill()
-            except psutil.NoSuchProcess:
-                pass
+    return [p for p in descendants if p.pid != workers[0].pid]
+
+
+def kill_all(psutil, processes: list) -> None:
+    for process in processes:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+@pytest.fixture
+def short_orphan_timeout(monkeypatch) -> None:
+    monkeypatch.setenv("NBFLOW__SCHEDULER__ORPHAN_TIMEOUT_SEC", "1")
+    monkeypatch.setenv("NBFLOW__SCHEDULER__TASK_HEARTBEAT_SEC", "0.2")
+
+
+def test_kill_9_of_scheduler_and_worker_then_a_restart_retries_the_orphaned_task_and_finishes_the_run(
+        env, tmp_path: Path, files: dict[str, Path], short_orphan_timeout) -> None:
+    psutil = pytest.importorskip("psutil", reason="psutil finds the scheduler's worker process")
+    chain_dag(env.dags, files)
+    environment = make_env()
+    run = api.trigger_dag(environment, "lifecycle")
+    left = []
+    try:
+        left = kill_scheduler_and_worker_mid_attempt(psutil, tmp_path, files)
+        assert states(environment, run.run_id)["middle"] == ("running", 1)
+        restarted = nbflow("scheduler", "--until-idle")  # resets `middle` once its heartbeat is 1 s old
+        assert restarted.returncode == 0, restarted.stderr
+    finally:
+        files["release"].touch()
+        kill_all(psutil, left)  # the fork server and the orphaned attempt (see the xfail test below)
     assert api.get_run(environment, "lifecycle", run.run_id).state == "success"
     assert states(environment, run.run_id) == {"first": ("success", 1), "middle": ("success", 2),
                                                "last": ("success", 1)}
     assert lines(files["marks"]) == ["first", "middle 1", "middle 2", "last"]
+
+
+@pytest.mark.xfail(strict=True, reason="an attempt process outlives its kill -9'd worker and keeps running its "
+                                       "task alongside the retry (nothing ties it to its supervisor)")
+def test_attempt_of_a_killed_worker_has_stopped_by_the_time_its_retry_finished_the_run(
+        env, tmp_path: Path, files: dict[str, Path], short_orphan_timeout) -> None:
+    psutil = pytest.importorskip("psutil", reason="psutil finds the scheduler's worker process")
+    chain_dag(env.dags, files)
+    environment = make_env()
+    run = api.trigger_dag(environment, "lifecycle")
+    left = []
+    try:
+        left = kill_scheduler_and_worker_mid_attempt(psutil, tmp_path, files)
+        assert nbflow("scheduler", "--until-idle").returncode == 0
+        assert api.get_run(environment, "lifecycle", run.run_id).state == "success"
+        from nbflow.store import session_scope, ti_state
+        from nbflow.store.keys import TIKey
+        with session_scope(environment.sessions) as session:
+            first_try = ti_state.get_task_history(session, TIKey("lifecycle", "middle", run.run_id))[0]
+        assert first_try.try_number == 1
+        try:
+            alive = psutil.Process(first_try.pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            alive = False
+        assert not alive, f"try 1 of middle (pid {first_try.pid}) still runs after try 2 finished the run"
+    finally:
+        files["release"].touch()
+        kill_all(psutil, left)
 
 
 def test_tasks_logs_with_try_prints_that_attempts_log(env) -> None:
