@@ -52,7 +52,8 @@ def queue_ready_downstream(session: Session, dag: "DAG", key: TIKey, *, job_id: 
     for task_id, map_index, now_state, try_number, retry_at in ti_rows.get_task_states(
             session, key.dag_id, key.run_id, task_ids=needed):
         state.tis[(task_id, map_index)] = TIState(task_id, map_index, now_state, try_number, retry_at)
-    busy = ti_rows.count_task_instances(session, ("queued", "running"), dag_id=key.dag_id)
+    # max_active_tasks limits one run, not the DAG across its runs (Airflow 3, PR #42953).
+    busy = ti_rows.count_task_instances(session, ("queued", "running"), dag_id=key.dag_id, run_id=key.run_id)
     counts = state._state_counts()
     ready: list[tuple[TIKey, int]] = []
     for down in simple:

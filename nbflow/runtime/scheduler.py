@@ -74,7 +74,7 @@ class _Plan:
     expand: list[tuple[Any, Any, Any]] = field(default_factory=list)
     finished: list[tuple[Any, Any, RunState]] = field(default_factory=list)
     candidates: list[tuple[int, TIKey, Any, int]] = field(default_factory=list)
-    busy_per_dag: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    busy_per_run: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
 
     @property
     def empty(self) -> bool:
@@ -239,10 +239,10 @@ class Scheduler:
         for run in active_runs:
             if run.state == "running":
                 running_per_dag[run.dag_id] += 1
-        for (dag_id, _), rows in snapshots.items():
+        for run_key, rows in snapshots.items():  # max_active_tasks counts per run (Airflow 3, PR #42953)
             for _task_id, _map_index, ti_state_now, _try, _retry_at in rows:
                 if ti_state_now in ("queued", "running"):
-                    plan.busy_per_dag[dag_id] += 1
+                    plan.busy_per_run[run_key] += 1
         for run in sorted(active_runs, key=lambda r: (r.logical_date or r.queued_at or now)):
             rows = snapshots.get((run.dag_id, run.run_id))
             if rows is None:
@@ -268,7 +268,7 @@ class Scheduler:
                 self._expand(session, dag, run, task)
             for dag, run, state in plan.finished:
                 self._finish_run(session, dag, run, state)
-            workloads = self._queue(session, plan.candidates, plan.busy_per_dag)
+            workloads = self._queue(session, plan.candidates, plan.busy_per_run)
         if plan.expand or plan.finished:
             self.executor.wakeup.set()  # schedule new mapped instances, or notice the end, on the next turn
         return workloads, len(active_runs)
@@ -353,7 +353,7 @@ class Scheduler:
         mapping.expand_task_instances(session, dag.dag_id, run.run_id, spec, count)
 
     def _queue(self, session: Session, candidates: list[tuple[int, TIKey, "DAG", int]],
-               busy_per_dag: dict[str, int]) -> list[Workload]:
+               busy_per_run: dict[tuple[str, str], int]) -> list[Workload]:
         if not candidates:
             return []
         slots = self.executor.open_slots()
@@ -362,18 +362,18 @@ class Scheduler:
         pools.lock_pools(session)
         in_use = pools.pool_slots_in_use(session)
         pool_sizes = {p.pool: p.slots for p in pools.list_pools(session)}
-        per_dag = defaultdict(int, busy_per_dag)
+        per_run = defaultdict(int, busy_per_run)
         chosen: list[tuple[TIKey, "DAG", int]] = []
         for priority, key, dag, try_number in sorted(candidates, key=lambda c: -c[0]):
             if len(chosen) >= slots:
                 break
             task = dag.task_dict[key.task_id]
-            if per_dag[key.dag_id] >= dag.max_active_tasks:
+            if per_run[(key.dag_id, key.run_id)] >= dag.max_active_tasks:
                 continue
             size = pool_sizes.get(task.pool)
             if size is not None and size >= 0 and in_use.get(task.pool, 0) + task.pool_slots > size:
                 continue
-            per_dag[key.dag_id] += 1
+            per_run[(key.dag_id, key.run_id)] += 1
             in_use[task.pool] = in_use.get(task.pool, 0) + task.pool_slots
             chosen.append((key, dag, try_number))
         won = set(ti_state.set_task_states(session, [k for k, _, _ in chosen], "queued",

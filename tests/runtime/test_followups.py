@@ -91,3 +91,15 @@ def test_attempts_of_another_run_do_not_hold_a_join_back(sessions) -> None:
     run_id = start_run(sessions, dag, {"a": "success", "b": "success", "c": "success"})
     in_flight = frozenset({("fan", "some_other_run", "b")})
     assert [w.task_id for w in ending(sessions, dag, run_id, "a", in_flight=in_flight)] == ["join"]
+
+
+def test_max_active_tasks_counts_the_attempts_of_this_run_only(sessions) -> None:
+    with DAG("fan", schedule=None, max_active_tasks=1) as dag:
+        EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
+    with session_scope(sessions) as session:
+        for run_id in ("busy", "ending"):
+            create_run(session, dag, run_type="manual", logical_date=WHEN, interval=DataInterval(WHEN, WHEN),
+                       run_id=run_id)
+        ti_state.set_task_state(session, TIKey("fan", "a", "busy", -1), "running")
+        ti_state.set_task_state(session, TIKey("fan", "a", "ending", -1), "success")
+    assert [w.task_id for w in ending(sessions, dag, "ending", "a")] == ["b"]

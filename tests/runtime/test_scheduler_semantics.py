@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -9,7 +10,7 @@ from nbflow.runtime import api
 from nbflow.store import dags as dag_rows
 from nbflow.store import session_scope
 from tests.conftest import write_dag
-from tests.runtime.scheduler_helpers import make_env, run_scheduler_until_idle
+from tests.runtime.scheduler_helpers import lines, make_env, run_scheduler_until_idle
 
 
 @pytest.fixture
@@ -56,3 +57,45 @@ def test_without_catchup_a_stale_next_interval_is_not_skipped_past_end_date(env)
     api.set_paused(environment, "stale", False)
     run_scheduler_until_idle(environment, executor="sequential")
     assert api.list_runs(environment, "stale") == []
+
+
+SPANS_DAG = """
+    import time
+    from nbflow import DAG
+    from nbflow.operators.python import PythonOperator
+
+    def work(run_id):
+        start = time.time()
+        time.sleep(0.4)
+        with open({spans!r}, "a") as f:
+            f.write(f"{{run_id}} {{start}} {{time.time()}}\\n")
+
+    with DAG("spans", schedule=None, max_active_tasks=1):
+        for i in range(2):
+            PythonOperator(task_id=f"w{{i}}", python_callable=work, op_args=["{{{{ run_id }}}}"])
+"""
+
+
+def most_at_once(spans: list[tuple[float, float]]) -> int:
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans], key=lambda e: (e[0], e[1]))
+    running = peak = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+def test_max_active_tasks_limits_each_run_not_the_dag_across_runs(env, tmp_path: Path) -> None:
+    spans = tmp_path / "spans.txt"
+    write_dag(env.dags, "spans.py", SPANS_DAG.format(spans=str(spans)))
+    environment = make_env()
+    for run_id in ("r1", "r2"):
+        api.trigger_dag(environment, "spans", run_id=run_id)
+    run_scheduler_until_idle(environment)
+    by_run: dict[str, list[tuple[float, float]]] = {}
+    for line in lines(spans):
+        run_id, start, end = line.split()
+        by_run.setdefault(run_id, []).append((float(start), float(end)))
+    assert sorted(by_run) == ["r1", "r2"] and all(len(s) == 2 for s in by_run.values())
+    assert [most_at_once(s) for s in by_run.values()] == [1, 1]
+    assert most_at_once(by_run["r1"] + by_run["r2"]) == 2
