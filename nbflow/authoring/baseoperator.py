@@ -4,10 +4,12 @@ from __future__ import annotations
 import copy
 import copyreg
 import functools
+import hashlib
 import inspect
 import logging
+import math
 from collections.abc import Callable, Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from nbflow.authoring import context as ctx
@@ -22,6 +24,9 @@ if TYPE_CHECKING:
     from nbflow.authoring.taskgroup import TaskGroup
 
 __all__ = ["BaseOperator", "chain", "cross_downstream"]
+
+# Airflow's core.max_task_retry_delay default: no backed-off retry waits longer than a day.
+_MAX_RETRY_DELAY_SECONDS = 24 * 60 * 60
 
 # Arguments every operator takes; default_args may set any of them, plus any argument of a subclass.
 _BASE_DEFAULTS: dict[str, Any] = {
@@ -364,12 +369,24 @@ class BaseOperator(DependencyMixin):
     def iter_mapped_dependencies(self) -> Iterable[Any]:
         return ()
 
-    def next_retry_delay(self, try_number: int) -> timedelta:
-        """How long to wait before retry `try_number` (2 = first retry), backoff and cap applied."""
-        delay = self.retry_delay
-        if self.retry_exponential_backoff:
-            delay = self.retry_delay * (2 ** max(try_number - 2, 0))
-        if self.max_retry_delay is not None:
+    def next_retry_delay(self, try_number: int, *, logical_date: datetime | None = None) -> timedelta:
+        """How long to wait before retry `try_number` (2 = first retry), as Airflow 3's `next_retry_datetime`.
+
+        Without backoff: retry_delay, whatever max_retry_delay says. With it: whole seconds in
+        [b, 2b), b = max(ceil(retry_delay * 2^(try_number - 2)), 1), the jitter a hash of DAG, task,
+        logical date and failed try (so each instance retries at its own, repeatable time), at most
+        a day (Airflow's max_task_retry_delay), then capped by max_retry_delay.
+        """
+        if not self.retry_exponential_backoff:
+            return self.retry_delay
+        failed_try = try_number - 1
+        # The exponent is bounded so that a try number grown by many clears cannot overflow a float.
+        base = max(math.ceil(self.retry_delay.total_seconds() * 2 ** min(failed_try - 1, 64)), 1)
+        logical = logical_date.isoformat() if logical_date is not None else None
+        seed = f"{self.dag_id}#{self.task_id}#{logical}#{failed_try}".encode()
+        jitter = int(hashlib.sha1(seed, usedforsecurity=False).hexdigest(), 16) % base
+        delay = timedelta(seconds=min(base + jitter, _MAX_RETRY_DELAY_SECONDS))
+        if self.max_retry_delay:
             delay = min(delay, self.max_retry_delay)
         return delay
 

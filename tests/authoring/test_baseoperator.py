@@ -245,10 +245,38 @@ def test_next_retry_delay_without_backoff_is_the_retry_delay() -> None:
     assert [op.next_retry_delay(n) for n in (2, 3, 4)] == [dt.timedelta(seconds=10)] * 3
 
 
-def test_next_retry_delay_doubles_with_backoff_up_to_max_retry_delay() -> None:
-    op = EmptyOperator(task_id="op", retry_delay=dt.timedelta(seconds=10), retry_exponential_backoff=True,
-                       max_retry_delay=dt.timedelta(seconds=25))
-    assert [op.next_retry_delay(n).total_seconds() for n in (2, 3, 4)] == [10, 20, 25]
+def test_max_retry_delay_applies_only_with_exponential_backoff() -> None:
+    op = EmptyOperator(task_id="op", retry_delay=dt.timedelta(seconds=10), max_retry_delay=dt.timedelta(seconds=5))
+    assert op.next_retry_delay(2) == dt.timedelta(seconds=10)
+
+
+def test_backoff_doubles_per_try_with_a_jitter_of_up_to_one_more_period_in_whole_seconds() -> None:
+    op = EmptyOperator(task_id="op", retry_delay=dt.timedelta(seconds=10), retry_exponential_backoff=True)
+    for try_number, base in [(2, 10), (3, 20), (4, 40)]:
+        delay = op.next_retry_delay(try_number, logical_date=dt.datetime(2025, 1, 2, tzinfo=dt.timezone.utc))
+        assert base <= delay.total_seconds() < 2 * base
+        assert delay.total_seconds() == int(delay.total_seconds())
+
+
+def test_backoff_jitter_is_the_same_for_the_same_instance_and_try() -> None:
+    op = EmptyOperator(task_id="op", retry_delay=dt.timedelta(seconds=100), retry_exponential_backoff=True)
+    when = dt.datetime(2025, 1, 2, tzinfo=dt.timezone.utc)
+    assert op.next_retry_delay(3, logical_date=when) == op.next_retry_delay(3, logical_date=when)
+    days = {op.next_retry_delay(3, logical_date=when + dt.timedelta(days=n)) for n in range(10)}
+    assert len(days) > 1, "the logical date is part of the jitter's seed"
+
+
+def test_backoff_waits_at_least_one_second() -> None:
+    op = EmptyOperator(task_id="op", retry_delay=dt.timedelta(0), retry_exponential_backoff=True)
+    assert op.next_retry_delay(2) == dt.timedelta(seconds=1)
+
+
+def test_backoff_is_capped_by_max_retry_delay_and_by_a_day() -> None:
+    capped = EmptyOperator(task_id="capped", retry_delay=dt.timedelta(seconds=10), retry_exponential_backoff=True,
+                           max_retry_delay=dt.timedelta(seconds=25))
+    assert [capped.next_retry_delay(n).total_seconds() for n in (3, 4, 5)] == [25, 25, 25]
+    uncapped = EmptyOperator(task_id="uncapped", retry_delay=dt.timedelta(hours=1), retry_exponential_backoff=True)
+    assert uncapped.next_retry_delay(200) == dt.timedelta(days=1)
 
 
 def test_airflow_2_deprecated_trigger_rule_names_are_converted() -> None:
