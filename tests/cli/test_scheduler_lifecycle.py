@@ -71,6 +71,25 @@ def start_nbflow_scheduler(stderr: Path) -> subprocess.Popen[bytes]:
                                 stderr=out, start_new_session=True)
 
 
+def worker_of(scheduler_pid: int) -> int:
+    """The local executor's worker: the scheduler's child running nbflow.runtime.worker."""
+    for pid in Path(f"/proc/{scheduler_pid}/task/{scheduler_pid}/children").read_text().split():
+        if b"nbflow.runtime.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return int(pid)
+    raise AssertionError(f"process {scheduler_pid} has no nbflow worker child")
+
+
+def open_fds(pid: int) -> set[str]:
+    """What the process's file descriptors point at ("pipe:[1234]", paths, ...)."""
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            found.add(os.readlink(fd))
+        except OSError:  # closed meanwhile
+            pass
+    return found
+
+
 def states(environment: api.Environment, run_id: str) -> dict[str, tuple[str | None, int]]:
     return {r.task_id: (r.state, r.try_number) for r in api.task_states(environment, "lifecycle", run_id)}
 
@@ -84,8 +103,12 @@ def test_sigterm_stops_the_scheduler_after_its_running_task_and_a_restart_finish
     proc = start_nbflow_scheduler(stderr)
     try:
         wait_for(files["started"].exists, timeout=60)
+        worker_stdin = os.readlink(f"/proc/{worker_of(proc.pid)}/fd/0")
         proc.send_signal(signal.SIGTERM)
-        files["release"].touch()  # the running attempt ends on its own; the scheduler waits for it
+        # Stopping, the scheduler closes its worker's stdin: from then on the worker starts nothing
+        # new. Only then does the running attempt end, so `last` is left to the restarted scheduler.
+        wait_for(lambda: worker_stdin not in open_fds(proc.pid), timeout=30)
+        files["release"].touch()
         assert proc.wait(timeout=30) == 0
     finally:
         files["release"].touch()
@@ -97,7 +120,8 @@ def test_sigterm_stops_the_scheduler_after_its_running_task_and_a_restart_finish
     assert said[0] == (f"nbflow scheduler: DAGs from {config.dags_folder}, database {config.sql_alchemy_conn}, "
                        f"local executor (parallelism 4), task logs under {config.log_folder}; stop with Ctrl-C")
     assert said[-1] == "nbflow scheduler: stopped"
-    assert states(environment, run.run_id)["middle"] == ("success", 1)
+    assert states(environment, run.run_id) == {"first": ("success", 1), "middle": ("success", 1),
+                                               "last": (None, 0)}
 
     restarted = nbflow("scheduler", "--until-idle")
     assert restarted.returncode == 0, restarted.stderr
