@@ -98,6 +98,7 @@ class Scheduler:
         self._last_periodic = 0.0
         self._unpaused: set[str] = set()
         self._reported_errors: dict[str, str] = {}  # file -> error text already logged
+        self._missing_pools: set[tuple[str, str]] = set()  # (dag_id, pool) already warned about
         # Per active run: the DAG object, the instance states and the ready task ids of the last turn.
         self._memo: dict[tuple[str, str], tuple[Any, dict[tuple[str, int], str | None], set[str]]] = {}
         self.loop_stats: list[LoopStats] = []
@@ -370,8 +371,11 @@ class Scheduler:
             task = dag.task_dict[key.task_id]
             if per_run[(key.dag_id, key.run_id)] >= dag.max_active_tasks:
                 continue
-            size = pool_sizes.get(task.pool)
-            if size is not None and size >= 0 and in_use.get(task.pool, 0) + task.pool_slots > size:
+            if task.pool not in pool_sizes:  # as in Airflow, never scheduled until the pool exists
+                self._warn_missing_pool(key, task.pool)
+                continue
+            size = pool_sizes[task.pool]
+            if size >= 0 and in_use.get(task.pool, 0) + task.pool_slots > size:
                 continue
             per_run[(key.dag_id, key.run_id)] += 1
             in_use[task.pool] = in_use.get(task.pool, 0) + task.pool_slots
@@ -388,6 +392,13 @@ class Scheduler:
             workloads.append(Workload(key.dag_id, key.task_id, key.run_id, key.map_index, try_number + 1,
                                       dag.fileloc, self.job_id, timeout))
         return workloads
+
+    def _warn_missing_pool(self, key: TIKey, pool: str) -> None:
+        if (key.dag_id, pool) in self._missing_pools:
+            return
+        self._missing_pools.add((key.dag_id, pool))
+        log.warning("DAG %s: task %s uses pool %r, which does not exist; its instances are not scheduled "
+                    "until the pool is created (or the task's pool is changed)", key.dag_id, key.task_id, pool)
 
     def _finish_run(self, session: Session, dag: "DAG", run: Any, state: RunState) -> None:
         result, failed_task = state.run_result()

@@ -1,6 +1,7 @@
 """Airflow semantics the scheduler keeps, with real processes and a real SQLite database file."""
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from nbflow.runtime import api
 from nbflow.store import dags as dag_rows
 from nbflow.store import session_scope
 from tests.conftest import write_dag
-from tests.runtime.scheduler_helpers import lines, make_env, run_scheduler_until_idle
+from tests.runtime.scheduler_helpers import in_thread, lines, make_env, run_scheduler_until_idle, wait_for
 
 
 @pytest.fixture
@@ -99,3 +100,32 @@ def test_max_active_tasks_limits_each_run_not_the_dag_across_runs(env, tmp_path:
     assert sorted(by_run) == ["r1", "r2"] and all(len(s) == 2 for s in by_run.values())
     assert [most_at_once(s) for s in by_run.values()] == [1, 1]
     assert most_at_once(by_run["r1"] + by_run["r2"]) == 2
+
+
+def states(environment: api.Environment, dag_id: str, run_id: str) -> dict[str, str | None]:
+    return {row.task_id: row.state for row in api.task_states(environment, dag_id, run_id)}
+
+
+def test_a_task_whose_pool_does_not_exist_is_never_scheduled_and_warned_about_once(env, caplog) -> None:
+    write_dag(env.dags, "nopool.py", """
+        from nbflow import DAG
+        from nbflow.operators.empty import EmptyOperator
+        with DAG("nopool", schedule=None):
+            EmptyOperator(task_id="lost", pool="nowhere")
+            EmptyOperator(task_id="fine")
+    """)
+    environment = make_env()
+    run = api.trigger_dag(environment, "nopool")
+    scheduler = api.make_scheduler(environment, executor="sequential")
+    with caplog.at_level(logging.WARNING, logger="nbflow.scheduler"):
+        thread = in_thread(scheduler.run)
+        wait_for(lambda: states(environment, "nopool", run.run_id)["fine"] == "success", timeout=30)
+        turns = len(scheduler.loop_stats)
+        wait_for(lambda: len(scheduler.loop_stats) >= turns + 5, timeout=30)
+        scheduler.stop()
+        thread.join(timeout=30)
+    assert states(environment, "nopool", run.run_id) == {"lost": None, "fine": "success"}
+    assert api.get_run(environment, "nopool", run.run_id).state == "running"
+    warnings = [r.getMessage() for r in caplog.records if "does not exist" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "nopool" in warnings[0] and "lost" in warnings[0] and "'nowhere'" in warnings[0]
