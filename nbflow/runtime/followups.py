@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from nbflow.authoring.trigger_rule import TriggerRule
+from nbflow.runtime.dagruns import priority_weights
 from nbflow.runtime.readiness import Decision, decide
 from nbflow.runtime.run_state import RunState, TIState
 from nbflow.runtime.workload import Workload
@@ -63,7 +64,8 @@ def queue_ready_downstream(session: Session, dag: "DAG", key: TIKey, *, job_id: 
         if decide(down.trigger_rule, state.upstream_summary(down.task_id, counts)) is Decision.RUN:
             ready.append((TIKey(key.dag_id, down.task_id, key.run_id, -1), ti.try_number))
     room = max(dag.max_active_tasks - busy, 0)
-    ready = sorted(ready, key=lambda r: -dag.task_dict[r[0].task_id].priority_weight)[:room]
+    weights = priority_weights(dag)
+    ready = sorted(ready, key=lambda r: -weights[r[0].task_id])[:room]
     if not ready:
         return []
     won = set(ti_state.set_task_states(session, [k for k, _ in ready], "queued", expected_state=None,

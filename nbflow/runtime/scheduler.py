@@ -22,7 +22,14 @@ from sqlalchemy.orm import Session
 from nbflow.authoring.timetables import DataInterval
 from nbflow.exceptions import NbflowException
 from nbflow.runtime.attempt import fail_dead_attempt, run_info_of
-from nbflow.runtime.dagruns import create_run, record_dags, set_next_interval, task_specs, within_schedule
+from nbflow.runtime.dagruns import (
+    create_run,
+    priority_weights,
+    record_dags,
+    set_next_interval,
+    task_specs,
+    within_schedule,
+)
 from nbflow.runtime.executors.base import BaseExecutor
 from nbflow.runtime.inprocess import resolution_context
 from nbflow.runtime.run_state import RunState, TIState
@@ -308,12 +315,13 @@ class Scheduler:
         if state.finished:
             plan.finished.append((dag, run, state))
             return
+        weights = priority_weights(dag)
         for ti in ready:
             task = dag.task_dict[ti.task_id]
             if task.is_mapped and ti.task_id not in state.expanded:
                 plan.expand.append((dag, run, task))
                 continue
-            plan.candidates.append((task.priority_weight, TIKey(run.dag_id, ti.task_id, run.run_id, ti.map_index),
+            plan.candidates.append((weights[ti.task_id], TIKey(run.dag_id, ti.task_id, run.run_id, ti.map_index),
                                     dag, ti.try_number))
 
     def _tasks_to_look_at(self, dag: "DAG", run: Any, states: dict[tuple[str, int], str | None]

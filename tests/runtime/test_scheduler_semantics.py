@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -129,3 +130,59 @@ def test_a_task_whose_pool_does_not_exist_is_never_scheduled_and_warned_about_on
     warnings = [r.getMessage() for r in caplog.records if "does not exist" in r.getMessage()]
     assert len(warnings) == 1
     assert "nopool" in warnings[0] and "lost" in warnings[0] and "'nowhere'" in warnings[0]
+
+
+def weighted_dag(weight_rule: str) -> Any:
+    from nbflow.authoring.dag import DAG
+    from nbflow.operators.empty import EmptyOperator
+    with DAG("weights", schedule=None, default_args={"weight_rule": weight_rule}) as dag:
+        top = EmptyOperator(task_id="top", priority_weight=1)
+        middle = EmptyOperator(task_id="middle", priority_weight=2)
+        left, right = EmptyOperator(task_id="left", priority_weight=3), EmptyOperator(task_id="right")
+        top >> middle >> [left, right]
+        right >> EmptyOperator(task_id="bottom", priority_weight=5)
+    return dag
+
+
+@pytest.mark.parametrize(("weight_rule", "expected"), [
+    ("downstream", {"top": 12, "middle": 11, "left": 3, "right": 6, "bottom": 5}),
+    ("upstream", {"top": 1, "middle": 3, "left": 6, "right": 4, "bottom": 9}),
+    ("absolute", {"top": 1, "middle": 2, "left": 3, "right": 1, "bottom": 5}),
+])
+def test_priority_weight_total_follows_the_weight_rule(weight_rule: str, expected: dict[str, int]) -> None:
+    from nbflow.runtime.dagruns import priority_weights
+    assert priority_weights(weighted_dag(weight_rule)) == expected
+
+
+def test_priority_weight_totals_are_computed_once_per_dag_object() -> None:
+    from nbflow.runtime.dagruns import priority_weights
+    dag = weighted_dag("downstream")
+    assert priority_weights(dag) is priority_weights(dag)
+
+
+@pytest.mark.parametrize(("weight_rule", "first"), [("downstream", "root"), ("absolute", "alone")])
+def test_the_weight_rule_decides_which_task_runs_first(env, tmp_path: Path, monkeypatch, weight_rule: str,
+                                                     first: str) -> None:
+    monkeypatch.setenv("NBFLOW__CORE__PARALLELISM", "1")
+    order = tmp_path / "order.txt"
+    write_dag(env.dags, "rule.py", f"""
+        from nbflow import DAG
+        from nbflow.operators.python import PythonOperator
+
+        def mark(name):
+            with open({str(order)!r}, "a") as f:
+                f.write(name + "\\n")
+
+        with DAG("rule", schedule=None, default_args={{"weight_rule": {weight_rule!r}}}):
+            root = PythonOperator(task_id="root", python_callable=mark, op_args=["root"])
+            root >> [PythonOperator(task_id=f"leaf{{i}}", python_callable=mark, op_args=[f"leaf{{i}}"])
+                     for i in range(3)]
+            PythonOperator(task_id="alone", python_callable=mark, op_args=["alone"], priority_weight=2)
+    """)
+    environment = make_env()
+    run = api.trigger_dag(environment, "rule")
+    run_scheduler_until_idle(environment)
+    assert api.get_run(environment, "rule", run.run_id).state == "success"
+    assert lines(order)[0] == first
+    stored = {row.task_id: row.priority_weight for row in api.task_states(environment, "rule", run.run_id)}
+    assert stored["root"] == (4 if weight_rule == "downstream" else 1), "instances keep the total, as in Airflow"
