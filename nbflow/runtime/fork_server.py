@@ -30,6 +30,28 @@ if TYPE_CHECKING:
     from nbflow.runtime.attempt_process import AttemptHost
 
 MAX_MESSAGE = 4096
+_PR_SET_PDEATHSIG = 1
+_prctl = None
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux), so nothing outlives its supervisor.
+
+    A worker killed with `kill -9` takes its fork server along, and a fork server its attempts: an
+    attempt left running would run its task again alongside the retry the restarted scheduler starts.
+    `parent` is the pid this process was started by; if it is already gone, this process leaves now.
+    """
+    global _prctl
+    if _prctl is None:
+        try:
+            import ctypes
+            _prctl = ctypes.CDLL(None, use_errno=True).prctl
+        except (OSError, AttributeError):  # not Linux: the socket's end of file stops what it can
+            _prctl = False
+    if _prctl:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def serve(control: socket.socket, attempt_main: Callable[[socket.socket], int]) -> int:
@@ -68,10 +90,12 @@ def serve(control: socket.socket, attempt_main: Callable[[socket.socket], int]) 
 
 def _fork_one(control: socket.socket, attempt_main: Callable[[socket.socket], int], *inherited: int) -> int:
     worker_end, attempt_end = socket.socketpair()
+    server = os.getpid()
     pid = os.fork()
     if pid == 0:  # the attempt process: never returns
         code = 1
         try:
+            die_with_parent(server)
             signal.set_wakeup_fd(-1)
             for fd in inherited:
                 os.close(fd)
@@ -133,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nbflow-fork-server")
     parser.add_argument("--dags-folder", required=True, type=Path)
     parser.add_argument("--control-fd", required=True, type=int)
+    parser.add_argument("--worker-pid", type=int, default=None, help="the worker that started it (default: parent)")
     args = parser.parse_args(argv)
+    die_with_parent(args.worker_pid if args.worker_pid is not None else os.getppid())
     control = socket.socket(fileno=args.control_fd)
     host = warm_host(args.dags_folder)
     gc.collect()

@@ -254,10 +254,13 @@ class Worker:
         """An attempt process forked by this worker itself (notebook tasks with a pooled kernel)."""
         ours, theirs = socket.socketpair()
         self.engine.dispose()  # no database file stays open in the attempt
+        worker = os.getpid()
         pid = os.fork()
         if pid == 0:  # the attempt process: never returns
             code = 1
             try:
+                from nbflow.runtime.fork_server import die_with_parent
+                die_with_parent(worker)
                 ours.close()
                 self._leave_worker_state()
                 for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGINT):
@@ -309,7 +312,8 @@ class Worker:
             raise RuntimeError("the fork server keeps dying as it starts; see the lines above")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         proc = subprocess.Popen([sys.executable, "-m", "nbflow.runtime.fork_server", "--dags-folder",
-                                 str(self.dagbag.dag_folder), "--control-fd", str(theirs.fileno())],
+                                 str(self.dagbag.dag_folder), "--control-fd", str(theirs.fileno()),
+                                 "--worker-pid", str(os.getpid())],
                                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         theirs.close()
         self.server, self.forks_asked = ours, 0

@@ -67,10 +67,10 @@ def test_attempt_processes_hold_no_database_connection(env, tmp_path: Path) -> N
     assert not [name for name in opened if "nbflow.db" in name]
 
 
-def test_a_killed_fork_server_is_replaced_and_the_run_completes(env, tmp_path: Path) -> None:
+def test_a_killed_fork_server_takes_its_attempt_along_and_is_replaced(env, tmp_path: Path) -> None:
     marks = tmp_path / "marks.txt"
     write_dag(env.dags, "server.py", f"""
-        import os, signal
+        import os, signal, time
         from pathlib import Path
         from nbflow import DAG
         from nbflow.models.baseoperator import chain
@@ -78,13 +78,14 @@ def test_a_killed_fork_server_is_replaced_and_the_run_completes(env, tmp_path: P
 
         MARKS = Path({str(marks)!r})
 
-        def mark(name, kill_parent=False):
+        def mark(name, kill_parent=False, ti=None):
             with MARKS.open("a") as f:
-                f.write(name + "\\n")
-            if kill_parent:
+                f.write(f"{{name}} {{ti.try_number}}\\n")
+            if kill_parent and ti.try_number == 1:
                 os.kill(os.getppid(), signal.SIGKILL)  # the fork server that forked this attempt
+                time.sleep(30)  # never reached: the kernel stops this process with its parent
 
-        with DAG("server", schedule=None):
+        with DAG("server", schedule=None, default_args={{"retries": 1, "retry_delay": 0}}):
             chain(PythonOperator(task_id="a", python_callable=mark, op_args=["a", True]),
                   PythonOperator(task_id="b", python_callable=mark, op_args=["b"]),
                   PythonOperator(task_id="c", python_callable=mark, op_args=["c"]))
@@ -93,7 +94,7 @@ def test_a_killed_fork_server_is_replaced_and_the_run_completes(env, tmp_path: P
     run = api.trigger_dag(environment, "server")
     run_scheduler_until_idle(environment)
     assert states(environment, "server", run.run_id) == {"a": "success", "b": "success", "c": "success"}
-    assert lines(marks) == ["a", "b", "c"]
+    assert lines(marks) == ["a 1", "a 2", "b 1", "c 1"]
 
 
 def test_a_changed_dag_file_runs_its_new_code_under_a_running_scheduler(env, tmp_path: Path) -> None:
