@@ -44,6 +44,7 @@ from nbflow.store import session_scope
 from nbflow.store import task_instances as ti_rows
 from nbflow.store import ti_state
 from nbflow.store.keys import TIKey
+from nbflow.store.states import TI_FINISHED_STATES, TI_STATES
 from nbflow.utils.state import FINISHED
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from nbflow.runtime.dagbag import DagBag
 
 log = logging.getLogger("nbflow.scheduler")
+_UNFINISHED = tuple(sorted(TI_STATES - TI_FINISHED_STATES, key=lambda s: (s is not None, s or "")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +84,12 @@ class _Plan:
     finished: list[tuple[Any, Any, RunState]] = field(default_factory=list)
     candidates: list[tuple[int, TIKey, Any, int]] = field(default_factory=list)
     busy_per_run: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    timed_out: list[tuple[Any, Any]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.start_runs or self.settled or self.expand or self.finished or self.candidates)
+        return not (self.start_runs or self.settled or self.expand or self.finished or self.candidates
+                    or self.timed_out)
 
 
 class Scheduler:
@@ -243,9 +247,12 @@ class Scheduler:
                          and (run.dag_id in self._unpaused or run.run_type == "backfill")}
         plan = _Plan()
         self._memo = {key: value for key, value in self._memo.items() if key in snapshots}
+        plan.timed_out = [(self.dagbag.dags[run.dag_id], run) for run in active_runs if (run.dag_id, run.run_id)
+                          in snapshots and _timed_out(self.dagbag.dags[run.dag_id], run, now)]
+        ending = {(run.dag_id, run.run_id) for _, run in plan.timed_out}
         running_per_dag: dict[str, int] = defaultdict(int)
         for run in active_runs:
-            if run.state == "running":
+            if run.state == "running" and (run.dag_id, run.run_id) not in ending:
                 running_per_dag[run.dag_id] += 1
         for run_key, rows in snapshots.items():  # max_active_tasks counts per run (Airflow 3, PR #42953)
             for _task_id, _map_index, ti_state_now, _try, _retry_at in rows:
@@ -253,7 +260,7 @@ class Scheduler:
                     plan.busy_per_run[run_key] += 1
         for run in sorted(active_runs, key=lambda r: (r.logical_date or r.queued_at or now)):
             rows = snapshots.get((run.dag_id, run.run_id))
-            if rows is None:
+            if rows is None or (run.dag_id, run.run_id) in ending:
                 continue
             dag = self.dagbag.dags[run.dag_id]
             if run.state == "queued":
@@ -276,8 +283,10 @@ class Scheduler:
                 self._expand(session, dag, run, task)
             for dag, run, state in plan.finished:
                 self._finish_run(session, dag, run, state)
+            for dag, run in plan.timed_out:
+                self._time_out_run(session, dag, run, now)
             workloads = self._queue(session, plan.candidates, plan.busy_per_run)
-        if plan.expand or plan.finished:
+        if plan.expand or plan.finished or plan.timed_out:
             self.executor.wakeup.set()  # schedule new mapped instances, or notice the end, on the next turn
         return workloads, len(active_runs)
 
@@ -289,8 +298,13 @@ class Scheduler:
         run = next(r for r in runs if r.dag_id == key.dag_id and r.run_id == key.run_id)
         if run.logical_date is None:
             return True
-        exists, previous = ti_rows.previous_task_state(session, key, before=run.logical_date)
-        return (not exists and task.ignore_first_depends_on_past) or previous in ("success", "skipped")
+        run_exists, ti_exists, previous = ti_rows.previous_task_state(session, key, before=run.logical_date)
+        if not run_exists:  # the DAG's first run
+            return True
+        if not ti_exists:  # the task is newer than the previous run (Airflow's PrevDagrunDep)
+            return task.ignore_first_depends_on_past and not ti_rows.task_ran_before(session, key,
+                                                                                      before=run.logical_date)
+        return previous in ("success", "skipped")
 
     def _plan_run(self, plan: "_Plan", dag: "DAG", run: Any, rows: list[Any], now: datetime) -> None:
         tasks = dag.task_dict
@@ -417,10 +431,30 @@ class Scheduler:
         log.info("DAG run %s %s: %s%s%s", run.dag_id, run.run_id, result, took,
                  f" (task {failed_task} failed; `nbflow tasks logs {run.dag_id} {run.run_id} {failed_task}`)"
                  if failed_task else "")
+        self._dag_callback(dag, run, result, f"task {failed_task} failed" if failed_task else result)
+
+    def _time_out_run(self, session: Session, dag: "DAG", run: Any, now: datetime) -> None:
+        """dagrun_timeout passed: the run fails and its unfinished instances, running ones too, are skipped.
+
+        As in Airflow's scheduler. An attempt still running goes on until it ends, but its result is
+        not recorded (its instance is no longer running), and the failure callback's reason is Airflow's
+        "timed_out".
+        """
+        if not run_rows.set_dag_run_state(session, run.dag_id, run.run_id, "failed", expected_state="running"):
+            return
+        unfinished = [TIKey(run.dag_id, task_id, run.run_id, map_index)
+                      for task_id, map_index, state, _try, _retry_at in ti_rows.get_task_states(
+                          session, run.dag_id, run.run_id) if state not in TI_FINISHED_STATES]
+        ti_state.set_task_states(session, unfinished, "skipped", expected_state=_UNFINISHED)
+        log.warning("DAG run %s %s: failed, timed out after %s (dagrun_timeout %s); %d unfinished task "
+                    "instance(s) skipped", run.dag_id, run.run_id, now - run.start_date, dag.dagrun_timeout,
+                    len(unfinished))
+        self._dag_callback(dag, run, "failed", "timed_out")
+
+    def _dag_callback(self, dag: "DAG", run: Any, result: str, reason: str) -> None:
         callback = dag.on_success_callback if result == "success" else dag.on_failure_callback
         if callback:
-            context = {"dag": dag, "dag_run": run_info_of(run), "run_id": run.run_id,
-                       "reason": f"task {failed_task} failed" if failed_task else result}
+            context = {"dag": dag, "dag_run": run_info_of(run), "run_id": run.run_id, "reason": reason}
             for fn in callback if isinstance(callback, (list, tuple)) else [callback]:
                 try:
                     fn(context)
@@ -472,3 +506,9 @@ class Scheduler:
                 outcome = fail_dead_attempt(session, dag, row.key, row.try_number, reason)
                 if outcome:
                     self._dead_attempt_callbacks(dag, row.key, outcome, reason)
+
+
+def _timed_out(dag: "DAG", run: Any, now: datetime) -> bool:
+    """Whether the running run has been running longer than its DAG's dagrun_timeout."""
+    return (run.state == "running" and dag.dagrun_timeout is not None and run.start_date is not None
+            and run.start_date < now - dag.dagrun_timeout)

@@ -186,3 +186,33 @@ def test_the_weight_rule_decides_which_task_runs_first(env, tmp_path: Path, monk
     assert lines(order)[0] == first
     stored = {row.task_id: row.priority_weight for row in api.task_states(environment, "rule", run.run_id)}
     assert stored["root"] == (4 if weight_rule == "downstream" else 1), "instances keep the total, as in Airflow"
+
+
+def test_a_run_past_its_dagrun_timeout_fails_skips_its_unfinished_tasks_and_calls_back(env, tmp_path: Path) -> None:
+    reasons = tmp_path / "reasons.txt"
+    write_dag(env.dags, "late.py", f"""
+        import time
+        from datetime import timedelta
+        from nbflow import DAG
+        from nbflow.operators.python import PythonOperator
+
+        def note(context):
+            with open({str(reasons)!r}, "a") as f:
+                f.write(context["reason"] + "\\n")
+
+        def slow():
+            time.sleep(2)
+
+        with DAG("late", schedule=None, dagrun_timeout=timedelta(seconds=0.5), on_failure_callback=note):
+            PythonOperator(task_id="slow", python_callable=slow) >> PythonOperator(task_id="after",
+                                                                                   python_callable=lambda: None)
+    """)
+    environment = make_env()
+    run = api.trigger_dag(environment, "late")
+    run_scheduler_until_idle(environment)
+    finished = api.get_run(environment, "late", run.run_id)
+    assert finished.state == "failed" and finished.failed_task is None
+    # Whether "slow" was still queued or already running, it is skipped, and its ending (had it
+    # started, the scheduler waited for it) records nothing over that.
+    assert states(environment, "late", run.run_id) == {"slow": "skipped", "after": "skipped"}
+    assert lines(reasons) == ["timed_out"]
