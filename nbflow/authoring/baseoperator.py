@@ -40,7 +40,7 @@ _BASE_DEFAULTS: dict[str, Any] = {
     "max_active_tis_per_dag": None, "max_active_tis_per_dagrun": None, "executor": None, "do_xcom_push": True,
     "multiple_outputs": False, "doc": None, "doc_md": None, "doc_json": None, "doc_yaml": None, "doc_rst": None,
     "outlets": None, "inlets": None, "map_index_template": None, "sla": None, "task_display_name": None,
-    "executor_config": None, "ignore_first_depends_on_past": True,
+    "executor_config": None, "ignore_first_depends_on_past": False,
 }
 
 

@@ -86,17 +86,26 @@ def _build_states(some_tasks: bool) -> Any:
     return stmt
 
 
-def previous_task_state(session: Session, key: TIKey, *, before: dt.datetime) -> tuple[bool, str | None]:
-    """(whether an earlier run exists, the state of this task in the latest run before `before`)."""
+def previous_task_state(session: Session, key: TIKey, *, before: dt.datetime) -> tuple[bool, bool, str | None]:
+    """What depends_on_past looks at: (whether an earlier run exists, whether it has this task instance,
+    that instance's state), for the latest run of the DAG with a logical date before `before`."""
     run = (select(DAG_RUN.c.run_id).where(DAG_RUN.c.dag_id == key.dag_id,
                                            DAG_RUN.c.logical_date < literal(before, UtcDateTime()))
            .order_by(DAG_RUN.c.logical_date.desc()).limit(1))
     run_id = session.scalar(run)
     if run_id is None:
-        return False, None
-    state = session.scalar(select(TI.c.state).where(TI.c.dag_id == key.dag_id, TI.c.task_id == key.task_id,
-                                                    TI.c.run_id == run_id, TI.c.map_index == key.map_index))
-    return True, state
+        return False, False, None
+    row = session.execute(select(TI.c.state).where(TI.c.dag_id == key.dag_id, TI.c.task_id == key.task_id,
+                                                   TI.c.run_id == run_id, TI.c.map_index == key.map_index)).first()
+    return True, row is not None, None if row is None else row[0]
+
+
+def task_ran_before(session: Session, key: TIKey, *, before: dt.datetime) -> bool:
+    """Whether this task has an instance in any run of the DAG with a logical date before `before`."""
+    stmt = (select(TI.c.task_id).join(DAG_RUN, (DAG_RUN.c.dag_id == TI.c.dag_id) & (DAG_RUN.c.run_id == TI.c.run_id))
+            .where(TI.c.dag_id == key.dag_id, TI.c.task_id == key.task_id,
+                   DAG_RUN.c.logical_date < literal(before, UtcDateTime())).limit(1))
+    return session.execute(stmt).first() is not None
 
 
 def task_instances_in_state(session: Session, state: Any, *, dag_id: str | None = None,
