@@ -45,12 +45,10 @@ class RunResult:
 
 
 def manual_interval(dag: "DAG", logical_date: datetime) -> DataInterval:
-    """The data interval a run at `logical_date` covers: one schedule period from it, or none."""
-    if dag.timetable.periodic:
-        interval = dag.timetable.next_after(None, start_date=logical_date)
-        if interval is not None and interval.start == logical_date:
-            return interval
-    return DataInterval(logical_date, logical_date)
+    """The data interval a manual run at `logical_date` covers: Airflow's
+    `timetable.infer_manual_data_interval(run_after=logical_date)` (cron: the last complete interval
+    ending at or before it; timedelta: the delta ending at it; None and @once: zero length at it)."""
+    return dag.timetable.infer_manual_data_interval(logical_date)
 
 
 def make_run_info(dag: "DAG", logical_date: datetime | None, conf: dict[str, Any] | None,

@@ -35,7 +35,7 @@ def render(template: str, tmp_path: Path, *, run_info: DagRunInfo | None = None,
     ("{{ ts }}", "2025-01-02T00:00:00+00:00"),
     ("{{ ts_nodash }}", "20250102T000000"),
     ("{{ logical_date.year }}-{{ logical_date.day }}", "2025-2"),
-    ("{{ data_interval_start | ds }}..{{ data_interval_end | ds }}", "2025-01-02..2025-01-03"),
+    ("{{ data_interval_start | ds }}..{{ data_interval_end | ds }}", "2025-01-01..2025-01-02"),
     ("{{ dag.dag_id }}/{{ task.task_id }}/{{ ti.task_id }}/{{ ti.try_number }}", "templates/show/show/1"),
     ("{{ macros.ds_add(ds, 5) }} {{ macros.ds_add(ds, -2) }}", "2025-01-07 2024-12-31"),
     ("{{ macros.ds_format(ds, '%Y-%m-%d', '%d/%m/%y') }}", "02/01/25"),
@@ -69,12 +69,12 @@ def test_prev_and_next_ds_are_none_for_a_manual_run(tmp_path: Path) -> None:
     assert render("{{ prev_ds }} {{ next_ds }}", tmp_path) == "None None"
 
 
-def test_manual_run_of_a_scheduled_dag_covers_one_interval(tmp_path: Path) -> None:
+def test_manual_run_of_a_scheduled_dag_covers_the_last_complete_interval(tmp_path: Path) -> None:
     with DAG("interval", schedule="@hourly", start_date=dt.datetime(2025, 1, 1)) as d:
         pass
     info = make_run_info(d, dt.datetime(2025, 1, 2, 5, tzinfo=UTC), {})
     assert (info.data_interval_start, info.data_interval_end) == \
-        (dt.datetime(2025, 1, 2, 5, tzinfo=UTC), dt.datetime(2025, 1, 2, 6, tzinfo=UTC))
+        (dt.datetime(2025, 1, 2, 4, tzinfo=UTC), dt.datetime(2025, 1, 2, 5, tzinfo=UTC))
     assert info.run_id == "manual__2025-01-02T05:00:00+00:00"
 
 

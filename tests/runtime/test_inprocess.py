@@ -90,7 +90,8 @@ def test_run_id_and_interval_of_a_manual_run(tmp_path: Path) -> None:
     info = make_run_info(d, dt.datetime(2025, 1, 2, tzinfo=UTC), {"a": 1})
     assert info.run_id == "manual__2025-01-02T00:00:00+00:00"
     assert info.conf == {"a": 1} and info.run_type == "manual"
-    assert info.data_interval_end == dt.datetime(2025, 1, 3, tzinfo=UTC)
+    assert (info.data_interval_start, info.data_interval_end) == \
+        (dt.datetime(2025, 1, 1, tzinfo=UTC), dt.datetime(2025, 1, 2, tzinfo=UTC)), "Airflow: the last complete day"
 
 
 def test_a_mapped_instance_whose_arguments_are_invalid_fails_only_that_task(tmp_path: Path) -> None:

@@ -216,3 +216,23 @@ def test_a_run_past_its_dagrun_timeout_fails_skips_its_unfinished_tasks_and_call
     # started, the scheduler waited for it) records nothing over that.
     assert states(environment, "late", run.run_id) == {"slow": "skipped", "after": "skipped"}
     assert lines(reasons) == ["timed_out"]
+
+
+@pytest.mark.parametrize(("schedule", "interval"), [
+    ('"@daily"', (datetime(2025, 1, 24, tzinfo=timezone.utc), datetime(2025, 1, 25, tzinfo=timezone.utc))),
+    ("timedelta(hours=6)", (datetime(2025, 1, 24, 19, tzinfo=timezone.utc),
+                            datetime(2025, 1, 25, 1, tzinfo=timezone.utc))),
+    ("None", (datetime(2025, 1, 25, 1, tzinfo=timezone.utc), datetime(2025, 1, 25, 1, tzinfo=timezone.utc))),
+], ids=["cron", "timedelta", "none"])
+def test_a_triggered_run_stores_airflows_manual_data_interval(env, schedule: str,
+                                                             interval: tuple[datetime, datetime]) -> None:
+    write_dag(env.dags, "manual.py", f"""
+        from datetime import datetime, timedelta
+        from nbflow import DAG
+        from nbflow.operators.empty import EmptyOperator
+        with DAG("manual", schedule={schedule}, start_date=datetime(2025, 1, 1)):
+            EmptyOperator(task_id="noop")
+    """)
+    run = api.trigger_dag(make_env(), "manual", logical_date=datetime(2025, 1, 25, 1, tzinfo=timezone.utc))
+    assert (run.data_interval_start, run.data_interval_end) == interval
+    assert run.logical_date == datetime(2025, 1, 25, 1, tzinfo=timezone.utc)
