@@ -16,6 +16,7 @@ from nbflow.authoring import context as ctx
 from nbflow.authoring.dependencies import DependencyMixin, chain, cross_downstream, flatten, operators_of
 from nbflow.authoring.params import ParamsDict
 from nbflow.authoring.trigger_rule import TriggerRule
+from nbflow.authoring.weight_rule import WeightRule
 from nbflow.exceptions import DagDefinitionError
 from nbflow.utils.timezone import coerce_datetime, parse_duration
 
@@ -165,6 +166,7 @@ class BaseOperator(DependencyMixin):
         self.params = params if isinstance(params, ParamsDict) else ParamsDict(params or {})
         self.default_args = dict(default_args or {})
         self.trigger_rule = self._check_trigger_rule(self.trigger_rule)
+        self.weight_rule = self._check_weight_rule(self.weight_rule)
         self.retries = int(self.retries or 0)
         self.retry_delay = parse_duration(self.retry_delay) or timedelta(0)
         self.max_retry_delay = parse_duration(self.max_retry_delay)
@@ -185,6 +187,13 @@ class BaseOperator(DependencyMixin):
         except ValueError:
             raise DagDefinitionError(f"task {self.task_id!r}: trigger_rule {rule!r} is not one of: "
                                      f"{', '.join(sorted(TriggerRule.all_triggers()))}") from None
+
+    def _check_weight_rule(self, rule: Any) -> WeightRule:
+        try:
+            return WeightRule(str(getattr(rule, "value", rule)))
+        except ValueError:
+            raise DagDefinitionError(f"task {self.task_id!r}: weight_rule {rule!r} is not one of: "
+                                     f"{', '.join(sorted(WeightRule.all_weight_rules()))}") from None
 
     def _post_init(self) -> None:
         """Runs once the outermost __init__ returned: template fields must name attributes; XComArgs in

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from nbflow.runtime.priority import priority_weights
 from nbflow.runtime.readiness import Decision, UpstreamSummary, decide
 from nbflow.runtime.run_info import AttemptOutcome
 from nbflow.utils.state import FAILED_STATES, FINISHED
@@ -145,7 +146,8 @@ class RunState:
                         look |= task.downstream_task_ids
                     changed = True
         order = {tid: n for n, tid in enumerate(self.dag.task_dict)}
-        ready.sort(key=lambda t: (-self.dag.task_dict[t.task_id].priority_weight, order[t.task_id], t.map_index))
+        weights = priority_weights(self.dag)
+        ready.sort(key=lambda t: (-weights[t.task_id], order[t.task_id], t.map_index))
         return ready
 
     def apply(self, ti: TIState, outcome: AttemptOutcome, *, retry_delay: timedelta, now: datetime,

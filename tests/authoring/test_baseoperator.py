@@ -59,6 +59,11 @@ def test_unknown_trigger_rule_is_an_error_listing_the_valid_ones() -> None:
         EmptyOperator(task_id="op", trigger_rule="sometimes")
 
 
+def test_unknown_weight_rule_is_an_error_listing_the_valid_ones() -> None:
+    with pytest.raises(DagDefinitionError, match="'op'.*'sideways'.*absolute, downstream, upstream"):
+        EmptyOperator(task_id="op", weight_rule="sideways")
+
+
 @pytest.mark.parametrize("task_id", ["", "with space", "a/b"])
 def test_invalid_task_id_is_an_error(task_id: str) -> None:
     with pytest.raises(DagDefinitionError, match="task_id"):

@@ -84,6 +84,26 @@ def test_higher_priority_weight_runs_first_among_ready_tasks(tmp_path: Path) -> 
     assert out.read_text().split() == ["high", "low"]
 
 
+def test_a_task_with_more_work_downstream_runs_first_by_default(tmp_path: Path) -> None:
+    out = tmp_path / "order.txt"
+
+    def note(name: str) -> Any:
+        def write() -> None:
+            with out.open("a") as f:
+                f.write(name + "\n")
+        return write
+
+    with DAG("weights") as d:
+        alone = PythonOperator(task_id="alone", python_callable=note("alone"), priority_weight=2)
+        head = PythonOperator(task_id="head", python_callable=note("head"))
+        head >> [PythonOperator(task_id=f"tail{i}", python_callable=note(f"tail{i}")) for i in range(2)]
+        fixed = PythonOperator(task_id="fixed", python_callable=note("fixed"), priority_weight=2, weight_rule="absolute")
+        fixed >> PythonOperator(task_id="after_fixed", python_callable=note("after_fixed"), priority_weight=5)
+    run(d, tmp_path)
+    # head totals 1 + 2 downstream = 3 > alone's 2; fixed counts only its own 2 (ties go by definition order)
+    assert out.read_text().split()[:3] == ["head", "alone", "fixed"]
+
+
 def test_run_id_and_interval_of_a_manual_run(tmp_path: Path) -> None:
     with DAG("ids", schedule="@daily", start_date=dt.datetime(2025, 1, 1)) as d:
         pass
