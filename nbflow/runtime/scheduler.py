@@ -497,15 +497,35 @@ class Scheduler:
             for row in ti_rows.task_instances_in_state(session, "queued"):
                 if row.queued_by_job_id not in alive:
                     ti_state.set_task_state(session, row.key, None, expected_state="queued")
-            for row in ti_rows.find_orphaned_task_instances(
-                    session, older_than=timedelta(seconds=self.settings.orphan_timeout_sec)):
-                if self.executor.is_running(row.key):
+            silent = ti_rows.find_orphaned_task_instances(
+                session, older_than=timedelta(seconds=self.settings.orphan_timeout_sec))
+            gone = [row for row in ti_rows.task_instances_in_state(session, ("running", "restarting"))
+                    if row.hostname == _HOSTNAME and row.pid and not _process_exists(row.pid)]
+            seen: set[TIKey] = set()
+            for row, reason in [*((r, "its process on this machine is gone") for r in gone),
+                                *((r, "no heartbeat from the attempt's process") for r in silent)]:
+                if row.key in seen or self.executor.is_running(row.key):
                     continue
+                seen.add(row.key)
                 dag = self.dagbag.dags.get(row.dag_id)
-                reason = "no heartbeat from the attempt's process"
                 outcome = fail_dead_attempt(session, dag, row.key, row.try_number, reason)
                 if outcome:
+                    log.warning("%s try %s: %s; now %s", row.key, row.try_number, reason, outcome)
                     self._dead_attempt_callbacks(dag, row.key, outcome, reason)
+
+
+_HOSTNAME = socket.gethostname()
+
+
+def _process_exists(pid: int) -> bool:
+    """Whether a process with this pid runs on this machine (a dead attempt needs no heartbeat timeout)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def _timed_out(dag: "DAG", run: Any, now: datetime) -> bool:

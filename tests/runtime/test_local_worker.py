@@ -160,3 +160,38 @@ def test_a_broken_dag_file_runs_as_last_loaded_after_the_fork_server_is_replaced
         thread.join(timeout=60)
     assert api.get_run(environment, "keeper", second.run_id).state == "success"
     assert "Returned value was: 1" in api.log_path(environment, "keeper", second.run_id, "work", None).read_text()
+
+
+def test_a_killed_worker_is_replaced_and_its_attempt_retried(env, tmp_path: Path) -> None:
+    marks, started = tmp_path / "marks.txt", tmp_path / "started"
+    write_dag(env.dags, "victim.py", f"""
+        import time
+        from pathlib import Path
+        from nbflow import DAG
+        from nbflow.operators.python import PythonOperator
+
+        def work(ti):
+            with open({str(marks)!r}, "a") as f:
+                f.write(f"work {{ti.try_number}}\\n")
+            if ti.try_number == 1:
+                Path({str(started)!r}).touch()
+                time.sleep(60)  # killed with its worker long before this ends
+
+        with DAG("victim", schedule=None, default_args={{"retries": 1, "retry_delay": 0}}):
+            PythonOperator(task_id="work", python_callable=work) >> PythonOperator(task_id="after", python_callable=lambda: 1)
+    """)
+    environment = make_env()
+    run = api.trigger_dag(environment, "victim")
+    scheduler = api.make_scheduler(environment, executor="local")
+    thread = threading.Thread(target=lambda: scheduler.run(until_idle=True), daemon=True)
+    thread.start()
+    try:
+        wait_for(started.exists)
+        worker = scheduler.executor._proc
+        os.kill(worker.pid, 9)
+        thread.join(timeout=60)
+    finally:
+        scheduler.stop()
+    assert api.get_run(environment, "victim", run.run_id).state == "success"
+    assert lines(marks) == ["work 1", "work 2"]
+    assert scheduler.executor._proc is None or scheduler.executor._proc.pid != worker.pid

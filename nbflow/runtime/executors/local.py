@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 from nbflow.exceptions import NbflowException
@@ -34,6 +35,7 @@ class LocalExecutor(BaseExecutor):
         self._reader: threading.Thread | None = None
         self._write_lock = threading.Lock()
         self._ready = threading.Event()
+        self._restarts: list[float] = []
 
     def start(self) -> None:
         env = dict(os.environ)
@@ -50,12 +52,29 @@ class LocalExecutor(BaseExecutor):
     def queue(self, workload: Workload) -> None:
         proc = self._proc
         if proc is None or proc.poll() is not None:
-            raise NbflowException("the local executor's worker is not running")
+            proc = self._restart(proc)
         self._track(workload)
         with self._write_lock:
             assert proc.stdin is not None
             proc.stdin.write(workload.to_json() + "\n")
             proc.stdin.flush()
+
+    def _restart(self, dead: "subprocess.Popen[str] | None") -> "subprocess.Popen[str]":
+        """A new worker for one that died (killed, out of memory); its attempts were reported lost."""
+        if dead is None:
+            raise NbflowException("the local executor's worker is not running (start() was not called)")
+        now = time.monotonic()
+        self._restarts = [t for t in self._restarts if now - t < 60] + [now]
+        if len(self._restarts) > 5:
+            raise NbflowException("the local executor's worker died 6 times within a minute; see its stderr above")
+        print(f"nbflow: the local executor's worker exited with code {dead.returncode}; starting another",
+              file=sys.stderr)
+        if self._reader is not None:
+            self._reader.join(timeout=10)  # it reports the dead worker's attempts first
+        self._ready.clear()
+        self.start()
+        assert self._proc is not None
+        return self._proc
 
     def _read_events(self) -> None:
         proc = self._proc
