@@ -91,7 +91,8 @@ def begin_attempt(session: Session, workload: Workload, *, pid: int | None = Non
     the `upstream` tasks are read in the same transaction and come with the started attempt.
     """
     key = workload.key
-    claimed = ti_state.claim_attempt(session, key, hostname=_HOSTNAME, pid=os.getpid() if pid is None else pid)
+    claimed = ti_state.claim_attempt(session, key, hostname=_HOSTNAME, pid=os.getpid() if pid is None else pid,
+                                     supervisor_pid=os.getpid())
     if claimed is None:
         return None
     try_number, max_tries = claimed

@@ -500,7 +500,7 @@ class Scheduler:
             silent = ti_rows.find_orphaned_task_instances(
                 session, older_than=timedelta(seconds=self.settings.orphan_timeout_sec))
             gone = [row for row in ti_rows.task_instances_in_state(session, ("running", "restarting"))
-                    if row.hostname == _HOSTNAME and row.pid and not _process_exists(row.pid)]
+                    if _gone_with_its_supervisor(row)]
             seen: set[TIKey] = set()
             for row, reason in [*((r, "its process on this machine is gone") for r in gone),
                                 *((r, "no heartbeat from the attempt's process") for r in silent)]:
@@ -515,6 +515,13 @@ class Scheduler:
 
 
 _HOSTNAME = socket.gethostname()
+
+
+def _gone_with_its_supervisor(row: Any) -> bool:
+    """An attempt of this machine whose process and supervisor (which may still hold its result) both died."""
+    supervisor = row.external_executor_id
+    return (row.hostname == _HOSTNAME and bool(row.pid) and bool(supervisor) and supervisor.isdigit()
+            and not _process_exists(row.pid) and not _process_exists(int(supervisor)))
 
 
 def _process_exists(pid: int) -> bool:

@@ -79,20 +79,24 @@ def claim_task_instance(session: Session, key: TIKey, *, hostname: str, pid: int
     return None if claimed is None else claimed[0]
 
 
-def claim_attempt(session: Session, key: TIKey, *, hostname: str, pid: int,
+def claim_attempt(session: Session, key: TIKey, *, hostname: str, pid: int, supervisor_pid: int | None = None,
                   at: dt.datetime | None = None) -> tuple[int, int] | None:
     """queued → running for the attempt that starts now: (try number, max tries), or None when not queued.
 
     `set_task_state(..., "running", expected_state="queued", increment_try_number=True)` in one
     statement that also returns the new try number (an attempt starts with exactly this) and how
     many tries the instance has (a cleared task gets its retries back on top of its past tries).
+    `supervisor_pid`, the process that records the attempt's result (the local worker), is kept in
+    external_executor_id: an attempt is only known dead once both it and its supervisor are gone.
     """
     stmt = prepared("ti_claim", lambda: update(TI).where(key_where(TI), TI.c.state == "queued").values(
         state="running", try_number=TI.c.try_number + 1, hostname=bindparam("v_hostname"),
         pid=bindparam("v_pid"), start_date=bindparam("v_now", type_=UtcDateTime()),
         last_heartbeat_at=bindparam("v_now", type_=UtcDateTime()), end_date=None, duration=None,
+        external_executor_id=bindparam("v_supervisor"),
         updated_at=bindparam("v_now", type_=UtcDateTime())).returning(TI.c.try_number, TI.c.max_tries))
     row = session.execute(stmt, {**key_params(key), "v_hostname": hostname, "v_pid": pid,
+                                 "v_supervisor": None if supervisor_pid is None else str(supervisor_pid),
                                  "v_now": at or utcnow()}).first()
     return None if row is None else (int(row[0]), int(row[1]))
 
