@@ -68,15 +68,19 @@ def test_a_subset_of_tasks_runs_alone(tmp_path: Path) -> None:
     assert {r["task_id"] for r in result.tasks} == {"b", "d"}
 
 
-def test_higher_priority_weight_runs_first_among_ready_tasks(tmp_path: Path) -> None:
-    out = tmp_path / "order.txt"
-
+def noting(out: Path) -> Any:
+    """`note(name)`: a callable that appends `name` to `out` when its task runs."""
     def note(name: str) -> Any:
         def write() -> None:
             with out.open("a") as f:
                 f.write(name + "\n")
         return write
+    return note
 
+
+def test_higher_priority_weight_runs_first_among_ready_tasks(tmp_path: Path) -> None:
+    out = tmp_path / "order.txt"
+    note = noting(out)
     with DAG("priority") as d:
         PythonOperator(task_id="low", python_callable=note("low"), priority_weight=1)
         PythonOperator(task_id="high", python_callable=note("high"), priority_weight=10)
@@ -86,13 +90,7 @@ def test_higher_priority_weight_runs_first_among_ready_tasks(tmp_path: Path) -> 
 
 def test_a_task_with_more_work_downstream_runs_first_by_default(tmp_path: Path) -> None:
     out = tmp_path / "order.txt"
-
-    def note(name: str) -> Any:
-        def write() -> None:
-            with out.open("a") as f:
-                f.write(name + "\n")
-        return write
-
+    note = noting(out)
     with DAG("weights") as d:
         alone = PythonOperator(task_id="alone", python_callable=note("alone"), priority_weight=2)
         head = PythonOperator(task_id="head", python_callable=note("head"))
