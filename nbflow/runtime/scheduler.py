@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from nbflow.authoring.timetables import DataInterval
 from nbflow.exceptions import NbflowException
 from nbflow.runtime.attempt import fail_dead_attempt, run_info_of
+from nbflow.runtime.callbacks import Callback, CallbackRunner, as_functions
 from nbflow.runtime.dagruns import (
     create_run,
     priority_weights,
@@ -65,6 +66,7 @@ class SchedulerSettings:
     paused_at_creation: bool = True
     parse_interval_sec: float = 2.0
     min_loop_interval_sec: float = 0.02
+    callback_wait_sec: float = 60.0  # how long a stopping scheduler waits for callbacks still running
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,8 @@ class Scheduler:
         # Per active run: the DAG object, the instance states and the ready task ids of the last turn.
         self._memo: dict[tuple[str, str], tuple[Any, dict[tuple[str, int], str | None], set[str]]] = {}
         self.loop_stats: list[LoopStats] = []
+        self.callbacks = CallbackRunner()
+        self._decided_callbacks: list[Callback] = []  # handed to `callbacks` once their transaction committed
         self.on_loop: Callable[[LoopStats], None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -155,8 +159,16 @@ class Scheduler:
         finally:
             self.executor.end(wait=True)
             self._process_events()
+            self._hand_over_callbacks()
+            if not self.callbacks.drain(timeout=self.settings.callback_wait_sec):
+                log.warning("callbacks still running after %s s; stopping without them", self.settings.callback_wait_sec)
             with session_scope(self.sessions) as session:
                 jobs.end_job(session, self.job_id)
+
+    def _hand_over_callbacks(self) -> None:
+        decided, self._decided_callbacks = self._decided_callbacks, []
+        for callback in decided:
+            self.callbacks.submit(callback)
 
     def _idle(self, stats: LoopStats) -> bool:
         return stats.active_runs == 0 and stats.queued == 0 and self.executor.running_count == 0
@@ -179,6 +191,7 @@ class Scheduler:
         workloads, active = self._schedule(now)
         for workload in workloads:
             self.executor.queue(workload)
+        self._hand_over_callbacks()
         stats = LoopStats(time.perf_counter() - started, len(workloads), active)
         self.loop_stats.append(stats)
         if self.on_loop is not None:
@@ -452,14 +465,11 @@ class Scheduler:
         self._dag_callback(dag, run, "failed", "timed_out")
 
     def _dag_callback(self, dag: "DAG", run: Any, result: str, reason: str) -> None:
-        callback = dag.on_success_callback if result == "success" else dag.on_failure_callback
-        if callback:
+        """Run after this turn's transactions commit, on the callback thread (see callbacks.py)."""
+        functions = as_functions(dag.on_success_callback if result == "success" else dag.on_failure_callback)
+        if functions:
             context = {"dag": dag, "dag_run": run_info_of(run), "run_id": run.run_id, "reason": reason}
-            for fn in callback if isinstance(callback, (list, tuple)) else [callback]:
-                try:
-                    fn(context)
-                except Exception:  # noqa: BLE001 - a callback never changes the run's state
-                    log.exception("DAG %s: %s callback failed", dag.dag_id, result)
+            self._decided_callbacks.append(Callback(functions, context, f"DAG {dag.dag_id}: {result} callback"))
 
     # -- ended attempts and orphans ---------------------------------------------------------------
     def _process_events(self) -> None:
@@ -479,14 +489,11 @@ class Scheduler:
         task = dag.task_dict.get(key.task_id) if dag is not None else None
         if task is None:
             return
-        callback = task.on_retry_callback if outcome == "up_for_retry" else task.on_failure_callback
-        context = {"dag": dag, "task": task, "run_id": key.run_id, "map_index": key.map_index,
-                   "exception": NbflowException(reason), "reason": reason}
-        for fn in callback if isinstance(callback, (list, tuple)) else [callback] if callback else []:
-            try:
-                fn(context)
-            except Exception:  # noqa: BLE001 - a callback never changes the task's state
-                log.exception("%s: %s callback failed", key, outcome)
+        functions = as_functions(task.on_retry_callback if outcome == "up_for_retry" else task.on_failure_callback)
+        if functions:
+            context = {"dag": dag, "task": task, "run_id": key.run_id, "map_index": key.map_index,
+                       "exception": NbflowException(reason), "reason": reason}
+            self._decided_callbacks.append(Callback(functions, context, f"{key}: {outcome} callback"))
 
     def _adopt_or_reset_orphans(self, *, startup: bool) -> None:
         """Queued work of dead schedulers goes back to the queue; silent running attempts fail or retry."""

@@ -623,3 +623,42 @@ def test_a_dag_file_broken_mid_run_lets_the_run_finish_as_last_loaded(env, tmp_p
     assert api.get_run(environment, "typo", run.run_id).state == "success"
     assert lines(marks) == ["second"]
     assert scheduler.dagbag.kept == {"typo": str(path)}
+
+
+def test_a_slow_dag_callback_does_not_hold_the_scheduler_back(env, tmp_path: Path) -> None:
+    marks, started, other_ran = tmp_path / "marks.txt", tmp_path / "callback_started", tmp_path / "other_ran"
+    write_dag(env.dags, "slow_callback.py", f"""
+        import time
+        from pathlib import Path
+        from nbflow import DAG
+        from nbflow.operators.python import PythonOperator
+
+        def mark(text):
+            with open({str(marks)!r}, "a") as f:
+                f.write(text + "\\n")
+
+        def slow_callback(context):
+            Path({str(started)!r}).touch()
+            deadline = time.monotonic() + 20
+            while not Path({str(other_ran)!r}).exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            mark("callback " + ("saw the other run" if Path({str(other_ran)!r}).exists() else "timed out"))
+
+        with DAG("notified", schedule=None, on_success_callback=slow_callback):
+            PythonOperator(task_id="work", python_callable=lambda: mark("work"))
+
+        with DAG("other", schedule=None):
+            PythonOperator(task_id="work", python_callable=lambda: Path({str(other_ran)!r}).touch())
+    """)
+    environment = make_env()
+    api.trigger_dag(environment, "notified")
+    scheduler = api.make_scheduler(environment, executor="local")
+    thread = in_thread(scheduler.run)
+    try:
+        wait_for(started.exists)
+        other = api.trigger_dag(environment, "other")
+        wait_for(lambda: api.get_run(environment, "other", other.run_id).state == "success", timeout=15)
+    finally:
+        scheduler.stop()
+        thread.join(timeout=60)
+    assert lines(marks) == ["work", "callback saw the other run"]
