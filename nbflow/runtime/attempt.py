@@ -50,7 +50,7 @@ _HOSTNAME = socket.gethostname()
 
 
 def record_outcome(session: Session, dag: "DAG", key: TIKey, outcome: AttemptOutcome, *,
-                   max_tries: int | None = None) -> str | None:
+                   max_tries: int | None = None, logical_date: datetime | None = None) -> str | None:
     """Write the attempt's end: success/skipped/failed/up_for_retry, and skips it asked for downstream.
 
     The write lands only on this very attempt (state running, same try number). An attempt whose
@@ -63,7 +63,7 @@ def record_outcome(session: Session, dag: "DAG", key: TIKey, outcome: AttemptOut
     tries = task.retries if max_tries is None else max_tries
     if state == "failed" and outcome.retryable and outcome.try_number <= tries:
         state = "up_for_retry"
-        delay = task.next_retry_delay(outcome.try_number + 1)
+        delay = task.next_retry_delay(outcome.try_number + 1, logical_date=logical_date)
         fields["next_retry_at"] = datetime.now(timezone.utc) + delay
     if not ti_state.set_task_state(session, key, state, expected_state="running",
                                    expected_try_number=outcome.try_number, **fields):
@@ -115,14 +115,14 @@ def begin_attempt(session: Session, workload: Workload, *, pid: int | None = Non
 def finish_attempt(session: Session, dag: "DAG", workload: Workload, outcome: AttemptOutcome, *,
                    xcoms: Iterable[tuple[TIKey, str, str]] = (), followups: bool = False,
                    executor: str = "local", in_flight: frozenset[tuple[str, str, str]] = frozenset(),
-                   max_tries: int | None = None) -> list[Workload]:
+                   max_tries: int | None = None, logical_date: datetime | None = None) -> list[Workload]:
     """Record how the attempt ended, with the XComs it pushed, in the caller's transaction.
 
     With `followups`, downstream tasks it made ready are queued in the same transaction (the
     mini-scheduler); their workloads are returned for the caller to start. `in_flight` names
     (dag_id, run_id, task_id) the caller knows are still running or queued.
     """
-    final = record_outcome(session, dag, workload.key, outcome, max_tries=max_tries)
+    final = record_outcome(session, dag, workload.key, outcome, max_tries=max_tries, logical_date=logical_date)
     if final is None:
         return []  # cleared while it ran: neither its result nor its XComs count
     for ti_key, name, value_json in xcoms:
@@ -160,7 +160,8 @@ def execute_workload(workload: Workload, dag: "DAG", *, session_factory: Callabl
         stop.set()
     with session_scope(session_factory) as session:
         ready = finish_attempt(session, dag, workload, outcome, xcoms=xcoms.take_pending(),
-                               followups=followups is not None, max_tries=started.max_tries)
+                               followups=followups is not None, max_tries=started.max_tries,
+                               logical_date=started.run.logical_date)
     if ready and followups is not None:
         followups(ready)
     return EXIT_OK
@@ -195,7 +196,9 @@ def fail_dead_attempt(session: Session, dag: "DAG | None", key: TIKey, try_numbe
         return None
     if row.try_number <= row.max_tries:
         task = dag.task_dict.get(key.task_id) if dag is not None else None
-        delay = task.next_retry_delay(row.try_number + 1) if task is not None else timedelta(0)
+        run = run_rows.get_dag_run(session, key.dag_id, key.run_id) if task is not None else None
+        delay = task.next_retry_delay(row.try_number + 1, logical_date=run.logical_date if run else None) \
+            if task is not None else timedelta(0)
         ti_state.set_task_state(session, key, "up_for_retry", expected_state="running",
                                 expected_try_number=try_number, next_retry_at=datetime.now(timezone.utc) + delay)
         return "up_for_retry"

@@ -471,7 +471,7 @@ class Worker:
             with session_scope(self.sessions) as session:
                 ready = finish_attempt(session, dag, attempt.workload, outcome, xcoms=xcoms,
                                        followups=self.stdin_open, in_flight=self._in_flight(attempt),
-                                       max_tries=attempt.max_tries)
+                                       max_tries=attempt.max_tries, logical_date=self._logical_date(attempt))
                 # what runs next here: a task this one made ready, else the next one waiting
                 following = ready[0] if ready else (self.pending[0] if self.pending else None)
                 if following is None or not self._can_start_at_once(following):
@@ -498,6 +498,11 @@ class Worker:
         if ready and following is not None:
             ready = ready[1:]
         self.pending.extendleft(reversed(ready))
+
+    def _logical_date(self, attempt: _Attempt) -> Any:
+        """The attempt's run's logical date, if still cached (it seeds the retry delay's jitter)."""
+        run = self.runs.get((attempt.workload.dag_id, attempt.workload.run_id))
+        return run.logical_date if run is not None else None
 
     def _in_flight(self, ending: _Attempt) -> frozenset[tuple[str, str, str]]:
         """(dag_id, run_id, task_id) of the attempts this worker runs or holds, other than `ending`."""

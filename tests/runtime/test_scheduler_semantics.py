@@ -236,3 +236,33 @@ def test_a_triggered_run_stores_airflows_manual_data_interval(env, schedule: str
     run = api.trigger_dag(make_env(), "manual", logical_date=datetime(2025, 1, 25, 1, tzinfo=timezone.utc))
     assert (run.data_interval_start, run.data_interval_end) == interval
     assert run.logical_date == datetime(2025, 1, 25, 1, tzinfo=timezone.utc)
+
+
+def test_a_retry_waits_the_jittered_backoff_seeded_with_its_runs_logical_date(env) -> None:
+    write_dag(env.dags, "jitter.py", """
+        from nbflow import DAG
+        from nbflow.operators.python import PythonOperator
+
+        def fail():
+            raise RuntimeError("again later")
+
+        with DAG("jitter", schedule=None):
+            PythonOperator(task_id="flaky", python_callable=fail, retries=1, retry_delay=30,
+                           retry_exponential_backoff=True)
+    """)
+    environment = make_env()
+    run = api.trigger_dag(environment, "jitter", logical_date=datetime(2025, 3, 1, tzinfo=timezone.utc))
+    task = environment.get_dag("jitter").get_task("flaky")
+    expected = task.next_retry_delay(2, logical_date=run.logical_date)
+    assert expected != task.next_retry_delay(2)  # the date makes a difference here, so the test can tell
+    scheduler = api.make_scheduler(environment, executor="local")
+    thread = in_thread(scheduler.run)
+    try:
+        wait_for(lambda: {r.task_id: r.state for r in api.task_states(environment, "jitter", run.run_id)}
+                 == {"flaky": "up_for_retry"})
+    finally:
+        scheduler.stop()
+        thread.join(timeout=60)
+    row = next(iter(api.task_states(environment, "jitter", run.run_id)))
+    waited = row.next_retry_at - row.end_date
+    assert abs(waited.total_seconds() - expected.total_seconds()) < 1.0
