@@ -266,3 +266,28 @@ def test_a_retry_waits_the_jittered_backoff_seeded_with_its_runs_logical_date(en
     row = next(iter(api.task_states(environment, "jitter", run.run_id)))
     waited = row.next_retry_at - row.end_date
     assert abs(waited.total_seconds() - expected.total_seconds()) < 1.0
+
+
+def test_a_running_scheduler_starts_each_run_as_its_interval_ends(env) -> None:
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=1)
+    write_dag(env.dags, "ticking.py", f"""
+        from datetime import datetime, timedelta
+        from nbflow import DAG
+        from nbflow.operators.empty import EmptyOperator
+        with DAG("ticking", schedule=timedelta(seconds=2), catchup=True,
+                 start_date=datetime.fromisoformat({start.isoformat()!r})):
+            EmptyOperator(task_id="noop")
+    """)
+    environment = make_env()
+    scheduler = api.make_scheduler(environment, executor="local")
+    thread = in_thread(scheduler.run)
+    try:
+        wait_for(lambda: len([r for r in api.list_runs(environment, "ticking") if r.state == "success"]) >= 2,
+                 timeout=30)
+    finally:
+        scheduler.stop()
+        thread.join(timeout=60)
+    runs = sorted(api.list_runs(environment, "ticking"), key=lambda r: r.logical_date)[:2]
+    assert [(r.data_interval_start, r.data_interval_end) for r in runs] == [
+        (start, start + timedelta(seconds=2)), (start + timedelta(seconds=2), start + timedelta(seconds=4))]
+    assert all(r.run_type == "scheduled" and r.start_date >= r.data_interval_end for r in runs)
