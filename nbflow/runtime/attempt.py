@@ -206,6 +206,24 @@ def fail_dead_attempt(session: Session, dag: "DAG | None", key: TIKey, try_numbe
     return "failed"
 
 
+def gone_with_its_supervisor(row: Any) -> bool:
+    """An attempt of this machine whose process and supervisor (which may still hold its result) both died."""
+    supervisor = row.external_executor_id
+    return (row.hostname == _HOSTNAME and bool(row.pid) and bool(supervisor) and supervisor.isdigit()
+            and not _process_exists(row.pid) and not _process_exists(int(supervisor)))
+
+
+def _process_exists(pid: int) -> bool:
+    """Whether a process with this pid runs on this machine (a dead attempt needs no heartbeat timeout)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
 def warm_up_statements(session_factory: Callable[[], Session]) -> None:
     """Walk one attempt's whole life on a throw-away run, then roll it all back.
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from nbflow.authoring.timetables import DataInterval
 from nbflow.exceptions import NbflowException
-from nbflow.runtime.attempt import fail_dead_attempt, run_info_of
+from nbflow.runtime.attempt import fail_dead_attempt, gone_with_its_supervisor, run_info_of
 from nbflow.runtime.callbacks import Callback, CallbackRunner, as_functions
 from nbflow.runtime.dagruns import (
     create_run,
@@ -507,7 +507,7 @@ class Scheduler:
             silent = ti_rows.find_orphaned_task_instances(
                 session, older_than=timedelta(seconds=self.settings.orphan_timeout_sec))
             gone = [row for row in ti_rows.task_instances_in_state(session, ("running", "restarting"))
-                    if _gone_with_its_supervisor(row)]
+                    if gone_with_its_supervisor(row)]
             seen: set[TIKey] = set()
             for row, reason in [*((r, "its process on this machine is gone") for r in gone),
                                 *((r, "no heartbeat from the attempt's process") for r in silent)]:
@@ -519,27 +519,6 @@ class Scheduler:
                 if outcome:
                     log.warning("%s try %s: %s; now %s", row.key, row.try_number, reason, outcome)
                     self._dead_attempt_callbacks(dag, row.key, outcome, reason)
-
-
-_HOSTNAME = socket.gethostname()
-
-
-def _gone_with_its_supervisor(row: Any) -> bool:
-    """An attempt of this machine whose process and supervisor (which may still hold its result) both died."""
-    supervisor = row.external_executor_id
-    return (row.hostname == _HOSTNAME and bool(row.pid) and bool(supervisor) and supervisor.isdigit()
-            and not _process_exists(row.pid) and not _process_exists(int(supervisor)))
-
-
-def _process_exists(pid: int) -> bool:
-    """Whether a process with this pid runs on this machine (a dead attempt needs no heartbeat timeout)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
 
 
 def _timed_out(dag: "DAG", run: Any, now: datetime) -> bool:
