@@ -304,7 +304,9 @@ class Scheduler:
         return workloads, len(active_runs)
 
     def _past_allows(self, session: Session, key: TIKey, dag: "DAG", runs: list[Any]) -> bool:
-        """depends_on_past: the task's instance in the previous run succeeded or was skipped (or none exists)."""
+        """depends_on_past as Airflow's PrevDagrunDep: the task's instance in the previous run succeeded or was
+        skipped; the DAG's first run never waits; a task newer than the previous run waits unless
+        ignore_first_depends_on_past and it never ran before."""
         task = dag.task_dict[key.task_id]
         if not task.depends_on_past:
             return True
