@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from nbflow.authoring.trigger_rule import TriggerRule
-from nbflow.runtime.dagruns import priority_weights
+from nbflow.runtime.priority import priority_weights
 from nbflow.runtime.readiness import Decision, decide
 from nbflow.runtime.run_state import RunState, TIState
 from nbflow.runtime.workload import Workload
@@ -81,6 +81,6 @@ def queue_ready_downstream(session: Session, dag: "DAG", key: TIKey, *, job_id: 
 
 
 def _waits_for_one_of(task: "Any", key: TIKey, in_flight: frozenset[tuple[str, str, str]]) -> bool:
-    if not in_flight or TriggerRule(task.trigger_rule) in _EARLY_RULES:
+    if not in_flight or task.trigger_rule in _EARLY_RULES:  # a TriggerRule since the task was built
         return False
     return any((key.dag_id, key.run_id, up) in in_flight for up in task.upstream_task_ids if up != key.task_id)

@@ -23,16 +23,10 @@ from nbflow.authoring.timetables import DataInterval
 from nbflow.exceptions import NbflowException
 from nbflow.runtime.attempt import fail_dead_attempt, gone_with_its_supervisor, run_info_of
 from nbflow.runtime.callbacks import Callback, CallbackRunner, as_functions
-from nbflow.runtime.dagruns import (
-    create_run,
-    priority_weights,
-    record_dags,
-    set_next_interval,
-    task_specs,
-    within_schedule,
-)
+from nbflow.runtime.dagruns import create_run, record_dags, set_next_interval, task_specs, within_schedule
 from nbflow.runtime.executors.base import BaseExecutor
 from nbflow.runtime.inprocess import resolution_context
+from nbflow.runtime.priority import priority_weights
 from nbflow.runtime.run_state import RunState, TIState
 from nbflow.runtime.workload import Workload
 from nbflow.runtime.xcom_db import DbXComStore
