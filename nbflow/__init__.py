@@ -29,12 +29,6 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext nbflow`: registers the magics (imported here, never at `import nbflow`)."""
-    try:
-        from nbflow.jupyter.magics import register
-    except ModuleNotFoundError as err:
-        if err.name is None or not err.name.startswith("nbflow.jupyter"):
-            raise
-        from nbflow.exceptions import NbflowException
-        raise NbflowException(f"nbflow {__version__} has no notebook magics yet; define DAGs in .py files under "
-                              "core.dags_folder and run them with `nbflow dags test` or `nbflow scheduler`") from None
+    from nbflow.jupyter.magics import register
+
     register(ipython)

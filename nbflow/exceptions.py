@@ -54,6 +54,10 @@ class NbflowDagDuplicatedIdException(DagDefinitionError):
     """The same dag_id is defined in two files."""
 
 
+class MagicSyntaxError(DagDefinitionError):
+    """A notebook magic line (`%%task ...`) has a bad argument, or a magic cell cannot be used."""
+
+
 class DagImportTimeout(DagDefinitionError):
     """A DAG file took longer than core.dagbag_import_timeout to load."""
 

@@ -15,6 +15,7 @@ from nbflow.authoring.params import ParamsDict
 from nbflow.authoring.taskgroup import TaskGroup
 from nbflow.authoring.timetables import Timetable, make_timetable
 from nbflow.exceptions import DagCycleException, DagDefinitionError, DuplicateTaskIdFound, TaskNotFound
+from nbflow.utils.registry import Registry
 from nbflow.utils.timezone import UTC, coerce_datetime
 
 if TYPE_CHECKING:
@@ -247,6 +248,20 @@ class DAG:
 
     def iter_dagrun_infos_between(self, earliest: datetime, latest: datetime) -> list[Any]:
         return self.timetable.intervals_between(earliest, latest)
+
+    def test(self, logical_date: datetime | None = None, run_conf: dict[str, Any] | None = None,
+             **airflow_only: Any) -> Any:
+        """Airflow's `dag.test()`: run every task once, in this process, printing each task's state and log
+        as it ends; returns the run's result. (Airflow's other arguments, such as conn_file_path, are accepted
+        and ignored.) The engine is found through the `nbflow.dag_testers` entry point, since a DAG
+        (authoring) does not import the runtime."""
+        tester = dag_testers.get("default", where="DAG.test")
+        return tester(self, logical_date=coerce_datetime(logical_date, where=f"DAG {self.dag_id!r} test")
+                      if logical_date is not None else None, run_conf=run_conf, echo_logs=True)
+
+
+#: What runs `DAG.test()`: the runtime registers its engine here through an entry point.
+dag_testers: Registry[Callable[..., Any]] = Registry("DAG test runner", entry_points="nbflow.dag_testers")
 
 
 def dag(dag_id: str | Callable[..., Any] = "", **dag_kwargs: Any) -> Any:

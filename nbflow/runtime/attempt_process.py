@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbflow.runtime.attempt_channel import AttemptChannel, ChannelXComStore, outcome_message, read_start
+from nbflow.runtime.dag_source import load_dag
 from nbflow.runtime.inprocess import make_run_info, resolution_context
 from nbflow.runtime.run_info import AttemptOutcome, DagRunInfo
 from nbflow.runtime.task_runner import AttemptRequest, run_attempt
@@ -102,7 +103,11 @@ def attempt_main(sock: socket.socket, host: AttemptHost, *, before_run: Any = No
     workload, try_number, run, upstream_values, max_tries = read_start(message)
     if before_run is not None:
         before_run(workload)
-    dag = host.dags.get(workload.dag_id)
+    try:
+        dag = load_dag(workload.source, workload.dag_id, host.dags)
+    except Exception as err:  # noqa: BLE001 - kernel cells that do not build fail this attempt only
+        channel.send(outcome_message(could_not_start(workload, try_number, str(err), host.log_folder), []))
+        return 0
     if dag is None:  # its file broke, and this process was forked from a parse made after that
         error = (f"DAG {workload.dag_id!r} did not load from {workload.fileloc} in this process; "
                  f"`nbflow dags list-import-errors` says why")

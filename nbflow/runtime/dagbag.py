@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from nbflow.authoring import context as authoring_context
 from nbflow.exceptions import DagDefinitionError, DagNotFound
 from nbflow.runtime import file_parsing as files
+from nbflow.runtime.dag_source import DagSource
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
@@ -100,9 +101,14 @@ class DagBag:
         self.import_errors: dict[str, str] = {}
         self.file_dag_ids: dict[str, list[str]] = {}
         self.kept: dict[str, str] = {}  # dag_id -> file, for DAGs whose file fails to import now
+        self.shadowed: dict[str, str] = {}  # dag_id -> file, for kernel DAGs that a saved file also defines
         self._files: dict[str, ParsedFile] = {}
         self._last_good: dict[str, dict[str, DAG]] = {}  # file -> the DAGs it last contributed
         self._listing_errors: dict[str, str] = {}
+        self._extra: dict[str, ParsedFile] = {}  # DAGs from outside the folder (kernel cells), by location
+        self._extra_changed: set[str] = set()  # locations added or replaced since the last refresh
+        # A kernel adds cells from its main thread while its scheduler thread refreshes.
+        self._mutex = threading.RLock()
         if collect:
             self.collect()
 
@@ -123,6 +129,10 @@ class DagBag:
 
     def refresh(self) -> FolderChanges:
         """Scan again: import added and changed files, drop removed ones; say which were which."""
+        with self._mutex:
+            return self._refresh()
+
+    def _refresh(self) -> FolderChanges:
         listing = files.list_dag_files(self.dag_folder)
         self._listing_errors = listing.errors
         _add_to_sys_path(self.dag_folder)
@@ -141,6 +151,8 @@ class DagBag:
         removed = [path for path in previous if path not in current]
         self._files = current
         self._assemble()
+        changed.extend(sorted(self._extra_changed))
+        self._extra_changed.clear()
         return FolderChanges(tuple(added), tuple(changed), tuple(removed))
 
     def process_file(self, path: str | os.PathLike[str]) -> list["DAG"]:
@@ -158,6 +170,21 @@ class DagBag:
         self._assemble()
         return [self.dags[dag_id] for dag_id in self.file_dag_ids.get(full, [])]
 
+    def add_source(self, source: DagSource) -> ParsedFile:
+        """Add (or replace) DAGs that do not live in the folder: cells registered from a kernel."""
+        parsed = parse_cells(source)
+        with self._mutex:
+            self._extra[source.location] = parsed
+            self._extra_changed.add(source.location)
+            self._assemble()
+        return parsed
+
+    def remove_source(self, location: str) -> None:
+        with self._mutex:
+            if self._extra.pop(location, None) is not None:
+                self._extra_changed.add(location)
+                self._assemble()
+
     def _assemble(self) -> None:
         """Build `dags` and `import_errors` from the parsed files: the first file (by path) to define
         a dag_id keeps it; a later file defining it again gets an error naming both files."""
@@ -165,9 +192,13 @@ class DagBag:
         owners: dict[str, str] = {}
         errors: dict[str, str] = dict(self._listing_errors)
         file_dag_ids: dict[str, list[str]] = {}
-        for path, parsed in self._files.items():
+        shadowed: dict[str, str] = {}
+        for path, parsed in {**self._files, **self._extra}.items():
             problems = list(parsed.errors)
             for dag in parsed.dags:
+                if dag.dag_id in dags and path in self._extra:
+                    shadowed[dag.dag_id] = owners[dag.dag_id]  # a saved file wins over a kernel's cells
+                    continue
                 if dag.dag_id in dags:
                     line = files.definition_line(parsed.source, dag.dag_id)
                     where = f"{path}:{line}" if line else path
@@ -193,6 +224,7 @@ class DagBag:
         self.import_errors = errors
         self.file_dag_ids = file_dag_ids
         self.kept = kept
+        self.shadowed = shadowed
 
     # -- lookups --------------------------------------------------------------------------------
     def get_dag(self, dag_id: str) -> "DAG":
@@ -290,16 +322,44 @@ def parse_file(path: str, stamp: Stamp, *, timeout: float) -> ParsedFile:
         return ParsedFile(path, stamp, errors=(files.describe_exception(path, outcome.error),), source=source,
                           read_at_ns=read_at)
     dags, errors = _dags_of(path, source, module, created)
+    origin = DagSource.for_file(path, source)
+    for dag in dags:
+        dag.source = origin  # type: ignore[attr-defined]
     return ParsedFile(path, stamp, tuple(dags), tuple(errors), source=source, read_at_ns=read_at)
 
 
 def _parse_notebook(path: str, stamp: Stamp) -> ParsedFile:
-    """Hook for notebook DAG files (`%%dag` / `%%task` cells), read statically without a kernel.
+    """A notebook DAG file: its `%%dag` / `%%task` cells, read statically (no kernel), built into DAGs."""
+    from nbflow.runtime.notebook_dags import build_dags, read_notebook
 
-    Not implemented yet: notebooks are listed as DAG files but contribute no DAGs until the magics
-    land (DESIGN.md, "Notebook magics").
-    """
-    return ParsedFile(path, stamp)
+    read_at = time.time_ns()
+    try:
+        with open(path, "rb") as file:
+            content = file.read()
+    except OSError as err:
+        return ParsedFile(path, stamp, errors=(f"{path}: cannot read the file: {err}",))
+    if b"%%dag" not in content and b"%%nbflow.dag" not in content:
+        return ParsedFile(path, stamp, source=content, read_at_ns=read_at)
+    try:
+        cells = read_notebook(path, content)
+    except DagDefinitionError as err:
+        return ParsedFile(path, stamp, errors=(str(err),), source=content, read_at_ns=read_at)
+    result = build_dags(cells, where=path, base_folder=os.path.dirname(path))
+    origin = DagSource.for_file(path, content)
+    for dag in result.dags:
+        dag.source = origin  # type: ignore[attr-defined]
+    return ParsedFile(path, stamp, result.dags, result.errors, source=content, read_at_ns=read_at)
+
+
+def parse_cells(source: DagSource) -> ParsedFile:
+    """Cells a kernel registered: built like a notebook's, errors kept per DAG."""
+    from nbflow.runtime.notebook_dags import build_dags, cells_from_json
+
+    cells, base_folder = cells_from_json(source.text or "")
+    result = build_dags(cells, where=source.location, base_folder=base_folder)
+    for dag in result.dags:
+        dag.source = source  # type: ignore[attr-defined]
+    return ParsedFile(source.location, (0, 0), result.dags, result.errors)
 
 
 def _module_name(path: str) -> str:

@@ -17,6 +17,7 @@ from nbflow.authoring.trigger_rule import TriggerRule
 from nbflow.runtime.priority import priority_weights
 from nbflow.runtime.readiness import Decision, decide
 from nbflow.runtime.run_state import RunState, TIState
+from nbflow.runtime.dag_source import source_of
 from nbflow.runtime.workload import Workload
 from nbflow.store import task_instances as ti_rows
 from nbflow.store import ti_state
@@ -76,7 +77,7 @@ def queue_ready_downstream(session: Session, dag: "DAG", key: TIKey, *, job_id: 
             down = dag.task_dict[ti_key.task_id]
             timeout = down.execution_timeout.total_seconds() if down.execution_timeout else None
             workloads.append(Workload(ti_key.dag_id, ti_key.task_id, ti_key.run_id, -1, try_number + 1,
-                                      dag.fileloc, job_id, timeout))
+                                      source_of(dag), job_id, timeout))
     return workloads
 
 

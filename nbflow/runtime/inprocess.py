@@ -63,8 +63,10 @@ def make_run_info(dag: "DAG", logical_date: datetime | None, conf: dict[str, Any
 def run_dag_in_process(dag: "DAG", *, run: DagRunInfo, log_folder: Path, task_ids: set[str] | None = None,
                        xcoms: XComStore | None = None, echo: TextIO | None = None,
                        on_event: Callable[[TaskEvent], None] | None = None,
-                       max_xcom_size: int | None = None, sleep: Callable[[float], None] = time.sleep) -> RunResult:
-    """Run every task (or `task_ids`) in dependency order until the run is over."""
+                       max_xcom_size: int | None = None, sleep: Callable[[float], None] = time.sleep,
+                       isolate: bool = False) -> RunResult:
+    """Run every task (or `task_ids`) in dependency order until the run is over; with `isolate`, each
+    attempt in a forked child of this process (see isolated.py)."""
     started = time.monotonic()
     xcoms = xcoms or MemoryXComStore()
     emit = on_event or (lambda event: None)
@@ -91,7 +93,7 @@ def run_dag_in_process(dag: "DAG", *, run: DagRunInfo, log_folder: Path, task_id
                 _expand(dag, state, ti, run, params, xcoms)
                 continue
             outcome = _run_one(dag, ti, run=run, params=params, log_folder=log_folder, xcoms=xcoms, echo=echo,
-                               emit=emit, max_xcom_size=max_xcom_size)
+                               emit=emit, max_xcom_size=max_xcom_size, isolate=isolate)
             state.apply(ti, outcome, retry_delay=task.next_retry_delay(outcome.try_number + 1,
                                                                       logical_date=run.logical_date),
                         now=datetime.now(timezone.utc), retries=task.retries)
@@ -104,7 +106,7 @@ def run_dag_in_process(dag: "DAG", *, run: DagRunInfo, log_folder: Path, task_id
 
 def _run_one(dag: "DAG", ti: TIState, *, run: DagRunInfo, params: dict[str, Any], log_folder: Path,
              xcoms: XComStore, echo: TextIO | None, emit: Callable[[TaskEvent], None],
-             max_xcom_size: int | None) -> AttemptOutcome:
+             max_xcom_size: int | None, isolate: bool = False) -> AttemptOutcome:
     task = dag.task_dict[ti.task_id]
     try_number = ti.try_number + 1
     ti.state = "running"
@@ -122,6 +124,9 @@ def _run_one(dag: "DAG", ti: TIState, *, run: DagRunInfo, params: dict[str, Any]
                                   retryable=False, log_path=str(path))
     request = AttemptRequest(task=task, run=run, map_index=ti.map_index, try_number=try_number, params=params,
                              log_folder=log_folder, max_xcom_size=max_xcom_size)
+    if isolate:
+        from nbflow.runtime.isolated import run_attempt_in_child
+        return run_attempt_in_child(request, xcoms, echo=echo)
     return run_attempt(request, xcoms, echo=echo)
 
 

@@ -28,6 +28,7 @@ from nbflow.runtime.executors.base import BaseExecutor
 from nbflow.runtime.inprocess import resolution_context
 from nbflow.runtime.priority import priority_weights
 from nbflow.runtime.run_state import RunState, TIState
+from nbflow.runtime.dag_source import source_of
 from nbflow.runtime.workload import Workload
 from nbflow.runtime.xcom_db import DbXComStore
 from nbflow.store import dags as dag_rows
@@ -117,6 +118,11 @@ class Scheduler:
     def stop(self) -> None:
         """Ask the loop to end after the current turn (safe from any thread or signal handler)."""
         self._stop.set()
+        self.executor.wakeup.set()
+
+    def request_parse(self) -> None:
+        """Read the DAGs again on the next turn, and start that turn now (a kernel defined a DAG)."""
+        self._last_parse = 0.0
         self.executor.wakeup.set()
 
     @property
@@ -421,7 +427,7 @@ class Scheduler:
             task = dag.task_dict[key.task_id]
             timeout = task.execution_timeout.total_seconds() if task.execution_timeout else None
             workloads.append(Workload(key.dag_id, key.task_id, key.run_id, key.map_index, try_number + 1,
-                                      dag.fileloc, self.job_id, timeout))
+                                      source_of(dag), self.job_id, timeout))
         return workloads
 
     def _warn_missing_pool(self, key: TIKey, pool: str) -> None:

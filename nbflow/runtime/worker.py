@@ -184,9 +184,13 @@ class Worker:
         from nbflow.store import session_scope
 
         self._refresh_if_changed(workload)
-        dag = self.dagbag.dags.get(workload.dag_id)
+        try:
+            dag = self._dag(workload)
+        except Exception as err:  # noqa: BLE001 - cells that no longer build: the attempt fails, nothing else
+            self._report(workload, 4, f"DAG {workload.dag_id!r} did not load from {workload.source}: {err}")
+            return True
         if dag is None:
-            self._report(workload, 4, f"DAG {workload.dag_id!r} is not in {self.dagbag.dag_folder}")
+            self._report(workload, 4, f"DAG {workload.dag_id!r} is not in {workload.source}")
             return True
         task = dag.task_dict.get(workload.task_id)
         kernel = self.kernels.take_for(task) if getattr(task, "kernel_wanted", None) else None
@@ -231,9 +235,11 @@ class Worker:
         """Upstream tasks whose return values a TaskFlow task will pull: read with its claim."""
         from nbflow.authoring.taskflow import DecoratedOperator
 
-        dag = self.dagbag.dags.get(workload.dag_id)
+        dag = self._dag(workload)
         task = dag.task_dict.get(workload.task_id) if dag is not None else None
-        if task is None or workload.map_index >= 0 or not isinstance(task, DecoratedOperator):
+        if task is None or workload.map_index >= 0:
+            return ()
+        if not isinstance(task, DecoratedOperator) and not getattr(task, "pulls_upstream_returns", False):
             return ()
         return task.upstream_task_ids
 
@@ -241,10 +247,15 @@ class Worker:
         """Whether a spare can take this workload with no re-parse and no kernel (see `_record`)."""
         if not self.spares or len(self.children) > self.parallelism or not self.stdin_open:
             return False  # (the attempt that just ended still counts among the children)
-        dag = self.dagbag.dags.get(workload.dag_id)
+        try:
+            dag = self._dag(workload)
+        except Exception:  # noqa: BLE001 - reported when it starts
+            return False
         task = dag.task_dict.get(workload.task_id) if dag is not None else None
         if task is None or getattr(task, "kernel_wanted", None):
             return False
+        if not workload.source.is_file:
+            return True  # kernel cells travel with the workload: nothing to re-parse
         try:
             return self._stamps.get(workload.fileloc) == os.stat(workload.fileloc).st_mtime_ns
         except OSError:
@@ -393,6 +404,8 @@ class Worker:
 
     def _refresh_if_changed(self, workload: Workload) -> None:
         """Re-parse when the workload's DAG file changed (one stat), or its DAG is unknown here."""
+        if not workload.source.is_file:
+            return  # kernel cells: built from the workload's own text (see _dag)
         try:
             stamp = os.stat(workload.fileloc).st_mtime_ns
         except OSError:
@@ -465,7 +478,7 @@ class Worker:
         from nbflow.store import retry_on_locked, session_scope
 
         outcome, xcoms = read_outcome(message)
-        dag = self.dagbag.dags[attempt.workload.dag_id]
+        dag = self._dag(attempt.workload)
 
         def write() -> tuple[list[Workload], Workload | None, StartedAttempt | None, int]:
             with session_scope(self.sessions) as session:
@@ -498,6 +511,11 @@ class Worker:
         if ready and following is not None:
             ready = ready[1:]
         self.pending.extendleft(reversed(ready))
+
+    def _dag(self, workload: Workload) -> Any:
+        """The workload's DAG: parsed from the dags folder here, or built from the kernel cells it carries."""
+        from nbflow.runtime.dag_source import load_dag
+        return load_dag(workload.source, workload.dag_id, self.dagbag.dags)
 
     def _logical_date(self, attempt: _Attempt) -> Any:
         """The attempt's run's logical date, if still cached (it seeds the retry delay's jitter)."""

@@ -1,0 +1,1 @@
+"""The notebook interface: magics (`%load_ext nbflow`), the in-kernel scheduler, and widgets."""

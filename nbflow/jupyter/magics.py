@@ -1,0 +1,464 @@
+"""`%load_ext nbflow`: DAGs and tasks written as cells, and the commands that run them.
+
+Definitions (`%%dag`, `%%setup`, `%%task`, `%%bash_task`, `%notebook_task`) go to this kernel's
+KernelDags, which checks each by building its DAG; commands (`%dag`, `%nbflow`, `%xcom`) go through
+the runtime's one door (runtime/api.py), as the CLI does. A user's mistake is one UsageError line
+under the cell; no task ever runs in the kernel's process.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+
+from nbflow.exceptions import NbflowException
+from nbflow.jupyter.kernel_dags import KernelDags
+from nbflow.runtime.magic_cells import MagicCell, parse_line, parser_for
+
+if TYPE_CHECKING:
+    from nbflow.authoring.dag import DAG
+    from nbflow.jupyter.kernel_scheduler import KernelScheduler
+    from nbflow.runtime.api import Environment
+
+
+class _CommandParser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _dag_command_parser() -> argparse.ArgumentParser:
+    parser = _CommandParser(prog="%dag", add_help=False,
+                            description="List, show, test, run and export DAGs from the notebook.")
+    parser.add_argument("-h", "--help", action="store_true")
+    verbs = parser.add_subparsers(dest="verb", metavar="list|show|test|run|export", parser_class=_CommandParser)
+    verbs.add_parser("list", add_help=False, help="the DAGs of this kernel and of the dags folder")
+    show = verbs.add_parser("show", add_help=False, help="a DAG's graph and how it differs from its saved file")
+    show.add_argument("dag_id", metavar="DAG_ID")
+    test = verbs.add_parser("test", add_help=False, help="run the DAG once now, each task in a child process")
+    test.add_argument("dag_id", metavar="DAG_ID")
+    test.add_argument("--logical-date", metavar="DATE")
+    test.add_argument("--conf", metavar="JSON")
+    run = verbs.add_parser("run", add_help=False, help="trigger a run for the scheduler; returns at once")
+    run.add_argument("dag_id", metavar="DAG_ID")
+    run.add_argument("--conf", metavar="JSON")
+    export = verbs.add_parser("export", add_help=False, help="write the DAG as a .py DAG file")
+    export.add_argument("dag_id", metavar="DAG_ID")
+    export.add_argument("path", nargs="?", metavar="PATH", help="default: <dags folder>/<DAG_ID>.py")
+    export.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+    return parser
+
+
+def _nbflow_command_parser() -> argparse.ArgumentParser:
+    parser = _CommandParser(prog="%nbflow", add_help=False, description="The in-kernel scheduler.")
+    parser.add_argument("-h", "--help", action="store_true")
+    parser.add_argument("noun", nargs="?", choices=["scheduler"], metavar="scheduler")
+    parser.add_argument("verb", nargs="?", choices=["start", "stop", "status"], metavar="start|stop|status")
+    return parser
+
+
+def _xcom_parser() -> argparse.ArgumentParser:
+    parser = _CommandParser(prog="%xcom", add_help=False, description="A task's XCom, from the latest run or --run.")
+    parser.add_argument("-h", "--help", action="store_true")
+    parser.add_argument("dag_id", metavar="DAG_ID")
+    parser.add_argument("task_id", metavar="TASK_ID")
+    parser.add_argument("--run", metavar="RUN_ID", help="default: the latest run that has the value")
+    parser.add_argument("--key", default="return_value")
+    parser.add_argument("--map-index", type=int, default=-1)
+    return parser
+
+
+def _split(line: str, prog: str) -> list[str]:
+    try:
+        return shlex.split(line)
+    except ValueError as err:
+        raise UsageError(f"{prog}: {err}") from None
+
+
+def _parse(parser: argparse.ArgumentParser, line: str) -> argparse.Namespace:
+    words = _split(line, parser.prog)
+    if "-h" in words or "--help" in words or not words:
+        return argparse.Namespace(help=True)
+    return parser.parse_args(words)
+
+
+def _conf(text: str | None, prog: str) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as err:
+        raise UsageError(f"{prog}: --conf is not valid JSON ({err}); pass one JSON object, e.g. "
+                         f"'{{\"day\": 3}}'") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"{prog}: --conf must be a JSON object")
+    return value
+
+
+@magics_class
+class NbflowMagics(Magics):
+    """The nbflow magics of one kernel; `%dag -h`, `%%task -h` and so on say how to use each."""
+
+    def __init__(self, shell: Any) -> None:
+        super().__init__(shell)
+        self.kernel_dags = KernelDags(os.getcwd())
+        self.results: dict[tuple[str, str], str] = {}  # (dag_id, task_id) -> return value JSON of `--run`
+        self._env: "Environment | None" = None
+        self._scheduler: "KernelScheduler | None" = None
+        self._db_checked = False
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    @property
+    def env(self) -> "Environment":
+        if self._env is None:
+            from nbflow.configuration import load_config
+            from nbflow.runtime.api import Environment
+            self._env = Environment.from_config(load_config())
+            for dag_id in self.kernel_dags.dag_ids:
+                self._env.dagbag.add_source(self.kernel_dags.source(dag_id))
+        return self._env
+
+    def _database_ready(self) -> "Environment":
+        """The environment, once its metadata database answers; a fresh SQLite one is created here (as
+        `nbflow standalone` does), anything else wrong is one line."""
+        if self._db_checked:
+            return self.env
+        from nbflow.runtime import api
+        from nbflow.store.migrate import check_db
+
+        env = self.env
+        status = check_db(env.config.sql_alchemy_conn)
+        if not status.at_head:
+            fresh_sqlite = env.config.sql_alchemy_conn.startswith("sqlite") and status.current_revision is None
+            if not fresh_sqlite:
+                reason = status.error or f"it is at revision {status.current_revision}, not the newest"
+                raise UsageError(f"metadata database {status.url}: {reason}; run `nbflow db init` (or `db upgrade`)")
+            env.config.home.mkdir(parents=True, exist_ok=True)
+            api.init_database(env)
+            print(f"(created the metadata database {status.url})")
+        self._db_checked = True
+        return env
+
+    def _published(self, dag: "DAG") -> None:
+        """A kernel DAG changed: the kernel's view and its scheduler see the new cells."""
+        source = self.kernel_dags.source(dag.dag_id)
+        if self._env is not None:
+            self._env.dagbag.add_source(source)
+        if self._scheduler is not None:
+            self._scheduler.offer(source)
+
+    def _dag(self, dag_id: str) -> "DAG":
+        """A DAG of this kernel, else of the dags folder."""
+        if dag_id in self.kernel_dags:
+            return self.kernel_dags.dag(dag_id)
+        try:
+            return self.env.dagbag.get_dag(dag_id)
+        except NbflowException as err:
+            raise UsageError(f"{err}; defined in this kernel: {', '.join(self.kernel_dags.dag_ids) or 'none'}") \
+                from None
+
+    def _cell_id(self) -> str | None:
+        try:
+            return self.shell.kernel.get_parent().get("metadata", {}).get("cellId")  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001 - not in a kernel (plain IPython), or an older ipykernel
+            return None
+
+    def _define(self, magic: str, line: str, body: str = "") -> tuple["DAG", Any]:
+        try:
+            args = parse_line(magic, line)
+        except NbflowException as err:
+            raise UsageError(str(err)) from None
+        if args.help:
+            print(parser_for(magic).format_help())
+            return None, args  # type: ignore[return-value]
+        try:
+            dag = self.kernel_dags.define(MagicCell(magic, line, body), cell_id=self._cell_id())
+        except NbflowException as err:
+            raise UsageError(str(err)) from None
+        self._published(dag)
+        return dag, args
+
+    # -- definitions --------------------------------------------------------------------------------
+    @cell_magic("dag")
+    def dag_cell(self, line: str, cell: str) -> None:
+        """%%dag DAG_ID [--schedule S] [--start-date D] [--catchup] [--retries N] [--retry-delay SECONDS]
+        [--max-active-runs N] [--tags a,b] [--default-args JSON]: declare a DAG (`%%dag -h` for more)."""
+        dag, args = self._define("dag", line, cell)
+        if dag is not None:
+            print(f"DAG {dag.dag_id}: {len(dag.task_dict)} task(s), schedule {dag.timetable.summary}")
+
+    @cell_magic("setup")
+    def setup_cell(self, line: str, cell: str) -> None:
+        """%%setup [--dag DAG_ID]: imports and helpers every cell task of the DAG runs first; runs now too."""
+        dag, args = self._define("setup", line, cell)
+        if dag is not None:
+            self.shell.run_cell(cell, store_history=False)
+
+    @line_magic("task")
+    def task_line(self, line: str) -> None:
+        """`%task -h`: how to write a `%%task` cell (the task's code goes below the magic line)."""
+        self._line_form("task", line)
+
+    @line_magic("bash_task")
+    def bash_task_line(self, line: str) -> None:
+        """`%bash_task -h`: how to write a `%%bash_task` cell."""
+        self._line_form("bash_task", line)
+
+    @line_magic("setup")
+    def setup_line(self, line: str) -> None:
+        """`%setup -h`: how to write a `%%setup` cell."""
+        self._line_form("setup", line)
+
+    def _line_form(self, magic: str, line: str) -> None:
+        if line.split() and line.split()[0] in ("-h", "--help"):
+            print(parser_for(magic).format_help())
+            return
+        raise UsageError(f"%%{magic} is a cell magic: start the cell with `%%{magic} {line.strip()}` and put "
+                         f"the {'script' if magic == 'bash_task' else 'code'} below it (`%{magic} -h` for help)")
+
+    @cell_magic("task")
+    def task_cell(self, line: str, cell: str) -> Any:
+        """%%task TASK_ID [--dag DAG_ID] [--upstream A B ...] [--retries N] [--trigger-rule R] [--run]:
+        the cell is a task (`%%task -h` for more)."""
+        return self._task("task", line, cell)
+
+    @cell_magic("bash_task")
+    def bash_task_cell(self, line: str, cell: str) -> Any:
+        """%%bash_task TASK_ID [--dag DAG_ID] [--upstream A B ...] [--run]: the cell is a bash script task."""
+        return self._task("bash_task", line, cell)
+
+    @line_magic("notebook_task")
+    def notebook_task_line(self, line: str) -> Any:
+        """%notebook_task TASK_ID --notebook PATH [-p NAME VALUE ...] [--upstream ...] [--run]: a notebook task."""
+        return self._task("notebook_task", line, "")
+
+    def _task(self, magic: str, line: str, body: str) -> Any:
+        dag, args = self._define(magic, line, body)
+        if dag is None:
+            return None
+        if not args.run:
+            upstream = sorted(dag.task_dict[args.task_id].upstream_task_ids)
+            print(f"task {dag.dag_id}.{args.task_id}" + (f" after {', '.join(upstream)}" if upstream else ""))
+            return None
+        return self._run_task(dag, args.task_id)
+
+    def _run_task(self, dag: "DAG", task_id: str) -> Any:
+        """Run one task now in a child process against the latest upstream return values."""
+        from nbflow.jupyter.child import run_child
+        from nbflow.utils.serialization import deserialize
+
+        upstream: dict[str, str] = {}
+        for up in sorted(dag.task_dict[task_id].upstream_task_ids):
+            value = self.results.get((dag.dag_id, up))
+            if value is None:
+                value = self._latest_xcom(dag.dag_id, up)
+            if value is None and getattr(dag.task_dict[up], "source", None) is not None:  # a cell task
+                print(f"(upstream {up} has no result yet: run it with --run, or run the DAG; {up} is None here)")
+            else:
+                upstream[up] = value
+        request = {"action": "run_task", "source": self._source(dag).to_dict(), "dag_id": dag.dag_id,
+                   "task_id": task_id, "upstream": upstream}
+        child = run_child(request, show=_show_task_output)
+        result = child.result
+        if result is None:
+            raise UsageError(f"task {dag.dag_id}.{task_id}: its process ended with code {child.exit_code} "
+                             f"before reporting a result")
+        if result["state"] != "success":
+            raise UsageError(f"task {dag.dag_id}.{task_id} {result['state']}: "
+                             f"{(result.get('error') or '').splitlines()[0] if result.get('error') else ''}"
+                             f" (log: {result.get('log_path')})")
+        if result.get("return_value") is not None:
+            self.results[(dag.dag_id, task_id)] = result["return_value"]
+            return deserialize(result["return_value"])
+        return None
+
+    def _source(self, dag: "DAG") -> Any:
+        from nbflow.runtime.dag_source import source_of
+        if dag.dag_id in self.kernel_dags:
+            return self.kernel_dags.source(dag.dag_id)
+        return source_of(dag)
+
+    def _latest_xcom(self, dag_id: str, task_id: str) -> str | None:
+        from nbflow.runtime import api
+        try:
+            return api.get_xcom_json(self._database_ready(), dag_id, task_id)
+        except (NbflowException, UsageError):
+            return None
+
+    # -- commands ---------------------------------------------------------------------------------
+    @line_magic("dag")
+    def dag_line(self, line: str) -> Any:
+        """%dag list | show DAG_ID | test DAG_ID | run DAG_ID [--conf JSON] | export DAG_ID [PATH]"""
+        parser = _dag_command_parser()
+        args = _parse(parser, line)
+        if args.help:
+            print(parser.format_help())
+            print("To declare a DAG, start a cell with `%%dag DAG_ID [options]` and put DAG code (or nothing) below:")
+            print(parser_for("dag").format_help())
+            return None
+        try:
+            return getattr(self, f"_dag_{args.verb}")(args)
+        except NbflowException as err:
+            raise UsageError(str(err)) from None
+
+    def _dag_list(self, args: argparse.Namespace) -> None:
+        from nbflow.runtime.notebook_dags import task_differences
+
+        bag = self.env.dagbag
+        rows = []
+        for dag_id in sorted(set(self.kernel_dags.dag_ids) | set(bag.dags)):
+            in_kernel = dag_id in self.kernel_dags
+            saved = bag.dags.get(dag_id)
+            if saved is not None and getattr(saved.source if hasattr(saved, "source") else None, "kind", "") == "cells":
+                saved = None  # that is this kernel's own copy
+            dag = self.kernel_dags.dag(dag_id) if in_kernel else saved
+            assert dag is not None
+            where = "kernel" if in_kernel and saved is None else os.path.relpath(saved.fileloc) if saved else "?"
+            if in_kernel and saved is not None:
+                diff = task_differences(self.kernel_dags.dag(dag_id), saved)
+                where = f"kernel + {os.path.relpath(saved.fileloc)}"
+                drift = "; ".join(diff) if diff else "same as saved"
+            else:
+                drift = ""
+            rows.append((dag_id, where, str(len(dag.task_dict)), dag.timetable.summary, drift))
+        if not rows:
+            print("no DAGs yet: define one with %%dag, or put DAG files in " + str(self.env.config.dags_folder))
+            return
+        widths = [max(len(r[i]) for r in [("dag_id", "defined in", "tasks", "schedule", "drift"), *rows])
+                  for i in range(5)]
+        for row in [("dag_id", "defined in", "tasks", "schedule", "drift"), *rows]:
+            print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+
+    def _dag_show(self, args: argparse.Namespace) -> Any:
+        from IPython.display import SVG, display
+
+        from nbflow.graph import dag_to_dot, render
+        from nbflow.runtime.notebook_dags import task_differences
+
+        dag = self._dag(args.dag_id)
+        saved = self.env.dagbag.dags.get(args.dag_id)
+        if args.dag_id in self.kernel_dags and saved is not None and getattr(saved, "source", None) is not None \
+                and saved.source.kind != "cells":
+            diff = task_differences(dag, saved)
+            print(f"differs from {saved.fileloc} (what the scheduler runs): {'; '.join(diff)}" if diff
+                  else f"same as {saved.fileloc}")
+        try:
+            display(SVG(render(dag_to_dot(dag), "svg")))
+        except NbflowException as err:
+            print(f"(no graph: {err})")
+        return None
+
+    def _dag_test(self, args: argparse.Namespace) -> None:
+        from nbflow.jupyter.child import run_child
+
+        dag = self._dag(args.dag_id)
+        request = {"action": "test", "source": self._source(dag).to_dict(), "dag_id": dag.dag_id,
+                   "logical_date": args.logical_date, "conf": _conf(args.conf, "%dag test")}
+        child = run_child(request)
+        if child.exit_code != 0:
+            last = child.lines[-1] if child.lines else f"exit code {child.exit_code}"
+            raise UsageError(f"%dag test {dag.dag_id}: {last.removeprefix('error: ')}")
+
+    def _dag_run(self, args: argparse.Namespace) -> None:
+        from nbflow.runtime import api
+
+        dag = self._dag(args.dag_id)
+        run = api.trigger_dag(self._database_ready(), dag.dag_id, conf=_conf(args.conf, "%dag run"))
+        print(f"queued run {run.run_id} of {dag.dag_id}")
+        if dag.dag_id in self.kernel_dags and args.dag_id not in self._saved_ids() and \
+                (self._scheduler is None or not self._scheduler.running):
+            print("no scheduler runs this kernel's DAGs yet: start one with `%nbflow scheduler start`")
+
+    def _saved_ids(self) -> set[str]:
+        bag = self.env.dagbag
+        return {dag_id for dag_id, dag in bag.dags.items()
+                if getattr(getattr(dag, "source", None), "kind", "python") != "cells"}
+
+    def _dag_export(self, args: argparse.Namespace) -> None:
+        from pathlib import Path
+
+        from nbflow.runtime.notebook_export import export_python
+
+        if args.dag_id not in self.kernel_dags:
+            raise UsageError(f"%dag export: DAG {args.dag_id!r} is not defined in this kernel; defined here: "
+                             f"{', '.join(self.kernel_dags.dag_ids) or 'none'}")
+        path = Path(args.path) if args.path else self.env.config.dags_folder / f"{args.dag_id}.py"
+        if path.exists() and not args.force:
+            raise UsageError(f"%dag export: {path} exists; pass --force to overwrite it")
+        text = export_python(self.kernel_dags.cells(args.dag_id), args.dag_id, where="this notebook")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path} ({len(text.splitlines())} lines); check it with `nbflow dags test {args.dag_id}`")
+
+    @line_magic("nbflow")
+    def nbflow_line(self, line: str) -> Any:
+        """%nbflow scheduler start|stop|status: the scheduler on a background thread of this kernel."""
+        parser = _nbflow_command_parser()
+        args = _parse(parser, line)
+        if args.help or args.noun is None or args.verb is None:
+            print(parser.format_help())
+            return None
+        from nbflow.jupyter.kernel_scheduler import KernelScheduler
+        try:
+            if args.verb == "start":
+                if self._scheduler is not None and self._scheduler.running:
+                    print("the scheduler is already running in this kernel")
+                    return None
+                self._scheduler = self._scheduler or KernelScheduler(self._database_ready().config)
+                self._scheduler.start([self.kernel_dags.source(d) for d in self.kernel_dags.dag_ids])
+                print(f"scheduler started in this kernel: DAGs from {self.env.config.dags_folder} and "
+                      f"{len(self.kernel_dags.dag_ids)} defined here; database {self.env.config.sql_alchemy_conn}")
+            elif args.verb == "stop":
+                if self._scheduler is None or not self._scheduler.running:
+                    print("no scheduler is running in this kernel")
+                    return None
+                ended = self._scheduler.stop()
+                print("scheduler stopped" if ended else "scheduler asked to stop; tasks are still finishing")
+            else:
+                status = self._scheduler.status() if self._scheduler else {"running": False, "news": []}
+                state = "running" if status["running"] else "stopped"
+                print(f"scheduler {state}" + (f" since {status['since']}, {status['dags']} DAG(s), "
+                                              f"{status['running_tasks']} task(s) running"
+                                              if status["running"] else ""))
+                if status.get("error"):
+                    print(f"it stopped on an error: {status['error']}")
+                for news in status["news"][-10:]:
+                    print(f"  {news}")
+        except NbflowException as err:
+            raise UsageError(str(err)) from None
+        return None
+
+    @line_magic("xcom")
+    def xcom_line(self, line: str) -> Any:
+        """%xcom DAG_ID TASK_ID [--run RUN_ID] [--key KEY]: a task's XCom value (latest run by default)."""
+        from nbflow.runtime import api
+        from nbflow.utils.serialization import deserialize
+
+        parser = _xcom_parser()
+        args = _parse(parser, line)
+        if args.help:
+            print(parser.format_help())
+            return None
+        try:
+            value = api.get_xcom_json(self._database_ready(), args.dag_id, args.task_id, run_id=args.run, key=args.key,
+                                      map_index=args.map_index)
+        except NbflowException as err:
+            raise UsageError(str(err)) from None
+        return deserialize(value)
+
+
+def _show_task_output(line: str) -> None:
+    if not line.startswith("[nbflow] "):  # the attempt's own header and footer lines
+        print(line, flush=True)
+
+
+def register(ipython: Any) -> None:
+    """Called by `%load_ext nbflow`."""
+    ipython.register_magics(NbflowMagics)
+
+
+__all__ = ["NbflowMagics", "register"]
