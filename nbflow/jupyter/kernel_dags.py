@@ -104,6 +104,8 @@ class KernelDags:
         if result.errors:
             raise DagDefinitionError(result.errors[0].removeprefix(f"{where}: "))
         dag = next(d for d in result.dags if d.dag_id == dag_id)
+        if dag.is_paused_upon_creation is None:
+            dag.is_paused_upon_creation = False  # defined to be run now, here: not paused as dags-folder DAGs are
         dag.source = DagSource.for_cells(dag_id, cells_to_json(cells, base_folder=self.base_folder))  # type: ignore[attr-defined]
         return dag
 

@@ -46,6 +46,7 @@ def _dag_command_parser() -> argparse.ArgumentParser:
     run = verbs.add_parser("run", add_help=False, help="trigger a run for the scheduler; returns at once")
     run.add_argument("dag_id", metavar="DAG_ID")
     run.add_argument("--conf", metavar="JSON")
+    run.add_argument("--no-widget", action="store_true", help="do not show the run's live graph")
     export = verbs.add_parser("export", add_help=False, help="write the DAG as a .py DAG file")
     export.add_argument("dag_id", metavar="DAG_ID")
     export.add_argument("path", nargs="?", metavar="PATH", help="default: <dags folder>/<DAG_ID>.py")
@@ -110,6 +111,7 @@ class NbflowMagics(Magics):
         self._env: "Environment | None" = None
         self._scheduler: "KernelScheduler | None" = None
         self._db_checked = False
+        self.widgets: list[Any] = []  # shown by %dag show / run; closed with the kernel
 
     # -- plumbing ---------------------------------------------------------------------------------
     @property
@@ -334,23 +336,33 @@ class NbflowMagics(Magics):
             print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
 
     def _dag_show(self, args: argparse.Namespace) -> Any:
-        from IPython.display import SVG, display
-
-        from nbflow.graph import dag_to_dot, render
         from nbflow.runtime.notebook_dags import task_differences
 
         dag = self._dag(args.dag_id)
-        saved = self.env.dagbag.dags.get(args.dag_id)
-        if args.dag_id in self.kernel_dags and saved is not None and getattr(saved, "source", None) is not None \
-                and saved.source.kind != "cells":
+        saved = self._saved(args.dag_id)
+        if args.dag_id in self.kernel_dags and saved is not None:
             diff = task_differences(dag, saved)
             print(f"differs from {saved.fileloc} (what the scheduler runs): {'; '.join(diff)}" if diff
                   else f"same as {saved.fileloc}")
-        try:
-            display(SVG(render(dag_to_dot(dag), "svg")))
-        except NbflowException as err:
-            print(f"(no graph: {err})")
+        self._show_widget(saved or dag)
         return None
+
+    def _show_widget(self, dag: "DAG", run_id: str | None = None) -> Any:
+        from IPython.display import display
+
+        from nbflow.jupyter.widgets import DagWidget
+
+        widget = DagWidget(dag.dag_id, run_id, dag=dag, env=self.env)
+        widget.display_handle = display(widget, display_id=True)
+        self.widgets.append(widget)
+        return widget
+
+    def _saved(self, dag_id: str) -> "DAG | None":
+        """The DAG as a file in the dags folder defines it (what a scheduler runs), if one does."""
+        dag = self.env.dagbag.dags.get(dag_id)
+        if dag is None or getattr(getattr(dag, "source", None), "kind", "python") == "cells":
+            return None
+        return dag
 
     def _dag_test(self, args: argparse.Namespace) -> None:
         from nbflow.jupyter.child import run_child
@@ -369,6 +381,11 @@ class NbflowMagics(Magics):
         dag = self._dag(args.dag_id)
         run = api.trigger_dag(self._database_ready(), dag.dag_id, conf=_conf(args.conf, "%dag run"))
         print(f"queued run {run.run_id} of {dag.dag_id}")
+        if api.is_paused(self.env, dag.dag_id):
+            print(f"{dag.dag_id} is paused: the run waits until you unpause it (the widget's button, or "
+                  f"`nbflow dags unpause {dag.dag_id}`)")
+        if not args.no_widget:
+            self._show_widget(self._saved(dag.dag_id) or dag, run.run_id)
         if dag.dag_id in self.kernel_dags and args.dag_id not in self._saved_ids() and \
                 (self._scheduler is None or not self._scheduler.running):
             print("no scheduler runs this kernel's DAGs yet: start one with `%nbflow scheduler start`")

@@ -204,3 +204,10 @@ def get_xcom_json(env: Environment, dag_id: str, task_id: str, *, run_id: str | 
                 return row.value
     where = f"run {run_id!r}" if run_id else "any run"
     raise NbflowException(f"task {dag_id}.{task_id} has no XCom {key!r} in {where}")
+
+
+def is_paused(env: Environment, dag_id: str) -> bool:
+    """Whether the DAG is paused in the database (a DAG with no row yet is not)."""
+    with session_scope(env.readers) as session:
+        row = dag_rows.get_dag_row(session, dag_id)
+    return bool(row and row.is_paused)
