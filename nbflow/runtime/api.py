@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from nbflow.exceptions import DagRunNotFound, NbflowException, TaskInstanceNotFound
+from nbflow.exceptions import DagRunNotFound, NbflowException
 from nbflow.runtime.api_dags import DagListing as DagListing
 from nbflow.runtime.api_dags import DagSummary as DagSummary
 from nbflow.runtime.api_dags import ImportErrorEntry as ImportErrorEntry
@@ -124,14 +124,10 @@ def clear_tasks(env: Environment, dag_id: str, run_id: str, task_ids: list[str],
 def log_path(env: Environment, dag_id: str, run_id: str, task_id: str, try_number: int | None,
              map_index: int = -1) -> Path:
     """Where attempt `try_number` (None: the latest) of the task instance writes its log."""
+    from nbflow.runtime.api_tasks import latest_try
     from nbflow.runtime.logs import attempt_log_path
     if try_number is None:
-        with session_scope(env.sessions) as session:
-            from nbflow.store.keys import TIKey
-            row = ti_rows.get_task_instance(session, TIKey(dag_id, task_id, run_id, map_index))
-        if row is None:
-            raise TaskInstanceNotFound(dag_id, run_id, task_id, map_index)
-        try_number = max(row.try_number, 1)
+        try_number = latest_try(env, dag_id, run_id, task_id, map_index)
     return attempt_log_path(env.config.log_folder, dag_id, run_id, task_id, try_number, map_index)
 
 

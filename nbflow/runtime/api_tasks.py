@@ -70,7 +70,7 @@ class LogChunk:
     """Text of an attempt's log from `offset` on, secrets masked; `next_offset` continues it."""
 
     path: Path
-    try_number: int | None
+    try_number: int
     text: str
     next_offset: int
     exists: bool
@@ -180,13 +180,17 @@ def read_log(env: Environment, dag_id: str, run_id: str, task_id: str, *, try_nu
              map_index: int = -1, offset: int = 0) -> LogChunk:
     """The attempt's log text from byte `offset` on, with every known secret masked.
 
-    `try_number=None` means the instance's latest attempt; a log that does not exist yet reads as
-    empty (`exists=False`), so a caller can poll until the attempt starts.
+    `try_number=None` means the instance's latest attempt (the chunk says which, to read on from);
+    a log that does not exist yet reads as empty (`exists=False`), so a caller can poll until the
+    attempt starts.
     """
-    from nbflow.runtime.api import get_run, log_path
+    from nbflow.runtime.api import get_run
+    from nbflow.runtime.logs import attempt_log_path
     from nbflow.utils.masking import masker
     get_run(env, dag_id, run_id)
-    path = log_path(env, dag_id, run_id, task_id, try_number, map_index)
+    if try_number is None:
+        try_number = latest_try(env, dag_id, run_id, task_id, map_index)
+    path = attempt_log_path(env.config.log_folder, dag_id, run_id, task_id, try_number, map_index)
     if not path.exists():
         return LogChunk(path, try_number, "", offset, False)
     with path.open(encoding="utf-8", errors="replace") as file:
@@ -194,6 +198,18 @@ def read_log(env: Environment, dag_id: str, run_id: str, task_id: str, *, try_nu
         text = file.read()
         next_offset = file.tell()
     return LogChunk(path, try_number, masker.redact(text), next_offset, True)
+
+
+def latest_try(env: Environment, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> int:
+    """The try number of the instance's latest attempt (1 before it first ran)."""
+    from nbflow.store import session_scope
+    from nbflow.store import task_instances as ti_rows
+    from nbflow.store.keys import TIKey
+    with session_scope(env.readers) as session:
+        row = ti_rows.get_task_instance(session, TIKey(dag_id, task_id, run_id, map_index))
+    if row is None:
+        raise TaskInstanceNotFound(dag_id, run_id, task_id, map_index)
+    return max(row.try_number, 1)
 
 
 def attempt_ended(env: Environment, dag_id: str, run_id: str, task_id: str, *, try_number: int | None = None,
