@@ -185,27 +185,6 @@ def create_backfill(env: Environment, dag_id: str, *, start: datetime, end: date
     return created
 
 
-def get_xcom_json(env: Environment, dag_id: str, task_id: str, *, run_id: str | None = None,
-                  key: str = "return_value", map_index: int = -1) -> str | None:
-    """The JSON of a task's XCom in `run_id`, or in the latest run that has it; NbflowException if none."""
-    from nbflow.store import xcoms as xcom_rows
-    from nbflow.store.keys import TIKey
-
-    with session_scope(env.readers) as session:
-        if run_id is not None:
-            if run_rows.get_dag_run(session, dag_id, run_id) is None:
-                raise NbflowException(f"DAG {dag_id!r} has no run {run_id!r}")
-            runs = [run_id]
-        else:
-            runs = [row.run_id for row in run_rows.list_dag_runs(session, dag_id, limit=50)]
-        for candidate in runs:
-            row = xcom_rows.get_xcom(session, TIKey(dag_id, task_id, candidate, map_index), key)
-            if row is not None:
-                return row.value
-    where = f"run {run_id!r}" if run_id else "any run"
-    raise NbflowException(f"task {dag_id}.{task_id} has no XCom {key!r} in {where}")
-
-
 def is_paused(env: Environment, dag_id: str) -> bool:
     """Whether the DAG is paused in the database (a DAG with no row yet is not)."""
     with session_scope(env.readers) as session:
