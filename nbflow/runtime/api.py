@@ -133,16 +133,11 @@ def log_path(env: Environment, dag_id: str, run_id: str, task_id: str, try_numbe
 
 def make_scheduler(env: Environment, *, executor: str | None = None) -> Any:
     """A Scheduler with the configured (or named) executor, settings read once from config."""
-    import nbflow.runtime.executors.local  # noqa: F401 - registers "local"
-    import nbflow.runtime.executors.sequential  # noqa: F401 - registers "sequential"
     from nbflow.runtime.attempt import execute_workload
-    from nbflow.runtime.executors.base import executors
+    from nbflow.runtime.executors.factory import build_executor
     from nbflow.runtime.scheduler import Scheduler, SchedulerSettings
 
     config = env.config
-    name = executor or config.get("core", "executor")
-    executor_cls = executors.get(name, where="core.executor")
-    parallelism = 1 if name == "sequential" else config.getint("core", "parallelism")
 
     def run_workload(workload: Any) -> int:
         dag = env.get_dag(workload.dag_id)
@@ -150,17 +145,17 @@ def make_scheduler(env: Environment, *, executor: str | None = None) -> Any:
                                 max_xcom_size=config.getint("core", "max_xcom_size"),
                                 heartbeat_sec=config.getfloat("scheduler", "task_heartbeat_sec"))
 
+    built = build_executor(config, name=executor, run_workload=run_workload)
     settings = SchedulerSettings(
-        parallelism=parallelism,
+        parallelism=built.parallelism,
         heartbeat_sec=config.getfloat("scheduler", "heartbeat_sec"),
         orphan_timeout_sec=config.getfloat("scheduler", "orphan_timeout_sec"),
         paused_at_creation=config.getboolean("core", "dags_are_paused_at_creation"),
         parse_interval_sec=config.getfloat("scheduler", "parse_interval_sec"),
         min_loop_interval_sec=config.getfloat("scheduler", "min_loop_interval_sec"),
     )
-    exec_settings = {"dags_folder": config.dags_folder, "run_workload": run_workload}
     return Scheduler(dagbag=env.dagbag, session_factory=env.sessions, read_session_factory=env.readers,
-                     executor=executor_cls(parallelism=parallelism, settings=exec_settings), settings=settings)
+                     executor=built, settings=settings)
 
 
 def create_backfill(env: Environment, dag_id: str, *, start: datetime, end: datetime,

@@ -30,7 +30,8 @@ def preload() -> None:
     import jinja2.nativetypes  # noqa: F401
     import jinja2.sandbox  # noqa: F401
 
-    import nbflow.decorators  # noqa: F401 - operators and @task kinds
+    import nbflow.operators.bash  # noqa: F401 - registers @task.bash
+    import nbflow.operators.python  # noqa: F401 - registers @task and its Python kinds
     from nbflow.authoring.templating import make_template_env
     make_template_env(None).from_string("{{ 1 }}").render()
 

@@ -40,8 +40,7 @@ from nbflow.store import session_scope
 from nbflow.store import task_instances as ti_rows
 from nbflow.store import ti_state
 from nbflow.store.keys import TIKey
-from nbflow.store.states import TI_FINISHED_STATES, TI_STATES
-from nbflow.utils.state import FINISHED
+from nbflow.utils.state import TI_FINISHED_STATES, TI_STATES
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
@@ -326,7 +325,7 @@ class Scheduler:
         before = {(row[0], row[1]): row[2] for row in rows if row[0] in tasks}
         look, known_ready = self._tasks_to_look_at(dag, run, before)
         if look is not None and not look and "up_for_retry" not in before.values() \
-                and not all(st in FINISHED for st in before.values()):
+                and not all(st in TI_FINISHED_STATES for st in before.values()):
             self._memo[(run.dag_id, run.run_id)] = (dag, before, set())  # nothing changed that matters
             return
         state = RunState(dag)
