@@ -92,9 +92,7 @@ def run_dag_in_process(dag: "DAG", *, run: DagRunInfo, log_folder: Path, task_id
                 continue
             outcome = _run_one(dag, ti, run=run, params=params, log_folder=log_folder, xcoms=xcoms, echo=echo,
                                emit=emit, max_xcom_size=max_xcom_size)
-            state.apply(ti, outcome, retry_delay=task.next_retry_delay(outcome.try_number + 1,
-                                                                      logical_date=run.logical_date),
-                        now=datetime.now(timezone.utc), retries=task.retries)
+            state.apply(ti, outcome, logical_date=run.logical_date, now=datetime.now(timezone.utc))
             emit(TaskEvent("finished", ti.task_id, ti.map_index, ti.state, outcome.try_number, outcome.duration,
                            outcome.error))
     run_state, failed_task = state.run_result()

@@ -6,11 +6,12 @@ instances are ready, what a finished attempt means (retry, skip downstream), whe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from nbflow.runtime.priority import priority_weights
 from nbflow.runtime.readiness import Decision, UpstreamSummary, decide
+from nbflow.runtime.retries import decide_after_failure
 from nbflow.runtime.run_info import AttemptOutcome
 from nbflow.utils.state import FAILED_STATES, FINISHED
 
@@ -150,15 +151,19 @@ class RunState:
         ready.sort(key=lambda t: (-weights[t.task_id], order[t.task_id], t.map_index))
         return ready
 
-    def apply(self, ti: TIState, outcome: AttemptOutcome, *, retry_delay: timedelta, now: datetime,
-              retries: int) -> None:
-        """Record an attempt's end: success, skipped, retry later, or failed."""
+    def apply(self, ti: TIState, outcome: AttemptOutcome, *, logical_date: datetime | None, now: datetime) -> None:
+        """Record an attempt's end: success, skipped, retry later, or failed.
+
+        A failure is retried or not by the same rule as the scheduler's (`retries.decide_after_failure`);
+        an in-process instance is never cleared, so its max_tries is its task's retries.
+        """
         ti.try_number = outcome.try_number
         ti.duration = outcome.duration
         ti.error = outcome.error
-        if outcome.state == "failed" and outcome.retryable and outcome.try_number <= retries:
-            ti.state = "up_for_retry"
-            ti.next_retry_at = now + retry_delay
+        if outcome.state == "failed":
+            decision = decide_after_failure(self.dag.task_dict[ti.task_id], try_number=outcome.try_number,
+                                            retryable=outcome.retryable, logical_date=logical_date, now=now)
+            ti.state, ti.next_retry_at = decision.state, decision.next_retry_at
             return
         ti.state = outcome.state
         ti.next_retry_at = None
