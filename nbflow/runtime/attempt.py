@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from nbflow.exceptions import NbflowException
 from nbflow.runtime.followups import queue_ready_downstream
+from nbflow.runtime.readiness import skippable_states
 from nbflow.runtime.retries import decide_after_failure
 from nbflow.runtime.attempt_process import StartedAttempt as StartedAttempt
 from nbflow.runtime.attempt_process import run_started_attempt as run_started_attempt
@@ -83,8 +84,8 @@ def record_outcome(session: Session, dag: "DAG", key: TIKey, outcome: AttemptOut
 
 def skip_tasks(session: Session, source: TIKey, task_ids: tuple[str, ...], *, ignore_trigger_rules: bool) -> None:
     rows = ti_rows.get_task_instances(session, source.dag_id, source.run_id, task_ids=list(task_ids))
-    expected: Any = (None, "scheduled", "up_for_retry") if ignore_trigger_rules else None
-    ti_state.set_task_states(session, [r.key for r in rows], "skipped", expected_state=expected)
+    ti_state.set_task_states(session, [r.key for r in rows], "skipped",
+                             expected_state=skippable_states(ignore_trigger_rules=ignore_trigger_rules))
 
 
 def begin_attempt(session: Session, workload: Workload, *, pid: int | None = None,
