@@ -172,3 +172,26 @@ def test_an_unreachable_database_is_one_usage_error_line(shell: Shell, monkeypat
     result = shell.run("%dag debug etl load")
     assert isinstance(result.error, UsageError) and "metadata database" in str(result.error)
     assert "\n" not in str(result.error) and "secret" not in str(result.error)
+
+
+def test_try_picks_an_earlier_attempt(shell: Shell) -> None:
+    shell.ok("%%dag flaky --retries 1 --retry-delay 0\npass")
+    shell.ok("%%task once\nprint('this is try', context['ti'].try_number)\n1 / 0")
+    assert run_to_end(shell, "flaky").state == "failed"
+    assert "this is try 2" in shell.ok("%dag debug flaky once").out
+    result = shell.ok("%dag debug flaky once --try 1")
+    assert "try 1 of 2 (up_for_retry)" in result.out and "this is try 1" in result.out
+    assert shell.shell.user_ns["context"]["ti"].try_number == 1
+
+
+def test_a_saved_notebooks_cell_task_runs_its_setup_and_offers_its_body(shell: Shell, nbflow_env: NbflowEnv) -> None:
+    write_notebook(nbflow_env.dags / "saved.ipynb", "%%dag saved\npass", "%%setup\nFACTOR = 10",
+                   "%%task extract\n[1, 2]", "%%task load --upstream extract\nsum(extract) * FACTOR / 0")
+    environment = make_env()
+    api.trigger_dag(environment, "saved")
+    run_scheduler_until_idle(environment)
+    shell.ok("%dag debug saved load")
+    assert shell.shell.user_ns["FACTOR"] == 10 and shell.shell.user_ns["extract"] == [1, 2]
+    next_cell = shell.shell.rl_next_input
+    assert next_cell.startswith("# cell task saved.load (cell 4 of ") and next_cell.endswith("sum(extract) * FACTOR / 0")
+    assert isinstance(shell.run(next_cell).error, ZeroDivisionError)
