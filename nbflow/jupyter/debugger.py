@@ -50,6 +50,8 @@ def debug_task(shell: Any, env: api.Environment, dag: "DAG", task_id: str, *, ru
         bindings.update(extra)
     else:
         _template_fields(found)
+        if cell is not None:  # a %%bash_task cell: its script, to edit and redefine
+            next_cell = _cell_text(cell, dag)
     shell.user_ns.update(bindings)
     print("bound: " + ", ".join(_describe(name, value) for name, value in bindings.items()))
     for note in notes:
@@ -117,8 +119,7 @@ def _header(found: PostMortem) -> None:
 def _cell_task(shell: Any, found: PostMortem, dag: "DAG", cell: MagicCell | None) -> tuple[str, list[str]]:
     task = found.task
     if cell is not None:
-        line = cell.line if parse_line(cell.magic, cell.line).dag else f"{cell.line} --dag {dag.dag_id}"
-        return (f"%%{cell.magic} {line}\n{cell.body}",
+        return (_cell_text(cell, dag),
                 ["next cell: the task's source; run its body (without the %%task line) to reproduce the "
                  "failure with these inputs, or edit it and run the cell to redefine the task, then retry"])
     # A saved notebook's cell: the kernel does not define its DAG, so a %%task line would be refused here.
@@ -130,6 +131,13 @@ def _cell_task(shell: Any, found: PostMortem, dag: "DAG", cell: MagicCell | None
     where = f" (cell {task.cell} of {dag.fileloc})" if task.cell else f" ({dag.fileloc})"
     return (f"# cell task {dag.dag_id}.{task.task_id}{where}: its inputs are bound, run this to reproduce;"
             f" fix it in the notebook file\n{task.source}", [])
+
+
+def _cell_text(cell: MagicCell, dag: "DAG") -> str:
+    """The defining cell as the user wrote it, naming its DAG so that running it redefines this task
+    whichever `%%dag` cell ran last."""
+    line = cell.line if parse_line(cell.magic, cell.line).dag else f"{cell.line} --dag {dag.dag_id}"
+    return f"%%{cell.magic} {line}\n{cell.body}"
 
 
 def _python_task(found: PostMortem) -> tuple[str, dict[str, Any]]:

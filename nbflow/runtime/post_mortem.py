@@ -90,7 +90,8 @@ def post_mortem(env: "Environment", dag: "DAG", task_id: str, *, run_id: str | N
         key = TIKey(dag.dag_id, task_id, run_id, map_index)
         row = ti_rows.get_task_instance(session, key)
         history = get_task_history(session, key) if row is not None else []
-    tries = _check_ran(row, dag.dag_id, task_id, run_id, map_index)
+    row = _ran(row, dag.dag_id, task_id, run_id, map_index)
+    tries = row.try_number
     wanted = tries if try_number is None else try_number
     if not 1 <= wanted <= tries:
         raise NbflowException(f"task {dag.dag_id}.{task_id} ran {tries} time(s) in run {run_id!r}; "
@@ -98,14 +99,14 @@ def post_mortem(env: "Environment", dag: "DAG", task_id: str, *, run_id: str | N
     ended = {h.try_number: h.state for h in history}
     run = run_info_of(run_row)
     xcoms = DbXComStore(env.sessions, env.readers)
-    work, context, render_error = _rendered(dag, task, run, map_index, wanted, row.max_tries, xcoms)  # type: ignore[union-attr]
+    work, context, render_error = _rendered(dag, task, run, map_index, wanted, row.max_tries, xcoms)
     ti = context["ti"]
     upstream = {up: ti.xcom_pull(task_ids=up) for up in sorted(task.upstream_task_ids)}
     path = attempt_log_path(env.config.log_folder, dag.dag_id, run_id, task_id, wanted, map_index)
     tail, error = _log_tail(path, log_lines)
     notebook = _notebook_attempt(env, work, context) if _is_notebook_task(work) else None
-    return PostMortem(key=key, try_number=wanted, tries=tries, state=row.state,  # type: ignore[union-attr]
-                      attempt_state=ended.get(wanted, row.state if wanted == tries else None),  # type: ignore[union-attr]
+    return PostMortem(key=key, try_number=wanted, tries=tries, state=row.state,
+                      attempt_state=ended.get(wanted, row.state if wanted == tries else None),
                       run=run, task=work, context=context, upstream=upstream, log_path=path, log_tail=tail,
                       error=error, render_error=render_error, notebook=notebook)
 
@@ -139,7 +140,8 @@ def task_of(dag: "DAG", task_id: str) -> "BaseOperator":
     return task
 
 
-def _check_ran(row: "TaskInstanceRow | None", dag_id: str, task_id: str, run_id: str, map_index: int) -> int:
+def _ran(row: "TaskInstanceRow | None", dag_id: str, task_id: str, run_id: str, map_index: int) -> "TaskInstanceRow":
+    """The instance's row, once it is known to have had at least one attempt."""
     where = f"task {dag_id}.{task_id}" + (f" map index {map_index}" if map_index >= 0 else "")
     if row is None:
         raise NbflowException(f"{where} has no instance in run {run_id!r} (was it added after the run, or is "
@@ -147,7 +149,7 @@ def _check_ran(row: "TaskInstanceRow | None", dag_id: str, task_id: str, run_id:
     if row.try_number < 1:
         raise NbflowException(f"{where} never ran in run {run_id!r} (state {row.state or 'none'}); "
                               f"debug the task that stopped it")
-    return row.try_number
+    return row
 
 
 def _rendered(dag: "DAG", task: "BaseOperator", run: DagRunInfo, map_index: int, try_number: int,

@@ -195,3 +195,12 @@ def test_a_saved_notebooks_cell_task_runs_its_setup_and_offers_its_body(shell: S
     next_cell = shell.shell.rl_next_input
     assert next_cell.startswith("# cell task saved.load (cell 4 of ") and next_cell.endswith("sum(extract) * FACTOR / 0")
     assert isinstance(shell.run(next_cell).error, ZeroDivisionError)
+
+
+def test_a_bash_task_shows_its_rendered_script_and_offers_its_cell(shell: Shell) -> None:
+    shell.ok("%%dag shell_dag\npass")
+    shell.ok("%%bash_task stamp\necho 'day {{ ds }}'\nexit 3")
+    run = run_to_end(shell, "shell_dag")
+    result = shell.ok("%dag debug shell_dag stamp")
+    assert f"bash_command = \"echo 'day {run.logical_date.date().isoformat()}'" in result.out
+    assert shell.shell.rl_next_input == "%%bash_task stamp --dag shell_dag\necho 'day {{ ds }}'\nexit 3"
