@@ -35,7 +35,7 @@ def _dag_command_parser() -> argparse.ArgumentParser:
     parser = _CommandParser(prog="%dag", add_help=False,
                             description="List, show, test, run and export DAGs from the notebook.")
     parser.add_argument("-h", "--help", action="store_true")
-    verbs = parser.add_subparsers(dest="verb", metavar="list|show|test|run|export", parser_class=_CommandParser)
+    verbs = parser.add_subparsers(dest="verb", metavar="list|show|test|run|export|debug", parser_class=_CommandParser)
     verbs.add_parser("list", add_help=False, help="the DAGs of this kernel and of the dags folder")
     show = verbs.add_parser("show", add_help=False, help="a DAG's graph and how it differs from its saved file")
     show.add_argument("dag_id", metavar="DAG_ID")
@@ -51,6 +51,13 @@ def _dag_command_parser() -> argparse.ArgumentParser:
     export.add_argument("dag_id", metavar="DAG_ID")
     export.add_argument("path", nargs="?", metavar="PATH", help="default: <dags folder>/<DAG_ID>.py")
     export.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+    debug = verbs.add_parser("debug", add_help=False, help="bind a failed task's real inputs here; --retry re-queues it")
+    debug.add_argument("dag_id", metavar="DAG_ID")
+    debug.add_argument("task_id", metavar="TASK_ID")
+    debug.add_argument("--run", metavar="RUN_ID", help="default: the latest run in which the task failed")
+    debug.add_argument("--try", dest="try_number", type=int, metavar="N", help="default: its latest try")
+    debug.add_argument("--map-index", type=int, default=-1, metavar="I")
+    debug.add_argument("--retry", action="store_true", help="clear it in the run so the scheduler runs it again")
     return parser
 
 
@@ -300,7 +307,8 @@ class NbflowMagics(Magics):
     # -- commands ---------------------------------------------------------------------------------
     @line_magic("dag")
     def dag_line(self, line: str) -> Any:
-        """%dag list | show DAG_ID | test DAG_ID | run DAG_ID [--conf JSON] | export DAG_ID [PATH]"""
+        """%dag list | show DAG_ID | test DAG_ID | run DAG_ID [--conf JSON] | export DAG_ID [PATH] |
+        debug DAG_ID TASK_ID [--run RUN_ID] [--try N] [--retry]"""
         parser = _dag_command_parser()
         args = _parse(parser, line)
         if args.help:
@@ -395,6 +403,22 @@ class NbflowMagics(Magics):
         if dag.dag_id in self.kernel_dags and args.dag_id not in self._saved_ids() and \
                 (self._scheduler is None or not self._scheduler.running):
             print("no scheduler runs this kernel's DAGs yet: start one with `%nbflow scheduler start`")
+
+    def _dag_debug(self, args: argparse.Namespace) -> None:
+        from nbflow.jupyter.debugger import debug_task, retry_task
+
+        dag, env = self._dag(args.dag_id), self._database_ready()
+        if args.retry:
+            running = self._scheduler is not None and self._scheduler.running
+            retry_task(env, dag, args.task_id, run_id=args.run, map_index=args.map_index,
+                       in_kernel=args.dag_id in self.kernel_dags, scheduler_running=running)
+            return
+        cell = None
+        if args.dag_id in self.kernel_dags:
+            cell = next((c for c in self.kernel_dags.cells(args.dag_id)
+                         if c.magic in ("task", "bash_task") and c.arguments().task_id == args.task_id), None)
+        debug_task(self.shell, env, dag, args.task_id, run_id=args.run, try_number=args.try_number,
+                   map_index=args.map_index, cell=cell)
 
     def _saved_ids(self) -> set[str]:
         bag = self.env.dagbag
