@@ -35,7 +35,8 @@ def _dag_command_parser() -> argparse.ArgumentParser:
     parser = _CommandParser(prog="%dag", add_help=False,
                             description="List, show, test, run and export DAGs from the notebook.")
     parser.add_argument("-h", "--help", action="store_true")
-    verbs = parser.add_subparsers(dest="verb", metavar="list|show|test|run|export", parser_class=_CommandParser)
+    verbs = parser.add_subparsers(dest="verb", metavar="list|show|test|run|pause|unpause|export",
+                                  parser_class=_CommandParser)
     verbs.add_parser("list", add_help=False, help="the DAGs of this kernel and of the dags folder")
     show = verbs.add_parser("show", add_help=False, help="a DAG's graph and how it differs from its saved file")
     show.add_argument("dag_id", metavar="DAG_ID")
@@ -46,6 +47,8 @@ def _dag_command_parser() -> argparse.ArgumentParser:
     run = verbs.add_parser("run", add_help=False, help="trigger a run for the scheduler; returns at once")
     run.add_argument("dag_id", metavar="DAG_ID")
     run.add_argument("--conf", metavar="JSON")
+    for verb, says in (("pause", "stop scheduling new runs of the DAG"), ("unpause", "let the scheduler run it")):
+        verbs.add_parser(verb, add_help=False, help=says).add_argument("dag_id", metavar="DAG_ID")
     export = verbs.add_parser("export", add_help=False, help="write the DAG as a .py DAG file")
     export.add_argument("dag_id", metavar="DAG_ID")
     export.add_argument("path", nargs="?", metavar="PATH", help="default: <dags folder>/<DAG_ID>.py")
@@ -292,7 +295,8 @@ class NbflowMagics(Magics):
     # -- commands ---------------------------------------------------------------------------------
     @line_magic("dag")
     def dag_line(self, line: str) -> Any:
-        """%dag list | show DAG_ID | test DAG_ID | run DAG_ID [--conf JSON] | export DAG_ID [PATH]"""
+        """%dag list | show DAG_ID | test DAG_ID | run DAG_ID [--conf JSON] | pause|unpause DAG_ID |
+        export DAG_ID [PATH]"""
         parser = _dag_command_parser()
         args = _parse(parser, line)
         if args.help:
@@ -367,11 +371,25 @@ class NbflowMagics(Magics):
         from nbflow.runtime import api
 
         dag = self._dag(args.dag_id)
-        run = api.trigger_dag(self._database_ready(), dag.dag_id, conf=_conf(args.conf, "%dag run"))
+        env = self._database_ready()
+        run = api.trigger_dag(env, dag.dag_id, conf=_conf(args.conf, "%dag run"))
         print(f"queued run {run.run_id} of {dag.dag_id}")
+        if api.is_paused(env, dag.dag_id):  # dags_are_paused_at_creation: a paused DAG's runs wait
+            print(f"DAG {dag.dag_id} is paused, so the run waits: unpause it with `%dag unpause {dag.dag_id}` "
+                  f"(or set [core] dags_are_paused_at_creation = false in nbflow.toml)")
         if dag.dag_id in self.kernel_dags and args.dag_id not in self._saved_ids() and \
                 (self._scheduler is None or not self._scheduler.running):
             print("no scheduler runs this kernel's DAGs yet: start one with `%nbflow scheduler start`")
+
+    def _dag_pause(self, args: argparse.Namespace, paused: bool = True) -> None:
+        from nbflow.runtime import api
+
+        dag = self._dag(args.dag_id)
+        api.set_paused(self._database_ready(), dag.dag_id, paused)
+        print(f"DAG {dag.dag_id} {'paused' if paused else 'unpaused'}")
+
+    def _dag_unpause(self, args: argparse.Namespace) -> None:
+        self._dag_pause(args, paused=False)
 
     def _saved_ids(self) -> set[str]:
         bag = self.env.dagbag

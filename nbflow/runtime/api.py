@@ -86,6 +86,13 @@ def set_paused(env: Environment, dag_id: str, paused: bool) -> None:
         dag_rows.set_paused(session, dag_id, paused)
 
 
+def is_paused(env: Environment, dag_id: str) -> bool | None:
+    """Whether the DAG is paused in the metadata database (None: not recorded there yet)."""
+    with session_scope(env.readers) as session:
+        row = dag_rows.get_dag_row(session, dag_id)
+    return None if row is None else row.is_paused
+
+
 def list_runs(env: Environment, dag_id: str, *, state: str | None = None, limit: int = 100) -> list[DagRunRow]:
     with session_scope(env.readers) as session:
         return run_rows.list_dag_runs(session, dag_id, state=state, limit=limit)
