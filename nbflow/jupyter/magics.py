@@ -313,6 +313,7 @@ class NbflowMagics(Magics):
         from nbflow.runtime.notebook_dags import task_differences
 
         bag = self.env.dagbag
+        bag.refresh()  # the saved files as they are now: a notebook saved since the last look ends its drift
         rows = []
         for dag_id in sorted(set(self.kernel_dags.dag_ids) | set(bag.dags)):
             in_kernel = dag_id in self.kernel_dags
@@ -343,6 +344,7 @@ class NbflowMagics(Magics):
         from nbflow.graph import dag_to_dot, render
         from nbflow.runtime.notebook_dags import task_differences
 
+        self.env.dagbag.refresh()  # compare with the file as saved now
         dag = self._dag(args.dag_id)
         saved = self.env.dagbag.dags.get(args.dag_id)
         if args.dag_id in self.kernel_dags and saved is not None and getattr(saved, "source", None) is not None \
