@@ -14,7 +14,7 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 
 from nbflow.exceptions import NbflowException
 from nbflow.jupyter.kernel_dags import KernelDags
@@ -187,6 +187,7 @@ class NbflowMagics(Magics):
 
     # -- definitions --------------------------------------------------------------------------------
     @cell_magic("dag")
+    @no_var_expand  # a definition line means what the saved notebook says: `{{ ds }}` stays a template
     def dag_cell(self, line: str, cell: str) -> None:
         """%%dag DAG_ID [--schedule S] [--start-date D] [--catchup] [--retries N] [--retry-delay SECONDS]
         [--max-active-runs N] [--tags a,b] [--default-args JSON]: declare a DAG (`%%dag -h` for more)."""
@@ -195,6 +196,7 @@ class NbflowMagics(Magics):
             print(f"DAG {dag.dag_id}: {len(dag.task_dict)} task(s), schedule {dag.timetable.summary}")
 
     @cell_magic("setup")
+    @no_var_expand  # a definition line means what the saved notebook says: `{{ ds }}` stays a template
     def setup_cell(self, line: str, cell: str) -> None:
         """%%setup [--dag DAG_ID]: imports and helpers every cell task of the DAG runs first; runs now too."""
         dag, args = self._define("setup", line, cell)
@@ -224,17 +226,20 @@ class NbflowMagics(Magics):
                          f"the {'script' if magic == 'bash_task' else 'code'} below it (`%{magic} -h` for help)")
 
     @cell_magic("task")
+    @no_var_expand  # a definition line means what the saved notebook says: `{{ ds }}` stays a template
     def task_cell(self, line: str, cell: str) -> Any:
         """%%task TASK_ID [--dag DAG_ID] [--upstream A B ...] [--retries N] [--trigger-rule R] [--run]:
         the cell is a task (`%%task -h` for more)."""
         return self._task("task", line, cell)
 
     @cell_magic("bash_task")
+    @no_var_expand  # a definition line means what the saved notebook says: `{{ ds }}` stays a template
     def bash_task_cell(self, line: str, cell: str) -> Any:
         """%%bash_task TASK_ID [--dag DAG_ID] [--upstream A B ...] [--run]: the cell is a bash script task."""
         return self._task("bash_task", line, cell)
 
     @line_magic("notebook_task")
+    @no_var_expand  # a definition line means what the saved notebook says: `{{ ds }}` stays a template
     def notebook_task_line(self, line: str) -> Any:
         """%notebook_task TASK_ID --notebook PATH [-p NAME VALUE ...] [--upstream ...] [--run]: a notebook task."""
         return self._task("notebook_task", line, "")
