@@ -54,6 +54,7 @@ def test_the_tutorial_runs_top_to_bottom_without_an_error(tmp_path: Path, monkey
     assert states and set(states) == {"success"}, outputs["import time"]
     assert "'best':" in outputs["%xcom tutorial_orders summary"]
     assert "'count': 12" in outputs["%xcom tutorial_orders extract_csv"]
+    assert "/example_data/20" in outputs["%xcom tutorial_orders extract_csv"]  # `{{ ds }}` rendered to a day
     assert outputs["%dag export tutorial_orders {export_to}"].startswith("wrote ")
     assert "CellTaskOperator(task_id='summary'" in outputs["print(export_to.read_text())"]
     assert outputs["%nbflow scheduler stop"] == "scheduler stopped\n"
