@@ -135,3 +135,12 @@ def test_dags_list_shows_a_notebook_dag_and_import_errors_show_the_broken_cell(n
     errors = _cli(nbflow_env, "dags", "list-import-errors")
     assert errors.returncode == 0, errors.stderr
     assert "broken.ipynb" in errors.stdout and "cell 4 (%%task b --pool)" in errors.stdout
+
+
+def test_an_older_notebook_format_is_read_through_nbformat(nbflow_env: NbflowEnv) -> None:
+    import nbformat
+    path = write_cells(nbflow_env.dags / "old.ipynb", "%%dag old", "%%task a\n1", "%%task b --upstream a\na")
+    nbformat.write(nbformat.convert(nbformat.read(str(path), as_version=4), 3), str(path))  # as Jupyter 2 saved it
+    bag = bag_of(nbflow_env.dags)
+    assert bag.import_errors == {}
+    assert bag.dags["old"].task_dict["b"].upstream_task_ids == {"a"}
