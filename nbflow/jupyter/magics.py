@@ -14,7 +14,7 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 
 from nbflow.exceptions import NbflowException
 from nbflow.jupyter.kernel_dags import KernelDags
@@ -35,7 +35,8 @@ def _dag_command_parser() -> argparse.ArgumentParser:
     parser = _CommandParser(prog="%dag", add_help=False,
                             description="List, show, test, run and export DAGs from the notebook.")
     parser.add_argument("-h", "--help", action="store_true")
-    verbs = parser.add_subparsers(dest="verb", metavar="list|show|test|run|export|debug", parser_class=_CommandParser)
+    verbs = parser.add_subparsers(dest="verb", metavar="list|show|test|run|pause|unpause|export|debug",
+                                  parser_class=_CommandParser)
     verbs.add_parser("list", add_help=False, help="the DAGs of this kernel and of the dags folder")
     show = verbs.add_parser("show", add_help=False, help="a DAG's graph and how it differs from its saved file")
     show.add_argument("dag_id", metavar="DAG_ID")
@@ -47,6 +48,8 @@ def _dag_command_parser() -> argparse.ArgumentParser:
     run.add_argument("dag_id", metavar="DAG_ID")
     run.add_argument("--conf", metavar="JSON")
     run.add_argument("--no-widget", action="store_true", help="do not show the run's live graph")
+    for verb, says in (("pause", "stop scheduling new runs of the DAG"), ("unpause", "let the scheduler run it")):
+        verbs.add_parser(verb, add_help=False, help=says).add_argument("dag_id", metavar="DAG_ID")
     export = verbs.add_parser("export", add_help=False, help="write the DAG as a .py DAG file")
     export.add_argument("dag_id", metavar="DAG_ID")
     export.add_argument("path", nargs="?", metavar="PATH", help="default: <dags folder>/<DAG_ID>.py")
@@ -191,6 +194,7 @@ class NbflowMagics(Magics):
 
     # -- definitions --------------------------------------------------------------------------------
     @cell_magic("dag")
+    @no_var_expand  # a definition line means what the saved notebook says: `{{ ds }}` stays a template
     def dag_cell(self, line: str, cell: str) -> None:
         """%%dag DAG_ID [--schedule S] [--start-date D] [--catchup] [--retries N] [--retry-delay SECONDS]
         [--max-active-runs N] [--tags a,b] [--default-args JSON]: declare a DAG (`%%dag -h` for more)."""
@@ -199,6 +203,7 @@ class NbflowMagics(Magics):
             print(f"DAG {dag.dag_id}: {len(dag.task_dict)} task(s), schedule {dag.timetable.summary}")
 
     @cell_magic("setup")
+    @no_var_expand  # a definition line means what the saved notebook says: `{{ ds }}` stays a template
     def setup_cell(self, line: str, cell: str) -> None:
         """%%setup [--dag DAG_ID]: imports and helpers every cell task of the DAG runs first; runs now too."""
         dag, args = self._define("setup", line, cell)
@@ -228,17 +233,20 @@ class NbflowMagics(Magics):
                          f"the {'script' if magic == 'bash_task' else 'code'} below it (`%{magic} -h` for help)")
 
     @cell_magic("task")
+    @no_var_expand  # a definition line means what the saved notebook says: `{{ ds }}` stays a template
     def task_cell(self, line: str, cell: str) -> Any:
         """%%task TASK_ID [--dag DAG_ID] [--upstream A B ...] [--retries N] [--trigger-rule R] [--run]:
         the cell is a task (`%%task -h` for more)."""
         return self._task("task", line, cell)
 
     @cell_magic("bash_task")
+    @no_var_expand  # a definition line means what the saved notebook says: `{{ ds }}` stays a template
     def bash_task_cell(self, line: str, cell: str) -> Any:
         """%%bash_task TASK_ID [--dag DAG_ID] [--upstream A B ...] [--run]: the cell is a bash script task."""
         return self._task("bash_task", line, cell)
 
     @line_magic("notebook_task")
+    @no_var_expand  # a definition line means what the saved notebook says: `{{ ds }}` stays a template
     def notebook_task_line(self, line: str) -> Any:
         """%notebook_task TASK_ID --notebook PATH [-p NAME VALUE ...] [--upstream ...] [--run]: a notebook task."""
         return self._task("notebook_task", line, "")
@@ -307,8 +315,8 @@ class NbflowMagics(Magics):
     # -- commands ---------------------------------------------------------------------------------
     @line_magic("dag")
     def dag_line(self, line: str) -> Any:
-        """%dag list | show DAG_ID | test DAG_ID | run DAG_ID [--conf JSON] | export DAG_ID [PATH] |
-        debug DAG_ID TASK_ID [--run RUN_ID] [--try N] [--retry]"""
+        """%dag list | show DAG_ID | test DAG_ID | run DAG_ID [--conf JSON] | pause|unpause DAG_ID |
+        export DAG_ID [PATH] | debug DAG_ID TASK_ID [--run RUN_ID] [--try N] [--retry]"""
         parser = _dag_command_parser()
         args = _parse(parser, line)
         if args.help:
@@ -325,6 +333,7 @@ class NbflowMagics(Magics):
         from nbflow.runtime.notebook_dags import task_differences
 
         bag = self.env.dagbag
+        bag.refresh()  # the saved files as they are now: a notebook saved since the last look ends its drift
         rows = []
         for dag_id in sorted(set(self.kernel_dags.dag_ids) | set(bag.dags)):
             in_kernel = dag_id in self.kernel_dags
@@ -352,6 +361,7 @@ class NbflowMagics(Magics):
     def _dag_show(self, args: argparse.Namespace) -> Any:
         from nbflow.runtime.notebook_dags import task_differences
 
+        self.env.dagbag.refresh()  # compare with the file as saved now
         dag = self._dag(args.dag_id)
         saved = self._saved(args.dag_id)
         if args.dag_id in self.kernel_dags and saved is not None:
@@ -393,11 +403,12 @@ class NbflowMagics(Magics):
         from nbflow.runtime import api
 
         dag = self._dag(args.dag_id)
-        run = api.trigger_dag(self._database_ready(), dag.dag_id, conf=_conf(args.conf, "%dag run"))
+        env = self._database_ready()
+        run = api.trigger_dag(env, dag.dag_id, conf=_conf(args.conf, "%dag run"))
         print(f"queued run {run.run_id} of {dag.dag_id}")
-        if api.is_paused(self.env, dag.dag_id):
-            print(f"{dag.dag_id} is paused: the run waits until you unpause it (the widget's button, or "
-                  f"`nbflow dags unpause {dag.dag_id}`)")
+        if api.is_paused(env, dag.dag_id):  # dags_are_paused_at_creation: a paused DAG's runs wait
+            print(f"DAG {dag.dag_id} is paused, so the run waits: unpause it with `%dag unpause {dag.dag_id}` "
+                  f"(or set [core] dags_are_paused_at_creation = false in nbflow.toml)")
         if not args.no_widget:
             self._show_widget(self._saved(dag.dag_id) or dag, run.run_id)
         if dag.dag_id in self.kernel_dags and args.dag_id not in self._saved_ids() and \
@@ -419,6 +430,16 @@ class NbflowMagics(Magics):
                          if c.magic in ("task", "bash_task") and c.arguments().task_id == args.task_id), None)
         debug_task(self.shell, env, dag, args.task_id, run_id=args.run, try_number=args.try_number,
                    map_index=args.map_index, cell=cell)
+
+    def _dag_pause(self, args: argparse.Namespace, paused: bool = True) -> None:
+        from nbflow.runtime import api
+
+        dag = self._dag(args.dag_id)
+        api.set_paused(self._database_ready(), dag.dag_id, paused)
+        print(f"DAG {dag.dag_id} {'paused' if paused else 'unpaused'}")
+
+    def _dag_unpause(self, args: argparse.Namespace) -> None:
+        self._dag_pause(args, paused=False)
 
     def _saved_ids(self) -> set[str]:
         bag = self.env.dagbag

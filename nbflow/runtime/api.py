@@ -76,6 +76,13 @@ def set_paused(env: Environment, dag_id: str, paused: bool) -> None:
         dag_rows.set_paused(session, dag_id, paused)
 
 
+def is_paused(env: Environment, dag_id: str) -> bool | None:
+    """Whether the DAG is paused in the metadata database (None: not recorded there yet)."""
+    with session_scope(env.readers) as session:
+        row = dag_rows.get_dag_row(session, dag_id)
+    return None if row is None else row.is_paused
+
+
 def list_runs(env: Environment, dag_id: str, *, state: str | None = None, limit: int = 100) -> list[DagRunRow]:
     """The DAG's runs, newest first."""
     with session_scope(env.readers) as session:
@@ -179,9 +186,3 @@ def create_backfill(env: Environment, dag_id: str, *, start: datetime, end: date
                                                   triggered_by="backfill"))
     return created
 
-
-def is_paused(env: Environment, dag_id: str) -> bool:
-    """Whether the DAG is paused in the database (a DAG with no row yet is not)."""
-    with session_scope(env.readers) as session:
-        row = dag_rows.get_dag_row(session, dag_id)
-    return bool(row and row.is_paused)

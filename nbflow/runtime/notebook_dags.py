@@ -266,21 +266,35 @@ def task_differences(kernel: "DAG", saved: "DAG") -> list[str]:
 # -- reading cells ------------------------------------------------------------------------------------
 
 def read_notebook(path: str, content: bytes | None = None) -> list[MagicCell]:
-    """The magic cells of a saved notebook, read with nbformat (no kernel); other cells are ignored."""
-    import nbformat
+    """The magic cells of a saved notebook, read statically (no kernel); other cells are ignored.
 
+    A version-4 notebook (what Jupyter has written since 2015) is read as the JSON it is: importing
+    nbformat costs seconds (jsonschema's format checkers), which a scheduler would pay on its first
+    notebook and `nbflow dags list` on every call. Older versions go through nbformat, which converts them.
+    """
     try:
         text = content.decode("utf-8") if content is not None else Path(path).read_text(encoding="utf-8")
-        notebook = nbformat.reads(text, as_version=4)
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("the file holds no JSON object")
+        raw_cells = data.get("cells") if data.get("nbformat") == 4 else _cells_by_nbformat(text)
+        if not isinstance(raw_cells, list):
+            raise ValueError("its 'cells' is not a list")
     except Exception as err:  # noqa: BLE001 - any unreadable notebook is this file's import error
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise DagDefinitionError(f"{path}: not a readable notebook: {type(err).__name__}: {first}") from None
     cells: list[MagicCell] = []
-    for number, cell in enumerate(notebook.get("cells", []), 1):
-        if cell.get("cell_type") == "code":
+    for number, cell in enumerate(raw_cells, 1):
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
             source = cell.get("source", "")
             cells.extend(magic_cells_of(source if isinstance(source, str) else "".join(source), number))
     return cells
+
+
+def _cells_by_nbformat(text: str) -> Any:
+    import nbformat
+
+    return nbformat.reads(text, as_version=4).get("cells", [])
 
 
 def cells_to_json(cells: Sequence[MagicCell], *, base_folder: str | None = None) -> str:

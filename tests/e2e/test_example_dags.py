@@ -1,4 +1,5 @@
-"""Every example DAG in the repository's `dags/` folder loads and passes `nbflow dags test`."""
+"""Every example DAG in the repository's `dags/` folder (Python files and notebooks) loads and passes
+`nbflow dags test`."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO_DAGS = Path(__file__).resolve().parents[2] / "dags"
-DAG_FILES = sorted(path.name for path in REPO_DAGS.glob("*.py"))
+DAG_FILES = sorted(path.name for pattern in ("*.py", "*.ipynb") for path in REPO_DAGS.glob(pattern))
 
 
 def nbflow(home: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -92,3 +92,16 @@ def test_every_magic_prints_its_help(ipython: Shell) -> None:
         assert "usage:" in ipython.ok(line).out, line
     assert "usage: %%dag" in ipython.ok("%%dag -h\npass").out
     assert "usage: %%dag" in ipython.ok("%dag -h").out  # where a user looks when `%%dag -h` has no body
+
+
+def test_a_template_in_a_definition_line_is_kept_as_written(ipython: Shell, nbflow_env) -> None:
+    # IPython expands `{name}` in magic lines (and turns `{{` into `{`); the saved notebook is read without that.
+    from tests.ipynb import write_cells
+    lines = ["%%dag tmpl\npass", "%notebook_task nb --notebook step.ipynb -p ds \"{{ ds }}\" -p value 1",
+             "%%task t --upstream nb\n'{{ not a template in a cell body }}'"]
+    for cell in lines:
+        ipython.ok(cell)
+    assert ipython.magics.kernel_dags.dag("tmpl").task_dict["nb"].parameters == {"ds": "{{ ds }}", "value": 1}
+    write_cells(nbflow_env.dags / "tmpl.ipynb", *lines)
+    row = next(line for line in ipython.ok("%dag list").out.splitlines() if line.startswith("tmpl "))
+    assert row.endswith("same as saved")
