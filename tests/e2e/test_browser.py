@@ -63,8 +63,10 @@ class NotebookCase:
 
 
 CASES = [
-    NotebookCase("browser_smoke.ipynb", "load", "loaded total 12"),
-    NotebookCase("notebooks/tutorial.ipynb", None, None),
+    pytest.param(NotebookCase("browser_smoke.ipynb", "load", "loaded total 12"), id="smoke"),
+    # Skipped by a mark, not in the test: a skipped case then starts no JupyterLab.
+    pytest.param(NotebookCase("notebooks/tutorial.ipynb", None, None), id="tutorial",
+                 marks=pytest.mark.skipif(not TUTORIAL.is_file(), reason="notebooks/tutorial.ipynb is not written yet")),
 ]
 
 
@@ -216,12 +218,21 @@ def _rgb(hex_colour: str) -> str:
     return f"rgb({r}, {g}, {b})"
 
 
-# The text of the first error shown under a cell, else null: run-all stops there, so a test waits no longer.
+# The first error of the notebook's cells, else null: an error output ("Ename: evalue"), or a magic's
+# UsageError, which IPython prints to stderr without an error output. Run-all stops at a failed cell,
+# so the test stops waiting too. Read from the notebook's model: in the DOM both look like stderr.
 CELL_ERROR = """() => {
-  const error = document.querySelector('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], '
-                                       + '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]');
-  return error && error.closest('.jp-OutputArea-child') && /Error|Traceback/.test(error.innerText)
-    ? error.innerText : null;
+  const notebook = window.jupyterapp.shell.currentWidget?.content?.model;
+  for (const cell of notebook ? notebook.cells : []) {
+    const outputs = cell.type === 'code' ? cell.outputs : null;
+    for (let i = 0; outputs && i < outputs.length; i++) {
+      const output = outputs.get(i).toJSON();
+      if (output.output_type === 'error') return `${output.ename}: ${output.evalue}`;
+      const text = output.output_type === 'stream' && output.name === 'stderr' ? [].concat(output.text).join('') : '';
+      if (text.startsWith('UsageError')) return text;
+    }
+  }
+  return null;
 }"""
 
 
@@ -249,13 +260,11 @@ ALL_NODES_PAINTED = """([state, colour]) => {
   return false;
 }"""
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: Path(case.name).stem)
+@pytest.mark.parametrize("case", CASES)
 def test_notebook_run_turns_the_graph_green_and_a_clicked_node_shows_its_log(
         case: NotebookCase, lab: Lab, browser, tmp_path: Path) -> None:  # noqa: ANN001 - playwright Browser
     from playwright.sync_api import expect
 
-    if not (lab.root / case.name).is_file():
-        pytest.skip(f"{case.name} is not in the repository yet")
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         page.set_default_timeout(60_000)
@@ -273,8 +282,7 @@ def test_notebook_run_turns_the_graph_green_and_a_clicked_node_shows_its_log(
         widget = page.locator(".jp-Cell[data-test-finished] .jp-OutputArea-output .nbflow-dag").last
 
         node = widget.locator(f"g.node#n_{case.click_task}" if case.click_task else "g.node").last
-        node.scroll_into_view_if_needed()
-        node.click()
+        node.click()  # retries if the view is replaced meanwhile (scroll_into_view_if_needed would not)
         task = case.click_task or widget.locator(".nbflow-log-title").inner_text().removeprefix("log of ")
         expect(widget.locator(".nbflow-log-title")).to_contain_text(f"log of {task}")
         log = widget.locator("pre.nbflow-log")
@@ -286,7 +294,7 @@ def test_notebook_run_turns_the_graph_green_and_a_clicked_node_shows_its_log(
             expect(log).to_contain_text(case.log_text)
         expect(widget.locator(f'tr[data-task="{task}"]')).to_have_attribute("data-state", "success")
 
-        widget.scroll_into_view_if_needed()
+        log.scroll_into_view_if_needed()
         shot = tmp_path / f"{Path(case.name).stem}-run.png"
         page.screenshot(path=str(shot), full_page=False)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
