@@ -34,6 +34,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "logging": {"base_log_folder": "", "log_level": "INFO"},
     "scheduler": {"heartbeat_sec": 1.0, "orphan_timeout_sec": 30.0, "task_heartbeat_sec": 2.0,
                   "parse_interval_sec": 2.0, "min_loop_interval_sec": 0.02},
+    "local_executor": {"worker_start_timeout_sec": 120.0},
     "notebook": {"kernel_pool_size": 2, "output_folder": ""},
     "secrets": {"backends": "env,metastore", "cache_ttl_seconds": 300.0, "fail_closed": False},
     "vault": {},

@@ -66,6 +66,15 @@ class DagNotFound(NbflowException):
     """No DAG with that id is in the dags folder."""
 
 
+class DagsFolderNotFound(NbflowConfigException):
+    """core.dags_folder names a folder that does not exist."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        super().__init__(f"the dags folder {folder} does not exist; create it, or point core.dags_folder at "
+                         f"your DAG files (nbflow.toml, or NBFLOW__CORE__DAGS_FOLDER)")
+
+
 class GraphRenderError(NbflowException):
     """A DAG's graph could not be drawn: graphviz's `dot` is missing or failed, or the format is unknown."""
 
@@ -116,6 +125,41 @@ class DownstreamTasksSkipped(NbflowException):
         super().__init__(f"skipping downstream tasks: {', '.join(self.tasks)}")
 
 
+class TaskInstanceNotFound(NbflowException):
+    """A DAG run has no task instance with that task id (and map index)."""
+
+    def __init__(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> None:
+        self.dag_id, self.run_id, self.task_id, self.map_index = dag_id, run_id, task_id, map_index
+        label = task_id + (f"[{map_index}]" if map_index >= 0 else "")
+        super().__init__(f"run {run_id} of {dag_id} has no task instance {label}")
+
+
+class TaskInstanceNotRunnable(NbflowException):
+    """A task instance asked to run now is in a state that does not allow it (it ran, or is running)."""
+
+    def __init__(self, dag_id: str, run_id: str, task_id: str, state: str | None) -> None:
+        self.dag_id, self.run_id, self.task_id, self.state = dag_id, run_id, task_id, state
+        super().__init__(f"task {task_id} of run {run_id} is {state}; clear it first "
+                         f"(`nbflow tasks clear {dag_id} {run_id} -t '^{task_id}$'`)")
+
+
+class MapIndexError(NbflowException, ValueError):
+    """A map index was given for an unmapped task, is out of range, or cannot be known without upstream tasks."""
+
+
+class XComNotFound(XComError, KeyError):
+    """A task instance pushed no XCom under that key."""
+
+    def __init__(self, dag_id: str, run_id: str, task_id: str, map_index: int, key: str) -> None:
+        self.dag_id, self.run_id, self.task_id, self.map_index, self.key = dag_id, run_id, task_id, map_index, key
+        label = task_id + (f"[{map_index}]" if map_index >= 0 else "")
+        super().__init__(f"task {label} of run {run_id} of DAG {dag_id!r} pushed no XCom {key!r}; "
+                         f"it has not run, or returned nothing")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
 # Airflow's names, kept for renamed DAG files.
 NbflowNotFoundException = TaskNotFound
 NbflowTaskTerminated = NbflowTaskTimeout
@@ -159,6 +203,23 @@ class DagRunNotFound(MetadataDatabaseError):
     def __init__(self, dag_id: str, run_id: str) -> None:
         self.dag_id, self.run_id = dag_id, run_id
         super().__init__(f"DAG {dag_id!r} has no run {run_id!r}; `nbflow dags list-runs {dag_id}` lists its runs")
+
+
+class NoDagRunYet(DagRunNotFound):
+    """A DAG's latest run was asked for, and it has never run."""
+
+    def __init__(self, dag_id: str) -> None:
+        self.dag_id, self.run_id = dag_id, None
+        MetadataDatabaseError.__init__(self, f"DAG {dag_id!r} has no runs yet; trigger one with "
+                                             f"`nbflow dags trigger {dag_id}`")
+
+
+class DatabaseNotReady(MetadataDatabaseError):
+    """The metadata database is unreachable, or not initialised to the newest revision."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        self.url = url
+        super().__init__(message)
 
 
 # --- secrets: connections, variables and the backends that hold them --------------------------

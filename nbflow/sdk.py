@@ -1,4 +1,4 @@
-"""Airflow 3's `airflow.sdk` as `nbflow.sdk` (re-exports only)."""
+"""Airflow-compatible path (Airflow 3's `airflow.sdk`): `from nbflow.sdk import DAG, task` (re-exports only)."""
 from nbflow.authoring.baseoperator import BaseOperator as BaseOperator
 from nbflow.authoring.dag import DAG as DAG
 from nbflow.authoring.dependencies import chain as chain

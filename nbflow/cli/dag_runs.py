@@ -7,6 +7,7 @@ from typing import Any
 
 from nbflow.cli.arguments import add_output, parse_conf, parse_logical_date
 from nbflow.cli.errors import CliError
+from nbflow.cli.loading import open_env
 from nbflow.cli.output import emit
 from nbflow.configuration import Config
 
@@ -50,26 +51,6 @@ def register_verbs(verbs: argparse._SubParsersAction, common: argparse.ArgumentP
     parser.set_defaults(run=backfill)
 
 
-def _env(conf: Config) -> Any:
-    from nbflow.runtime import api
-    env = api.Environment.from_config(conf)
-    require_db(env)
-    return env
-
-
-def require_db(env: Any, *, initialised: bool = True) -> None:
-    """A one-line CliError when the metadata database cannot be reached (or, with `initialised`, is not set up)."""
-    from nbflow.store.migrate import check_db
-    if not initialised and env.config.sql_alchemy_conn.startswith("sqlite"):
-        return  # `db init` creates the file
-    status = check_db(env.config.sql_alchemy_conn)
-    if not status.reachable:
-        raise CliError(f"metadata database {status.url} is unreachable: {status.error}")
-    if initialised and not status.at_head:
-        raise CliError(f"metadata database {status.url} is not initialised (revision "
-                       f"{status.current_revision or 'none'}); run `nbflow db init`")
-
-
 def _row(run: Any) -> dict[str, Any]:
     return {column: getattr(run, column) for column in RUN_COLUMNS}
 
@@ -78,7 +59,7 @@ def trigger(args: argparse.Namespace, conf: Config) -> int:
     from nbflow.runtime import api
     run_conf = parse_conf(args.conf)
     logical_date = parse_logical_date(args.logical_date)
-    env = _env(conf)
+    env = open_env(conf)
     run = api.trigger_dag(env, args.dag_id, conf=run_conf, run_id=args.run_id, logical_date=logical_date)
     emit([_row(run)], RUN_COLUMNS, args.output)
     print(f"queued run {run.run_id} of {args.dag_id}; a running `nbflow scheduler` picks it up", file=sys.stderr)
@@ -87,31 +68,29 @@ def trigger(args: argparse.Namespace, conf: Config) -> int:
 
 def set_paused(args: argparse.Namespace, conf: Config) -> int:
     from nbflow.runtime import api
-    api.set_paused(_env(conf), args.dag_id, args.paused)
+    api.set_paused(open_env(conf), args.dag_id, args.paused)
     print(f"DAG {args.dag_id} is {'paused' if args.paused else 'unpaused'}", file=sys.stderr)
     return 0
 
 
 def list_runs(args: argparse.Namespace, conf: Config) -> int:
     from nbflow.runtime import api
-    runs = api.list_runs(_env(conf), args.dag_id, state=args.state, limit=args.limit)
+    runs = api.list_runs(open_env(conf), args.dag_id, state=args.state, limit=args.limit)
     emit([_row(r) for r in runs], RUN_COLUMNS, args.output, empty_message=f"DAG {args.dag_id} has no runs")
     return 0
 
 
 def run_state(args: argparse.Namespace, conf: Config) -> int:
     from nbflow.runtime import api
-    env = _env(conf)
-    runs = [r for r in api.list_runs(env, args.dag_id, limit=10_000) if r.run_id == args.run_ref]
-    if not runs:
-        try:
-            when = parse_logical_date(args.run_ref)
-        except CliError:
-            when = None
-        runs = [r for r in api.list_runs(env, args.dag_id, limit=10_000) if when and r.logical_date == when]
-    if not runs:
+    env = open_env(conf)
+    try:
+        when = parse_logical_date(args.run_ref)
+    except CliError:
+        when = None
+    run = api.find_run(env, args.dag_id, run_id=args.run_ref, logical_date=when)
+    if run is None:
         raise CliError(f"DAG {args.dag_id!r} has no run {args.run_ref!r} (neither a run id nor a logical date of one)")
-    print(runs[0].state)
+    print(run.state)
     return 0
 
 
@@ -146,7 +125,7 @@ def backfill(args: argparse.Namespace, conf: Config) -> int:
     if start is None or end is None or start > end:
         raise CliError(f"--start-date {args.start_date} is after --end-date {args.end_date}")
     run_conf = parse_conf(args.conf)
-    env = _env(conf)
+    env = open_env(conf)
     runs = api.create_backfill(env, args.dag_id, start=start, end=end, conf=run_conf)
     if not runs:
         raise CliError(f"DAG {args.dag_id!r} has no schedule interval starting between {start:%Y-%m-%d %H:%M} "

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbflow.cli.arguments import add_output, add_run_arguments, parse_conf, parse_logical_date
 from nbflow.cli.errors import CliError
-from nbflow.cli.loading import find_dag, open_dagbag
+from nbflow.cli.loading import open_env
 from nbflow.cli.output import emit, print_table
 from nbflow.configuration import Config
 
@@ -49,55 +48,26 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
 
 # -- list ---------------------------------------------------------------------------------------------
 
-def _relative(path: str, folder: Path) -> str:
-    try:
-        return os.path.relpath(path, folder)
-    except ValueError:
-        return path
-
-
 def list_dags(args: argparse.Namespace, conf: Config) -> int:
-    bag = open_dagbag(conf, must_exist=False)
-    paused = _paused_flags(conf)
-    default_paused = conf.getboolean("core", "dags_are_paused_at_creation")
-    rows: list[dict[str, Any]] = []
-    for dag_id in sorted(bag.dags):
-        dag = bag.dags[dag_id]
-        rows.append({"dag_id": dag_id, "file": _relative(dag.fileloc, bag.dag_folder),
-                     "schedule": None if dag.schedule is None else dag.timetable.summary,
-                     "tags": list(dag.tags),
-                     "paused": paused.get(dag_id, default_paused if dag.is_paused_upon_creation is None
-                                          else dag.is_paused_upon_creation)})
+    from nbflow.runtime import api
+    listing = api.list_dags(open_env(conf, database=False))
+    rows: list[dict[str, Any]] = [{"dag_id": dag.dag_id, "file": dag.file, "schedule": dag.schedule,
+                                   "tags": list(dag.tags), "paused": dag.paused} for dag in listing.dags]
     emit(rows, ["dag_id", "file", "schedule", "tags", "paused"], args.output,
-         empty_message=f"no DAGs found in {bag.dag_folder}")
-    if bag.import_errors:
-        print(f"warning: {len(bag.import_errors)} file(s) failed to import; see `nbflow dags list-import-errors`",
+         empty_message=f"no DAGs found in {listing.folder}")
+    if listing.import_error_count:
+        print(f"warning: {listing.import_error_count} file(s) failed to import; see `nbflow dags list-import-errors`",
               file=sys.stderr)
     return 0
 
 
-def _paused_flags(conf: Config) -> dict[str, bool]:
-    """Pause flags recorded in the metadata database; none when it does not exist yet."""
-    from nbflow.store.migrate import check_db
-    status = check_db(conf.sql_alchemy_conn)
-    if not (status.reachable and status.at_head):
-        return {}
-    from nbflow.store import dags as dag_rows
-    from nbflow.store import make_engine, make_session_factory, session_scope
-    engine = make_engine(conf.sql_alchemy_conn)
-    try:
-        with session_scope(make_session_factory(engine, read_only=True)) as session:
-            return {row.dag_id: row.is_paused for row in dag_rows.list_dags(session, include_inactive=True)}
-    finally:
-        engine.dispose()
-
-
 def list_import_errors(args: argparse.Namespace, conf: Config) -> int:
-    bag = open_dagbag(conf, must_exist=False)
-    rows = [{"file": _relative(path, bag.dag_folder), "error": error}
-            for path, error in sorted(bag.import_errors.items())]
+    from nbflow.runtime import api
+    errors = api.list_import_errors(open_env(conf, database=False))
     if args.output == "table":  # one line per file; the traceback is in the JSON and under `dags test`
-        rows = [{"file": row["file"], "error": row["error"].splitlines()[0]} for row in rows]
+        rows = [{"file": error.file, "error": error.summary} for error in errors]
+    else:
+        rows = [{"file": error.file, "error": error.error} for error in errors]
     emit(rows, ["file", "error"], args.output, empty_message="no import errors")
     return 0
 
@@ -106,7 +76,8 @@ def list_import_errors(args: argparse.Namespace, conf: Config) -> int:
 
 def show_dag(args: argparse.Namespace, conf: Config) -> int:
     from nbflow.graph import RENDER_FORMATS, dag_to_dot, render
-    dag = find_dag(conf, args.dag_id)
+    from nbflow.runtime import api
+    dag = api.get_dag(open_env(conf, database=False), args.dag_id)
     dot = dag_to_dot(dag)
     if not args.save:
         sys.stdout.write(dot)
@@ -170,16 +141,15 @@ class ProgressPrinter:
 def test_dag(args: argparse.Namespace, conf: Config) -> int:
     logical_date = parse_logical_date(args.logical_date)
     run_conf = parse_conf(args.conf)
-    dag = find_dag(conf, args.dag_id)
+    from nbflow.runtime import api
+    env = open_env(conf, database=False)
+    dag = api.get_dag(env, args.dag_id)
     task_ids = select_tasks(dag, args.task_regex)
-    from nbflow.runtime.inprocess import make_run_info, run_dag_in_process
-    run = make_run_info(dag, logical_date, run_conf)
-    log_folder = conf.log_folder
+    run = api.new_test_run(env, dag.dag_id, logical_date=logical_date, conf=run_conf)
     print(f"testing DAG {dag.dag_id}, run {run.run_id}: {len(task_ids or dag.task_dict)} task(s); "
-          f"logs under {log_folder}", file=sys.stderr, flush=True)
+          f"logs under {conf.log_folder}", file=sys.stderr, flush=True)
     progress = ProgressPrinter(dag)
-    result = run_dag_in_process(dag, run=run, log_folder=log_folder, task_ids=task_ids, echo=sys.stdout,
-                                on_event=progress, max_xcom_size=conf.getint("core", "max_xcom_size"))
+    result = api.run_dag_test(env, run, task_ids=task_ids, echo=sys.stdout, on_event=progress)
     sys.stdout.flush()
     if result.tasks:
         print()

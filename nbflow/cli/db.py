@@ -8,6 +8,7 @@ from typing import Any
 
 from nbflow.cli.arguments import add_output
 from nbflow.cli.errors import CliError
+from nbflow.cli.loading import open_env
 from nbflow.cli.output import emit
 from nbflow.configuration import Config
 
@@ -28,15 +29,13 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
 
 
 def run_db(args: argparse.Namespace, conf: Config) -> int:
-    from nbflow.store import migrate
-    url = conf.sql_alchemy_conn
-    if url.startswith("sqlite") and args.action != "check":
-        conf.home.mkdir(parents=True, exist_ok=True)
+    from nbflow.runtime import api
     if args.action == "reset" and not args.yes:
         raise CliError("db reset deletes every DAG run, task instance and XCom; add --yes to confirm")
-    action = {"init": migrate.init_db, "upgrade": migrate.upgrade_db, "reset": migrate.reset_db,
-              "check": migrate.check_db}[args.action]
-    status = action(url)
+    env = open_env(conf, database=False)
+    action = {"init": api.init_database, "upgrade": api.upgrade_database, "reset": api.reset_database,
+              "check": api.check_database}[args.action]
+    status = action(env)
     row: dict[str, Any] = asdict(status)
     emit([row], ["url", "backend", "reachable", "current_revision", "head_revision", "at_head", "error"], args.output)
     if not (status.reachable and status.at_head):
@@ -46,10 +45,8 @@ def run_db(args: argparse.Namespace, conf: Config) -> int:
                           f"run `nbflow db upgrade`"))
     if args.action != "check":
         print(f"metadata database {status.url} is at revision {status.head_revision}", file=sys.stderr)
-        from nbflow.secrets.fernet import ensure_fernet_key, key_file
-        generating = not str(conf.get("core", "fernet_key") or "").strip() and not key_file(conf).exists()
-        ensure_fernet_key(conf)  # stored secrets are encrypted with it (core.fernet_key, else $NBFLOW_HOME)
-        if generating:
-            print(f"generated a Fernet key in {key_file(conf)}; back it up: the connections and variables "
+        key = api.ensure_fernet_key(env)  # stored secrets are encrypted with it (core.fernet_key, else $NBFLOW_HOME)
+        if key.generated:
+            print(f"generated a Fernet key in {key.path}; back it up: the connections and variables "
                   f"stored in the database cannot be read without it", file=sys.stderr)
     return 0

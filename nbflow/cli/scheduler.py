@@ -25,15 +25,12 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
 def run_scheduler(args: argparse.Namespace, conf: Config) -> int:
     from nbflow.runtime import api
 
-    from nbflow.cli.dag_runs import require_db
-
     env = api.Environment.from_config(conf)
     if args.upgrade:
-        conf.home.mkdir(parents=True, exist_ok=True)
-        require_db(env, initialised=False)
+        api.require_database(env, initialised=False)
         api.init_database(env)
     else:
-        require_db(env)
+        api.require_database(env)
     scheduler = api.make_scheduler(env, executor=args.executor)
     if threading.current_thread() is threading.main_thread():  # handlers only where Python allows them
         signal.signal(signal.SIGTERM, lambda *_: scheduler.stop())

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from nbflow.exceptions import DagDefinitionError, DagNotFound, MagicSyntaxError
-from nbflow.runtime.dag_source import KERNEL_PREFIX, DagSource
+from nbflow.runtime.dag_source import KERNEL_PREFIX, DagSource, adopt_kernel_dag
 from nbflow.runtime.magic_cells import MagicCell
 from nbflow.runtime.notebook_dags import build_dags, cells_to_json
 
@@ -104,9 +104,7 @@ class KernelDags:
         if result.errors:
             raise DagDefinitionError(result.errors[0].removeprefix(f"{where}: "))
         dag = next(d for d in result.dags if d.dag_id == dag_id)
-        if dag.is_paused_upon_creation is None:
-            dag.is_paused_upon_creation = False  # defined to be run now, here: not paused as dags-folder DAGs are
-        dag.source = DagSource.for_cells(dag_id, cells_to_json(cells, base_folder=self.base_folder))  # type: ignore[attr-defined]
+        adopt_kernel_dag(dag, DagSource.for_cells(dag_id, cells_to_json(cells, base_folder=self.base_folder)))
         return dag
 
     @staticmethod

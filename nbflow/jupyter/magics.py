@@ -130,16 +130,14 @@ class NbflowMagics(Magics):
         if self._db_checked:
             return self.env
         from nbflow.runtime import api
-        from nbflow.store.migrate import check_db
 
         env = self.env
-        status = check_db(env.config.sql_alchemy_conn)
+        status = api.check_database(env)
         if not status.at_head:
             fresh_sqlite = env.config.sql_alchemy_conn.startswith("sqlite") and status.current_revision is None
             if not fresh_sqlite:
                 reason = status.error or f"it is at revision {status.current_revision}, not the newest"
                 raise UsageError(f"metadata database {status.url}: {reason}; run `nbflow db init` (or `db upgrade`)")
-            env.config.home.mkdir(parents=True, exist_ok=True)
             api.init_database(env)
             print(f"(created the metadata database {status.url})")
         self._db_checked = True
@@ -285,11 +283,19 @@ class NbflowMagics(Magics):
         return source_of(dag)
 
     def _latest_xcom(self, dag_id: str, task_id: str) -> str | None:
+        """The JSON of the task's return value in the latest run that has one, else None."""
         from nbflow.runtime import api
+        from nbflow.utils.serialization import serialize
         try:
-            return api.get_xcom_json(self._database_ready(), dag_id, task_id)
+            env = self._database_ready()
+            for run in api.list_runs(env, dag_id, limit=20):
+                try:
+                    return serialize(api.get_xcom(env, dag_id, task_id, run.run_id).value)
+                except NbflowException:
+                    continue
         except (NbflowException, UsageError):
             return None
+        return None
 
     # -- commands ---------------------------------------------------------------------------------
     @line_magic("dag")
@@ -453,7 +459,6 @@ class NbflowMagics(Magics):
     def xcom_line(self, line: str) -> Any:
         """%xcom DAG_ID TASK_ID [--run RUN_ID] [--key KEY]: a task's XCom value (latest run by default)."""
         from nbflow.runtime import api
-        from nbflow.utils.serialization import deserialize
 
         parser = _xcom_parser()
         args = _parse(parser, line)
@@ -461,11 +466,11 @@ class NbflowMagics(Magics):
             print(parser.format_help())
             return None
         try:
-            value = api.get_xcom_json(self._database_ready(), args.dag_id, args.task_id, run_id=args.run, key=args.key,
-                                      map_index=args.map_index)
+            entry = api.get_xcom(self._database_ready(), args.dag_id, args.task_id, args.run, key=args.key,
+                                 map_index=args.map_index)
         except NbflowException as err:
             raise UsageError(str(err)) from None
-        return deserialize(value)
+        return entry.value
 
 
 def _show_task_output(line: str) -> None:

@@ -1,2 +1,2 @@
-"""Airflow 1 path: `nbflow.operators.bash_operator` (re-exports only)."""
+"""Airflow-compatible path (Airflow 1): `nbflow.operators.bash_operator` (re-exports only)."""
 from nbflow.operators.bash import BashOperator as BashOperator

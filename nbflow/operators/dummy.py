@@ -1,3 +1,3 @@
-"""Airflow 1/2 path: `nbflow.operators.dummy` (re-exports only)."""
+"""Airflow-compatible path (Airflow 1 and 2): `nbflow.operators.dummy` (re-exports only)."""
 from nbflow.operators.empty import DummyOperator as DummyOperator
 from nbflow.operators.empty import EmptyOperator as EmptyOperator

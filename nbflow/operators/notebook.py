@@ -4,7 +4,7 @@ Parameters are injected by papermill's conventions (a new cell tagged `injected-
 the cell tagged `parameters`, or first); each attempt's executed notebook is kept at
 `$NBFLOW_HOME/notebooks/dag_id=D/run_id=R/task_id=T/attempt=N.ipynb`; each cell's outputs reach the
 attempt's log as they happen; the XCom is what the notebook `nbflow.notebook.record()`ed, plus
-`output_notebook`. The kernel comes from a pool of fresh kernels (`notebook_kernels.py`) and is
+`output_notebook`. The kernel comes from a pool of fresh kernels the runtime keeps and is
 stopped after this one notebook.
 """
 from __future__ import annotations
@@ -148,7 +148,7 @@ class NotebookOperator(BaseOperator):
         from nbflow.operators.notebook_run import DeadlineReached, RunSettings, run_notebook
         source = kernel_source(config.getint("notebook", "kernel_pool_size"))
         env = self._kernel_env(context)
-        handed = source.take(spec) if spec.poolable else None
+        handed = source.take(spec) if source is not None and spec.poolable else None
         own_folder = None if handed is not None else kernel_folder()
         own = None if own_folder is None else launch_kernel(spec, own_folder, cwd=str(cwd), env=env)
         kernel = handed or own.kernel  # type: ignore[union-attr]
@@ -170,7 +170,7 @@ class NotebookOperator(BaseOperator):
             if own is not None:
                 own.stop_and_wait()
                 shutil.rmtree(own_folder, ignore_errors=True)  # type: ignore[arg-type]
-            else:
+            elif source is not None:
                 source.release(kernel)
         failure = result.failure
         if result.deadline_reached and failure is not None:

@@ -1,9 +1,10 @@
-"""Jupyter kernels for notebook tasks: find a kernelspec, start a kernel as a plain process, keep a pool.
+"""Jupyter kernels for notebook tasks: find a kernelspec, start a kernel as a plain process.
 
 Nothing here opens a ZMQ socket or starts a thread, so the local executor's worker can keep a pool
 and still fork attempts safely: a kernel is only a process and its connection file until the task
 that uses it attaches a client of its own (`notebook_run.py`). A kernel runs one notebook and is
-then stopped; the pool never takes one back.
+then stopped. Pools of pre-started kernels belong to the runtime (`nbflow.runtime.kernel_pool`),
+which decides how many run and who gets one; a task only asks `kernel_source()` for one.
 """
 from __future__ import annotations
 
@@ -13,12 +14,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ class KernelProcess(_Started):
             if self.stopped_at is not None and time.monotonic() - self.stopped_at > kill_after:
                 self.popen.kill()
             return False
-        _remove_kernel_files(self.kernel)
+        remove_kernel_files(self.kernel)
         return True
 
     def stop_and_wait(self, timeout: float = 5.0) -> None:
@@ -154,7 +154,7 @@ class KernelProcess(_Started):
         except subprocess.TimeoutExpired:
             self.popen.kill()
             self.popen.wait()
-        _remove_kernel_files(self.kernel)
+        remove_kernel_files(self.kernel)
 
 
 class ForkedKernel(_Started):
@@ -180,18 +180,19 @@ class ForkedKernel(_Started):
 
     def reap(self, *, kill_after: float = 5.0) -> bool:
         """The template escalates to SIGKILL and reaps; only the files are left to this side."""
-        _remove_kernel_files(self.kernel)
+        remove_kernel_files(self.kernel)
         return True
 
     def stop_and_wait(self, timeout: float = 5.0) -> None:
         self.stop()
-        _remove_kernel_files(self.kernel)
+        remove_kernel_files(self.kernel)
 
 
 StartedKernel = KernelProcess | ForkedKernel
 
 
-def _remove_kernel_files(kernel: LaunchedKernel) -> None:
+def remove_kernel_files(kernel: LaunchedKernel) -> None:
+    """Remove a stopped kernel's connection, stderr and IPC socket files."""
     base = kernel.connection_file[: -len(".json")]
     for path in [kernel.connection_file, kernel.stderr_file, *(f"{base}-{n}" for n in range(1, 6))]:
         try:
@@ -283,119 +284,6 @@ def fork_kernel(spec: KernelSpecInfo, folder: Path, template: "KernelTemplate") 
     return ForkedKernel(launch.kernel(pid), template)
 
 
-class KernelPool:
-    """Fresh kernels started ahead of need, `size` per kernel name; each is handed out once, never back.
-
-    Starting a kernel only launches its process (milliseconds); it becomes ready in the background
-    while the pool's owner does other work, so no thread is needed. Python kernels are forked from a
-    kernel template that has ipykernel imported (`use_template`), others started from their argv.
-    Not thread-safe by itself.
-    """
-
-    def __init__(self, size: int, folder: Path | None = None, *, use_template: bool = True) -> None:
-        self.size = max(int(size), 0)
-        self._folder = folder
-        self._idle: dict[str, deque[StartedKernel]] = {}
-        self._specs: dict[str, KernelSpecInfo] = {}
-        self._stopping: list[StartedKernel] = []
-        self._failed: set[str] = set()  # names whose pooled kernel died unused: refill only on demand
-        self._use_template = use_template
-        self._template: KernelTemplate | None = None
-
-    @property
-    def folder(self) -> Path:
-        if self._folder is None:
-            self._folder = kernel_folder()
-        return self._folder
-
-    def want(self, spec: KernelSpecInfo) -> None:
-        """Keep `size` kernels of this spec started from now on."""
-        if self.size and spec.poolable:
-            self._specs[spec.name] = spec
-            self._idle.setdefault(spec.name, deque())
-            self.refill()
-
-    def take(self, spec: KernelSpecInfo) -> StartedKernel | None:
-        """A kernel nobody has used, the longest-started first; None when the pool does not keep this kind."""
-        if not self.size or not spec.poolable:
-            return None
-        self._failed.discard(spec.name)
-        self.want(spec)
-        queue = self._idle[spec.name]
-        while queue:
-            kernel = queue.popleft()
-            if kernel.alive():
-                break
-            self._stopping.append(kernel)
-        else:
-            kernel = self._launch(spec)
-        self.refill()
-        return kernel
-
-    def retire(self, kernel: StartedKernel) -> None:
-        """Stop a kernel that was handed out (its run is over)."""
-        kernel.stop()
-        self._stopping.append(kernel)
-
-    def refill(self) -> None:
-        for name, queue in self._idle.items():
-            for kernel in [k for k in queue if not k.alive()]:  # died before use (bad spec, killed)
-                queue.remove(kernel)
-                self._stopping.append(kernel)
-                self._failed.add(name)
-            while name not in self._failed and len(queue) < self.size:
-                queue.append(self._launch(self._specs[name]))
-
-    def _launch(self, spec: KernelSpecInfo) -> StartedKernel:
-        if self._use_template:
-            from nbflow.operators.notebook_template import KernelTemplate
-            try:
-                if self._template is None or not self._template.alive():
-                    self._template = KernelTemplate()
-                forked = fork_kernel(spec, self.folder, self._template)
-                if forked is not None:
-                    return forked
-            except OSError as err:  # the template failed: start kernels as their own processes from now on
-                print(f"nbflow: kernel template unavailable ({err}); starting kernels one by one", file=sys.stderr)
-                self._use_template = False
-        return launch_kernel(spec, self.folder)
-
-    def tick(self) -> None:
-        """Reap stopped kernels and replace any pooled kernel that died; call now and then."""
-        self._stopping = [k for k in self._stopping if not k.reap()]
-        self.refill()
-
-    @property
-    def stopping(self) -> int:
-        return len(self._stopping)
-
-    def idle_count(self, name: str) -> int:
-        return len(self._idle.get(name, ()))
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop every kernel, pooled or handed out, and wait for them."""
-        kernels = [k for q in self._idle.values() for k in q] + self._stopping
-        self._idle.clear()
-        self._stopping = []
-        for kernel in kernels:
-            kernel.stop()
-        deadline = time.monotonic() + timeout
-        for kernel in kernels:
-            if isinstance(kernel, KernelProcess):
-                try:
-                    kernel.popen.wait(max(deadline - time.monotonic(), 0.01))
-                except subprocess.TimeoutExpired:
-                    kernel.popen.kill()
-                    kernel.popen.wait()
-            _remove_kernel_files(kernel.kernel)
-        if self._template is not None:
-            self._template.close()  # it stops the kernels it forked, and waits for them
-            self._template = None
-        if self._folder is not None:
-            shutil.rmtree(self._folder, ignore_errors=True)
-            self._folder = None
-
-
 # --- where a notebook task gets its kernel ---------------------------------------------------
 
 class KernelSource(Protocol):
@@ -406,70 +294,18 @@ class KernelSource(Protocol):
     def release(self, kernel: LaunchedKernel) -> None: ...
 
 
-class PoolSource:
-    """A process's own pool: used by in-process runs, `tasks test` and the sequential executor."""
+KernelSourceProvider = Callable[[int], "KernelSource | None"]
+"""Given `[notebook] kernel_pool_size`, the source of pre-started kernels for this process, if any."""
 
-    def __init__(self, size: int) -> None:
-        self.pool = KernelPool(size)
-        self._lock = threading.Lock()  # in-process runs may come from several threads
-        self._out: dict[int, StartedKernel] = {}
-
-    def take(self, spec: KernelSpecInfo) -> LaunchedKernel | None:
-        with self._lock:
-            self.pool.tick()
-            process = self.pool.take(spec)
-            if process is None:
-                return None
-            self._out[process.pid] = process
-            return process.kernel
-
-    def release(self, kernel: LaunchedKernel) -> None:
-        with self._lock:
-            process = self._out.pop(kernel.pid, None)
-            if process is not None:
-                self.pool.retire(process)
-            self.pool.tick()
-
-    def close(self) -> None:
-        with self._lock:
-            self.pool.close()
+_provider: KernelSourceProvider | None = None
 
 
-class HandedKernel:
-    """In an attempt forked by the local executor's worker: the one kernel the worker started for it.
-
-    The worker owns the process and stops it when this attempt's process ends; this side only uses it.
-    """
-
-    def __init__(self, kernel: LaunchedKernel) -> None:
-        self.kernel: LaunchedKernel | None = kernel
-
-    def take(self, spec: KernelSpecInfo) -> LaunchedKernel | None:
-        kernel, self.kernel = self.kernel, None
-        if kernel is None or kernel.kernel_name != spec.name:
-            return None
-        return kernel
-
-    def release(self, kernel: LaunchedKernel) -> None:
-        """Nothing to do: the worker stops the kernel when this attempt's process ends."""
+def provide_kernel_sources(provider: KernelSourceProvider | None) -> None:
+    """Installed by the runtime, which owns the kernel pools; operators never import the runtime."""
+    global _provider
+    _provider = provider
 
 
-_source: KernelSource | None = None
-_source_pid: int | None = None
-
-
-def use_kernel_source(source: KernelSource | None) -> None:
-    """Install where notebook tasks in this process get kernels (the worker's forked attempts do)."""
-    global _source, _source_pid
-    _source, _source_pid = source, os.getpid()
-
-
-def kernel_source(pool_size: int) -> KernelSource:
-    """The installed source, else this process's own pool, built on first use and closed at exit."""
-    global _source, _source_pid
-    if _source is None or _source_pid != os.getpid():  # never use a pool inherited through fork
-        pool = PoolSource(pool_size)
-        import atexit
-        atexit.register(pool.close)
-        _source, _source_pid = pool, os.getpid()
-    return _source
+def kernel_source(pool_size: int) -> KernelSource | None:
+    """Where a notebook task in this process gets a pre-started kernel; None: it starts its own."""
+    return _provider(pool_size) if _provider is not None else None

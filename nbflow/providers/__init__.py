@@ -1,1 +1,1 @@
-"""Airflow-compatible provider paths (`nbflow.providers.<name>...`): re-exports only."""
+"""Airflow-compatible path: the provider packages `nbflow.providers.<name>...` (re-exports only)."""

@@ -1,64 +1,53 @@
-"""What interfaces (CLI, magics, web) call to act on DAGs and runs: one place, no SQL in interfaces."""
+"""The one door into the runtime: every use case an interface (CLI, magics, widgets, web) performs.
+
+Each is a typed function taking an `Environment` (config, sessions, the dags folder) and explicit
+parameters, returning frozen rows; errors are the narrowest `nbflow.exceptions` class, naming what
+is missing. Interfaces never query the store or run a task themselves, so they all behave alike.
+Runs, task instances, triggers and the scheduler live here; DAG listings in `api_dags`, single task
+instances, logs and XComs in `api_tasks`, the schema in `api_db`, all re-exported below.
+"""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy.orm import Session
-
-from nbflow.configuration import Config
-from nbflow.exceptions import DagNotFound, NbflowException
+from nbflow.exceptions import DagRunNotFound, NbflowException
+from nbflow.runtime.api_dags import DagListing as DagListing
+from nbflow.runtime.api_dags import DagSummary as DagSummary
+from nbflow.runtime.api_dags import ImportErrorEntry as ImportErrorEntry
+from nbflow.runtime.api_dags import get_dag as get_dag
+from nbflow.runtime.api_dags import list_dags as list_dags
+from nbflow.runtime.api_dags import list_import_errors as list_import_errors
+from nbflow.runtime.api_dags import new_test_run as new_test_run
+from nbflow.runtime.api_dags import run_dag_test as run_dag_test
+from nbflow.runtime.api_db import FernetKeyStatus as FernetKeyStatus
+from nbflow.runtime.api_db import FernetRotation as FernetRotation
+from nbflow.runtime.api_db import check_database as check_database
+from nbflow.runtime.api_db import ensure_fernet_key as ensure_fernet_key
+from nbflow.runtime.api_db import init_database as init_database
+from nbflow.runtime.api_db import require_database as require_database
+from nbflow.runtime.api_db import reset_database as reset_database
+from nbflow.runtime.api_db import rotate_fernet_key as rotate_fernet_key
+from nbflow.runtime.api_db import upgrade_database as upgrade_database
+from nbflow.runtime.api_tasks import LogChunk as LogChunk
+from nbflow.runtime.api_tasks import TaskRunResult as TaskRunResult
+from nbflow.runtime.api_tasks import TaskTestResult as TaskTestResult
+from nbflow.runtime.api_tasks import XComEntry as XComEntry
+from nbflow.runtime.api_tasks import attempt_ended as attempt_ended
+from nbflow.runtime.api_tasks import get_xcom as get_xcom
+from nbflow.runtime.api_tasks import read_log as read_log
+from nbflow.runtime.api_tasks import run_task_instance as run_task_instance
+from nbflow.runtime.api_tasks import run_task_test as run_task_test
 from nbflow.runtime.dagruns import create_run, record_dags
+from nbflow.runtime.environment import Environment as Environment
 from nbflow.runtime.inprocess import manual_interval
 from nbflow.store import dags as dag_rows
-from nbflow.store import make_engine, make_session_factory, session_scope
 from nbflow.store import runs as run_rows
+from nbflow.store import session_scope
 from nbflow.store import task_instances as ti_rows
 from nbflow.store.rows import DagRunRow, TaskInstanceRow
-
-if TYPE_CHECKING:
-    from nbflow.authoring.dag import DAG
-    from nbflow.runtime.dagbag import DagBag
-
-
-@dataclass
-class Environment:
-    """Config, database sessions and the DAG folder, built once per command or kernel."""
-
-    config: Config
-    sessions: Callable[[], Session]
-    readers: Callable[[], Session]
-    _dagbag: "DagBag | None" = None
-
-    @classmethod
-    def from_config(cls, config: Config) -> "Environment":
-        engine = make_engine(config.sql_alchemy_conn)
-        return cls(config=config, sessions=make_session_factory(engine),
-                   readers=make_session_factory(engine, read_only=True))
-
-    @property
-    def dagbag(self) -> "DagBag":
-        if self._dagbag is None:
-            from nbflow.runtime.dagbag import DagBag
-            self._dagbag = DagBag(self.config.dags_folder,
-                                  import_timeout=self.config.getfloat("core", "dagbag_import_timeout"))
-        return self._dagbag
-
-    def get_dag(self, dag_id: str) -> "DAG":
-        dag = self.dagbag.dags.get(dag_id)
-        if dag is None:
-            raise DagNotFound(f"DAG {dag_id!r} not found in {self.config.dags_folder}; "
-                              f"known: {', '.join(sorted(self.dagbag.dags)) or 'none'}")
-        return dag
-
-
-def init_database(env: Environment) -> None:
-    from nbflow.store.migrate import init_db
-    init_db(env.config.sql_alchemy_conn)
 
 
 def trigger_dag(env: Environment, dag_id: str, *, conf: dict[str, Any] | None = None, run_id: str | None = None,
@@ -79,6 +68,7 @@ def trigger_dag(env: Environment, dag_id: str, *, conf: dict[str, Any] | None = 
 
 
 def set_paused(env: Environment, dag_id: str, paused: bool) -> None:
+    """Pause (the scheduler creates and runs none of its runs) or unpause a DAG."""
     dag = env.get_dag(dag_id)
     with session_scope(env.sessions) as session:
         if dag_rows.get_dag_row(session, dag_id) is None:
@@ -87,19 +77,32 @@ def set_paused(env: Environment, dag_id: str, paused: bool) -> None:
 
 
 def list_runs(env: Environment, dag_id: str, *, state: str | None = None, limit: int = 100) -> list[DagRunRow]:
+    """The DAG's runs, newest first."""
     with session_scope(env.readers) as session:
         return run_rows.list_dag_runs(session, dag_id, state=state, limit=limit)
 
 
 def get_run(env: Environment, dag_id: str, run_id: str) -> DagRunRow:
+    """The run `run_id` of the DAG; DagRunNotFound names both."""
     with session_scope(env.readers) as session:
         row = run_rows.get_dag_run(session, dag_id, run_id)
     if row is None:
-        raise NbflowException(f"DAG {dag_id!r} has no run {run_id!r}")
+        raise DagRunNotFound(dag_id, run_id)
     return row
 
 
+def find_run(env: Environment, dag_id: str, *, run_id: str, logical_date: datetime | None = None) -> DagRunRow | None:
+    """The run `run_id`, else the (newest) run at `logical_date`, else None: for a reference that may be either."""
+    with session_scope(env.readers) as session:
+        row = run_rows.get_dag_run(session, dag_id, run_id)
+        if row is not None or logical_date is None:
+            return row
+        runs = run_rows.list_dag_runs(session, dag_id, limit=None)
+    return next((run for run in runs if run.logical_date == logical_date), None)
+
+
 def task_states(env: Environment, dag_id: str, run_id: str) -> list[TaskInstanceRow]:
+    """Every task instance of the run (what `tasks states-for-dag-run` shows)."""
     get_run(env, dag_id, run_id)
     with session_scope(env.readers) as session:
         return ti_rows.get_task_instances(session, dag_id, run_id)
@@ -120,29 +123,21 @@ def clear_tasks(env: Environment, dag_id: str, run_id: str, task_ids: list[str],
 
 def log_path(env: Environment, dag_id: str, run_id: str, task_id: str, try_number: int | None,
              map_index: int = -1) -> Path:
+    """Where attempt `try_number` (None: the latest) of the task instance writes its log."""
+    from nbflow.runtime.api_tasks import latest_try
     from nbflow.runtime.logs import attempt_log_path
     if try_number is None:
-        with session_scope(env.sessions) as session:
-            from nbflow.store.keys import TIKey
-            row = ti_rows.get_task_instance(session, TIKey(dag_id, task_id, run_id, map_index))
-        if row is None:
-            raise NbflowException(f"DAG {dag_id!r} run {run_id!r} has no task {task_id!r}")
-        try_number = max(row.try_number, 1)
+        try_number = latest_try(env, dag_id, run_id, task_id, map_index)
     return attempt_log_path(env.config.log_folder, dag_id, run_id, task_id, try_number, map_index)
 
 
 def make_scheduler(env: Environment, *, executor: str | None = None) -> Any:
     """A Scheduler with the configured (or named) executor, settings read once from config."""
-    import nbflow.runtime.executors.local  # noqa: F401 - registers "local"
-    import nbflow.runtime.executors.sequential  # noqa: F401 - registers "sequential"
     from nbflow.runtime.attempt import execute_workload
-    from nbflow.runtime.executors.base import executors
+    from nbflow.runtime.executors.factory import build_executor
     from nbflow.runtime.scheduler import Scheduler, SchedulerSettings
 
     config = env.config
-    name = executor or config.get("core", "executor")
-    executor_cls = executors.get(name, where="core.executor")
-    parallelism = 1 if name == "sequential" else config.getint("core", "parallelism")
 
     def run_workload(workload: Any) -> int:
         dag = env.get_dag(workload.dag_id)
@@ -150,17 +145,17 @@ def make_scheduler(env: Environment, *, executor: str | None = None) -> Any:
                                 max_xcom_size=config.getint("core", "max_xcom_size"),
                                 heartbeat_sec=config.getfloat("scheduler", "task_heartbeat_sec"))
 
+    built = build_executor(config, name=executor, run_workload=run_workload)
     settings = SchedulerSettings(
-        parallelism=parallelism,
+        parallelism=built.parallelism,
         heartbeat_sec=config.getfloat("scheduler", "heartbeat_sec"),
         orphan_timeout_sec=config.getfloat("scheduler", "orphan_timeout_sec"),
         paused_at_creation=config.getboolean("core", "dags_are_paused_at_creation"),
         parse_interval_sec=config.getfloat("scheduler", "parse_interval_sec"),
         min_loop_interval_sec=config.getfloat("scheduler", "min_loop_interval_sec"),
     )
-    exec_settings = {"dags_folder": config.dags_folder, "run_workload": run_workload}
     return Scheduler(dagbag=env.dagbag, session_factory=env.sessions, read_session_factory=env.readers,
-                     executor=executor_cls(parallelism=parallelism, settings=exec_settings), settings=settings)
+                     executor=built, settings=settings)
 
 
 def create_backfill(env: Environment, dag_id: str, *, start: datetime, end: datetime,
@@ -183,27 +178,6 @@ def create_backfill(env: Environment, dag_id: str, *, start: datetime, end: date
                                                   interval=interval, conf=conf, run_id=run_id,
                                                   triggered_by="backfill"))
     return created
-
-
-def get_xcom_json(env: Environment, dag_id: str, task_id: str, *, run_id: str | None = None,
-                  key: str = "return_value", map_index: int = -1) -> str | None:
-    """The JSON of a task's XCom in `run_id`, or in the latest run that has it; NbflowException if none."""
-    from nbflow.store import xcoms as xcom_rows
-    from nbflow.store.keys import TIKey
-
-    with session_scope(env.readers) as session:
-        if run_id is not None:
-            if run_rows.get_dag_run(session, dag_id, run_id) is None:
-                raise NbflowException(f"DAG {dag_id!r} has no run {run_id!r}")
-            runs = [run_id]
-        else:
-            runs = [row.run_id for row in run_rows.list_dag_runs(session, dag_id, limit=50)]
-        for candidate in runs:
-            row = xcom_rows.get_xcom(session, TIKey(dag_id, task_id, candidate, map_index), key)
-            if row is not None:
-                return row.value
-    where = f"run {run_id!r}" if run_id else "any run"
-    raise NbflowException(f"task {dag_id}.{task_id} has no XCom {key!r} in {where}")
 
 
 def is_paused(env: Environment, dag_id: str) -> bool:

@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Collection, Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from nbflow.exceptions import NbflowException
 from nbflow.runtime.followups import queue_ready_downstream
+from nbflow.runtime.readiness import skippable_states
+from nbflow.runtime.retries import decide_after_failure
 from nbflow.runtime.attempt_process import StartedAttempt as StartedAttempt
 from nbflow.runtime.attempt_process import run_started_attempt as run_started_attempt
 from nbflow.runtime.run_info import AttemptOutcome, DagRunInfo
@@ -50,21 +52,26 @@ _HOSTNAME = socket.gethostname()
 
 
 def record_outcome(session: Session, dag: "DAG", key: TIKey, outcome: AttemptOutcome, *,
-                   max_tries: int | None = None, logical_date: datetime | None = None) -> str | None:
+                   max_tries: int | None = None, logical_date: datetime | None = None,
+                   now: datetime | None = None) -> str | None:
     """Write the attempt's end: success/skipped/failed/up_for_retry, and skips it asked for downstream.
+
+    Whether a failure is retried, and when, is `retries.decide_after_failure`'s: `max_tries` is the
+    instance's as claimed (None: the task's retries), `logical_date` seeds the backoff's jitter.
 
     The write lands only on this very attempt (state running, same try number). An attempt whose
     instance was cleared while it ran ("restarting") only hands the instance back to the
     scheduler (None); its result does not count. Returns the state written, or None.
     """
-    task = dag.task_dict[key.task_id]
     state = outcome.state
     fields: dict[str, Any] = {}
-    tries = task.retries if max_tries is None else max_tries
-    if state == "failed" and outcome.retryable and outcome.try_number <= tries:
-        state = "up_for_retry"
-        delay = task.next_retry_delay(outcome.try_number + 1, logical_date=logical_date)
-        fields["next_retry_at"] = datetime.now(timezone.utc) + delay
+    if state == "failed":
+        decision = decide_after_failure(dag.task_dict[key.task_id], try_number=outcome.try_number,
+                                        max_tries=max_tries, retryable=outcome.retryable,
+                                        logical_date=logical_date, now=now or datetime.now(timezone.utc))
+        state = decision.state
+        if decision.next_retry_at is not None:
+            fields["next_retry_at"] = decision.next_retry_at
     if not ti_state.set_task_state(session, key, state, expected_state="running",
                                    expected_try_number=outcome.try_number, **fields):
         ti_state.set_task_state(session, key, None, expected_state="restarting",
@@ -77,8 +84,8 @@ def record_outcome(session: Session, dag: "DAG", key: TIKey, outcome: AttemptOut
 
 def skip_tasks(session: Session, source: TIKey, task_ids: tuple[str, ...], *, ignore_trigger_rules: bool) -> None:
     rows = ti_rows.get_task_instances(session, source.dag_id, source.run_id, task_ids=list(task_ids))
-    expected: Any = (None, "scheduled", "up_for_retry") if ignore_trigger_rules else None
-    ti_state.set_task_states(session, [r.key for r in rows], "skipped", expected_state=expected)
+    ti_state.set_task_states(session, [r.key for r in rows], "skipped",
+                             expected_state=skippable_states(ignore_trigger_rules=ignore_trigger_rules))
 
 
 def begin_attempt(session: Session, workload: Workload, *, pid: int | None = None,
@@ -194,16 +201,16 @@ def fail_dead_attempt(session: Session, dag: "DAG | None", key: TIKey, try_numbe
         if job_id is None or row.queued_by_job_id == job_id:
             ti_state.set_task_state(session, key, None, expected_state="queued")
         return None
-    if row.try_number <= row.max_tries:
-        task = dag.task_dict.get(key.task_id) if dag is not None else None
-        run = run_rows.get_dag_run(session, key.dag_id, key.run_id) if task is not None else None
-        delay = task.next_retry_delay(row.try_number + 1, logical_date=run.logical_date if run else None) \
-            if task is not None else timedelta(0)
-        ti_state.set_task_state(session, key, "up_for_retry", expected_state="running",
-                                expected_try_number=try_number, next_retry_at=datetime.now(timezone.utc) + delay)
-        return "up_for_retry"
-    ti_state.set_task_state(session, key, "failed", expected_state="running", expected_try_number=try_number)
-    return "failed"
+    # The process died: nothing says retrying cannot help, so only the tries left decide.
+    task = dag.task_dict.get(key.task_id) if dag is not None else None
+    run = run_rows.get_dag_run(session, key.dag_id, key.run_id) \
+        if task is not None and row.try_number <= row.max_tries else None
+    decision = decide_after_failure(task, try_number=row.try_number, max_tries=row.max_tries,
+                                    logical_date=run.logical_date if run else None, now=datetime.now(timezone.utc))
+    fields = {"next_retry_at": decision.next_retry_at} if decision.next_retry_at is not None else {}
+    ti_state.set_task_state(session, key, decision.state, expected_state="running", expected_try_number=try_number,
+                            **fields)
+    return decision.state
 
 
 def gone_with_its_supervisor(row: Any) -> bool:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from nbflow.runtime.attempt_channel import AttemptChannel, ChannelXComStore, outcome_message, read_start
 from nbflow.runtime.dag_source import load_dag
-from nbflow.runtime.inprocess import make_run_info, resolution_context
+from nbflow.runtime.expansion import expansion_of
+from nbflow.runtime.inprocess import make_run_info
 from nbflow.runtime.run_info import AttemptOutcome, DagRunInfo
 from nbflow.runtime.task_runner import AttemptRequest, run_attempt
 from nbflow.runtime.workload import Workload
@@ -30,7 +31,8 @@ def preload() -> None:
     import jinja2.nativetypes  # noqa: F401
     import jinja2.sandbox  # noqa: F401
 
-    import nbflow.decorators  # noqa: F401 - operators and @task kinds
+    import nbflow.operators.bash  # noqa: F401 - registers @task.bash
+    import nbflow.operators.python  # noqa: F401 - registers @task and its Python kinds
     from nbflow.authoring.templating import make_template_env
     make_template_env(None).from_string("{{ 1 }}").render()
 
@@ -53,8 +55,7 @@ def run_started_attempt(workload: Workload, dag: "DAG", started: StartedAttempt,
         task = dag.task_dict[key.task_id]
         params = dag.params.validate(run.conf, where=f"DAG {dag.dag_id!r}")
         if task.is_mapped:
-            kwargs = task.expansion(resolution_context(dag, key.task_id, run, params, xcoms))[key.map_index]
-            task = task.unmap(kwargs)
+            task = task.unmap(expansion_of(dag, key.task_id, run, params, xcoms)[key.map_index])
         request = AttemptRequest(task=task, run=run, map_index=key.map_index, try_number=started.try_number,
                                  params=params, log_folder=log_folder, max_xcom_size=max_xcom_size,
                                  max_tries=started.max_tries)

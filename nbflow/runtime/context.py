@@ -5,6 +5,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import nbflow.runtime.kernel_sources  # noqa: F401 - installs where notebook tasks get kernels (its pools)
 from nbflow.authoring.templating import macros
 from nbflow.authoring.timetables import DataInterval
 from nbflow.runtime.run_info import DagRunInfo

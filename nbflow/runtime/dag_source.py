@@ -53,6 +53,14 @@ class DagSource:
         return self.location
 
 
+def adopt_kernel_dag(dag: "DAG", source: "DagSource") -> None:
+    """Mark a DAG built from kernel cells: it travels as that source, and it is not paused at creation
+    (it was defined to run now, from the notebook), unless the DAG itself says otherwise."""
+    dag.source = source  # type: ignore[attr-defined]
+    if dag.is_paused_upon_creation is None:
+        dag.is_paused_upon_creation = False
+
+
 def content_hash(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()[:16]
 
@@ -88,7 +96,7 @@ def dags_from_cells(source: DagSource) -> dict[str, "DAG"]:
         raise DagDefinitionError(result.errors[0])
     dags = {dag.dag_id: dag for dag in result.dags}
     for dag in dags.values():
-        dag.source = source  # type: ignore[attr-defined]
+        adopt_kernel_dag(dag, source)
     with _lock:
         _built[source.content_hash] = dags
     return dags
@@ -102,4 +110,4 @@ def load_dag(source: DagSource, dag_id: str, known: dict[str, "DAG"]) -> "DAG | 
     return known.get(dag_id)
 
 
-__all__ = ["DagSource", "content_hash", "dags_from_cells", "load_dag", "source_of"]
+__all__ = ["DagSource", "adopt_kernel_dag", "content_hash", "dags_from_cells", "load_dag", "source_of"]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from nbflow.authoring import context as authoring_context
 from nbflow.exceptions import DagDefinitionError, DagNotFound
 from nbflow.runtime import file_parsing as files
-from nbflow.runtime.dag_source import DagSource
+from nbflow.runtime.dag_source import DagSource, adopt_kernel_dag
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
@@ -358,7 +358,7 @@ def parse_cells(source: DagSource) -> ParsedFile:
     cells, base_folder = cells_from_json(source.text or "")
     result = build_dags(cells, where=source.location, base_folder=base_folder)
     for dag in result.dags:
-        dag.source = source  # type: ignore[attr-defined]
+        adopt_kernel_dag(dag, source)
     return ParsedFile(source.location, (0, 0), result.dags, result.errors)
 
 

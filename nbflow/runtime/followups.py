@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from nbflow.authoring.trigger_rule import TriggerRule
-from nbflow.runtime.priority import priority_weights
-from nbflow.runtime.readiness import Decision, decide
-from nbflow.runtime.run_state import RunState, TIState
 from nbflow.runtime.dag_source import source_of
+from nbflow.runtime.priority import priority_weights
+from nbflow.runtime.readiness import EARLY_RULES, Decision
+from nbflow.runtime.run_state import RunState
 from nbflow.runtime.workload import Workload
 from nbflow.store import task_instances as ti_rows
 from nbflow.store import ti_state
@@ -27,8 +26,6 @@ if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
 
 DEFAULT_POOL = "default_pool"
-# Rules that can say "run" before every upstream task is done; the others wait for all of them.
-_EARLY_RULES = frozenset({TriggerRule.ALWAYS, TriggerRule.ONE_SUCCESS, TriggerRule.ONE_FAILED, TriggerRule.ONE_DONE})
 
 
 def queue_ready_downstream(session: Session, dag: "DAG", key: TIKey, *, job_id: int | None,
@@ -50,19 +47,16 @@ def queue_ready_downstream(session: Session, dag: "DAG", key: TIKey, *, job_id: 
     needed = {t.task_id for t in simple}
     for down in simple:
         needed |= down.upstream_task_ids
-    state = RunState(dag)
-    for task_id, map_index, now_state, try_number, retry_at in ti_rows.get_task_states(
-            session, key.dag_id, key.run_id, task_ids=needed):
-        state.tis[(task_id, map_index)] = TIState(task_id, map_index, now_state, try_number, retry_at)
+    state = RunState.of_rows(dag, ti_rows.get_task_states(session, key.dag_id, key.run_id, task_ids=needed))
     # max_active_tasks limits one run, not the DAG across its runs (Airflow 3, PR #42953).
     busy = ti_rows.count_task_instances(session, ("queued", "running"), dag_id=key.dag_id, run_id=key.run_id)
-    counts = state._state_counts()
+    counts = state.state_counts()
     ready: list[tuple[TIKey, int]] = []
     for down in simple:
         ti = state.tis.get((down.task_id, -1))
         if ti is None or ti.state is not None:
             continue
-        if decide(down.trigger_rule, state.upstream_summary(down.task_id, counts)) is Decision.RUN:
+        if state.trigger_decision(down.task_id, counts) is Decision.RUN:
             ready.append((TIKey(key.dag_id, down.task_id, key.run_id, -1), ti.try_number))
     room = max(dag.max_active_tasks - busy, 0)
     weights = priority_weights(dag)
@@ -82,6 +76,6 @@ def queue_ready_downstream(session: Session, dag: "DAG", key: TIKey, *, job_id: 
 
 
 def _waits_for_one_of(task: "Any", key: TIKey, in_flight: frozenset[tuple[str, str, str]]) -> bool:
-    if not in_flight or task.trigger_rule in _EARLY_RULES:  # a TriggerRule since the task was built
+    if not in_flight or task.trigger_rule in EARLY_RULES:  # a TriggerRule since the task was built
         return False
     return any((key.dag_id, key.run_id, up) in in_flight for up in task.upstream_task_ids if up != key.task_id)

@@ -186,14 +186,14 @@ def warm_host(dags_folder: "Path") -> "AttemptHost":
     rehearsal.run()  # here once, so that what an attempt imports on first use is imported already
     import nbflow.runtime.attempt_channel  # noqa: F401
     import nbflow.runtime.kernel_pool  # noqa: F401
+    import nbflow.runtime.kernel_sources  # noqa: F401
     return AttemptHost(dags=dict(dagbag.dags), log_folder=config.log_folder,
                        max_xcom_size=config.getint("core", "max_xcom_size"), rehearsal=rehearsal)
 
 
 def _attempt(sock: socket.socket, host: "AttemptHost") -> int:
-    from nbflow.operators.notebook_kernels import use_kernel_source
     from nbflow.runtime.attempt_process import attempt_main
-    from nbflow.runtime.kernel_pool import NoKernels
+    from nbflow.runtime.kernel_sources import NoKernels, use_kernel_source
 
     use_kernel_source(NoKernels())  # a notebook task here starts its own kernel (pooled ones go through the worker)
     return attempt_main(sock, host)

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from nbflow.authoring.timetables import DataInterval
 from nbflow.exceptions import NbflowException, ParamValidationError
+from nbflow.runtime.expansion import expansion_of
 from nbflow.runtime.logs import attempt_log_path
 from nbflow.runtime.run_info import AttemptOutcome, DagRunInfo
 from nbflow.runtime.run_state import RunState, TIState
 from nbflow.runtime.task_runner import AttemptRequest, run_attempt
-from nbflow.runtime.task_instance import RuntimeTaskInstance
 from nbflow.runtime.xcom import MemoryXComStore, XComStore
 
 if TYPE_CHECKING:
@@ -88,15 +88,12 @@ def run_dag_in_process(dag: "DAG", *, run: DagRunInfo, log_folder: Path, task_id
             sleep(max((wake - now).total_seconds(), 0.0))
             continue
         for ti in ready:
-            task = dag.task_dict[ti.task_id]
-            if task.is_mapped and ti.task_id not in state.expanded:
+            if state.needs_expansion(ti):
                 _expand(dag, state, ti, run, params, xcoms)
                 continue
             outcome = _run_one(dag, ti, run=run, params=params, log_folder=log_folder, xcoms=xcoms, echo=echo,
                                emit=emit, max_xcom_size=max_xcom_size, isolate=isolate)
-            state.apply(ti, outcome, retry_delay=task.next_retry_delay(outcome.try_number + 1,
-                                                                      logical_date=run.logical_date),
-                        now=datetime.now(timezone.utc), retries=task.retries)
+            state.apply(ti, outcome, logical_date=run.logical_date, now=datetime.now(timezone.utc))
             emit(TaskEvent("finished", ti.task_id, ti.map_index, ti.state, outcome.try_number, outcome.duration,
                            outcome.error))
     run_state, failed_task = state.run_result()
@@ -113,7 +110,7 @@ def _run_one(dag: "DAG", ti: TIState, *, run: DagRunInfo, params: dict[str, Any]
     emit(TaskEvent("started", ti.task_id, ti.map_index, "running", try_number))
     if task.is_mapped:
         try:
-            task = task.unmap(_mapped_kwargs(dag, ti, run, params, xcoms))
+            task = task.unmap(expansion_of(dag, ti.task_id, run, params, xcoms)[ti.map_index])
         except Exception as err:  # noqa: BLE001 - arguments one instance cannot take fail it, not the run
             error = f"{type(err).__name__}: {err}"
             path = attempt_log_path(log_folder, run.dag_id, run.run_id, ti.task_id, try_number, ti.map_index)
@@ -130,29 +127,15 @@ def _run_one(dag: "DAG", ti: TIState, *, run: DagRunInfo, params: dict[str, Any]
     return run_attempt(request, xcoms, echo=echo)
 
 
-def resolution_context(dag: "DAG", task_id: str, run: DagRunInfo, params: dict[str, Any],
-                        xcoms: XComStore) -> dict[str, Any]:
-    task = dag.task_dict[task_id]
-    ti = RuntimeTaskInstance(task=task, run=run, map_index=-1, try_number=1, max_tries=0, xcoms=xcoms)
-    return {"ti": ti, "params": params, "dag_run": run, "run_id": run.run_id}
-
-
 def _expand(dag: "DAG", state: RunState, ti: TIState, run: DagRunInfo, params: dict[str, Any],
             xcoms: XComStore) -> None:
     """Turn a mapped task into one instance per element once its upstream XComs exist."""
-    task = dag.task_dict[ti.task_id]
     try:
-        count = len(task.expansion(resolution_context(dag, ti.task_id, run, params, xcoms)))
+        count = len(expansion_of(dag, ti.task_id, run, params, xcoms))
     except NbflowException as err:
         ti.state, ti.error = "failed", str(err)
         return
     state.expand(ti.task_id, count)
-
-
-def _mapped_kwargs(dag: "DAG", ti: TIState, run: DagRunInfo, params: dict[str, Any],
-                   xcoms: XComStore) -> dict[str, Any]:
-    task = dag.task_dict[ti.task_id]
-    return task.expansion(resolution_context(dag, ti.task_id, run, params, xcoms))[ti.map_index]
 
 
 def _dag_callback(dag: "DAG", run_state: str, run: DagRunInfo, params: dict[str, Any], xcoms: XComStore,

@@ -9,6 +9,20 @@ from enum import Enum
 from nbflow.authoring.trigger_rule import TriggerRule as TR
 
 
+# Rules that can say "run" before every upstream task is done; the others wait for all of them.
+EARLY_RULES = frozenset({TR.ALWAYS, TR.ONE_SUCCESS, TR.ONE_FAILED, TR.ONE_DONE})
+
+# What a skip asked for by a branch or short-circuit may overwrite: an instance not started yet, and
+# with ignore_downstream_trigger_rules one waiting to retry too; never one running or finished.
+_SKIPPABLE = (None,)
+_SKIPPABLE_IGNORING_RULES = (None, "scheduled", "up_for_retry")
+
+
+def skippable_states(*, ignore_trigger_rules: bool) -> tuple[str | None, ...]:
+    """States a downstream instance may be in for a skip request to skip it (scheduler and `dags test` alike)."""
+    return _SKIPPABLE_IGNORING_RULES if ignore_trigger_rules else _SKIPPABLE
+
+
 class Decision(str, Enum):
     WAIT = "wait"
     RUN = "run"

@@ -5,12 +5,14 @@ instances are ready, what a finished attempt means (retry, skip downstream), whe
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from nbflow.runtime.priority import priority_weights
-from nbflow.runtime.readiness import Decision, UpstreamSummary, decide
+from nbflow.runtime.readiness import Decision, UpstreamSummary, decide, skippable_states
+from nbflow.runtime.retries import decide_after_failure
 from nbflow.runtime.run_info import AttemptOutcome
 from nbflow.utils.state import FAILED_STATES, FINISHED
 
@@ -48,6 +50,25 @@ class RunState:
                 state.tis[(task_id, -1)] = TIState(task_id)
         return state
 
+    @classmethod
+    def of_rows(cls, dag: "DAG", rows: Iterable[tuple[str, int, str | None, int, datetime | None]]) -> "RunState":
+        """The run as the store has it: (task_id, map_index, state, try_number, next_retry_at) rows.
+
+        A mapped task counts as expanded once it has numbered instances, or once its placeholder was
+        skipped (mapped over nothing), as `expand` leaves it in process. Rows of tasks the DAG no longer
+        has are left out.
+        """
+        state = cls(dag)
+        tasks = dag.task_dict
+        for task_id, map_index, ti_state, try_number, retry_at in rows:
+            task = tasks.get(task_id)
+            if task is None:
+                continue
+            state.tis[(task_id, map_index)] = TIState(task_id, map_index, ti_state, try_number, retry_at)
+            if map_index >= 0 or (ti_state == "skipped" and task.is_mapped):
+                state.expanded.add(task_id)
+        return state
+
     def instances_of(self, task_id: str) -> list[TIState]:
         index = self.__dict__.get("_index")
         if index is None or self.__dict__.get("_indexed_size") != len(self.tis):
@@ -58,8 +79,8 @@ class RunState:
         return index.get(task_id, [])
 
     def upstream_summary(self, task_id: str, counts: dict[str, list[int]] | None = None) -> UpstreamSummary:
-        """Upstream state counts; `counts` (from `_state_counts`) saves recounting within one pass."""
-        counts = counts if counts is not None else self._state_counts()
+        """Upstream state counts; `counts` (from `state_counts`) saves recounting within one pass."""
+        counts = counts if counts is not None else self.state_counts()
         total = success = skipped = failed = upstream_failed = removed = 0
         for up in self.dag.task_dict[task_id].upstream_task_ids:
             c = counts.get(up)
@@ -77,7 +98,15 @@ class RunState:
 
     _SLOTS = {"success": 1, "skipped": 2, "failed": 3, "upstream_failed": 4, "removed": 5}
 
-    def _state_counts(self) -> dict[str, list[int]]:
+    def trigger_decision(self, task_id: str, counts: dict[str, list[int]] | None = None) -> Decision:
+        """What the task's trigger rule says of its upstream states now (readiness.decide)."""
+        return decide(self.dag.task_dict[task_id].trigger_rule, self.upstream_summary(task_id, counts))
+
+    def needs_expansion(self, ti: TIState) -> bool:
+        """A ready mapped task is expanded into its instances first, not run."""
+        return ti.task_id not in self.expanded and self.dag.task_dict[ti.task_id].is_mapped
+
+    def state_counts(self) -> dict[str, list[int]]:
         """Per task: [instances, success, skipped, failed, upstream_failed, removed]."""
         counts: dict[str, list[int]] = {}
         slots = self._SLOTS
@@ -113,7 +142,7 @@ class RunState:
         ready: list[TIState] = []
         seen: set[int] = set()
         look = None if only is None else set(only)
-        counts = self._state_counts()
+        counts = self.state_counts()
         slots = self._SLOTS
         changed = True
         while changed:
@@ -133,8 +162,7 @@ class RunState:
                         seen.add(id(ti))
                         ready.append(ti)
                     continue
-                task = self.dag.task_dict[ti.task_id]
-                decision = decide(task.trigger_rule, self.upstream_summary(ti.task_id, counts))
+                decision = self.trigger_decision(ti.task_id, counts)
                 if decision is Decision.RUN:
                     if id(ti) not in seen:
                         seen.add(id(ti))
@@ -143,22 +171,26 @@ class RunState:
                     ti.state = decision.value
                     counts[ti.task_id][slots[ti.state]] += 1  # what its downstream tasks see now
                     if look is not None:
-                        look |= task.downstream_task_ids
+                        look |= self.dag.task_dict[ti.task_id].downstream_task_ids
                     changed = True
         order = {tid: n for n, tid in enumerate(self.dag.task_dict)}
         weights = priority_weights(self.dag)
         ready.sort(key=lambda t: (-weights[t.task_id], order[t.task_id], t.map_index))
         return ready
 
-    def apply(self, ti: TIState, outcome: AttemptOutcome, *, retry_delay: timedelta, now: datetime,
-              retries: int) -> None:
-        """Record an attempt's end: success, skipped, retry later, or failed."""
+    def apply(self, ti: TIState, outcome: AttemptOutcome, *, logical_date: datetime | None, now: datetime) -> None:
+        """Record an attempt's end: success, skipped, retry later, or failed.
+
+        A failure is retried or not by the same rule as the scheduler's (`retries.decide_after_failure`);
+        an in-process instance is never cleared, so its max_tries is its task's retries.
+        """
         ti.try_number = outcome.try_number
         ti.duration = outcome.duration
         ti.error = outcome.error
-        if outcome.state == "failed" and outcome.retryable and outcome.try_number <= retries:
-            ti.state = "up_for_retry"
-            ti.next_retry_at = now + retry_delay
+        if outcome.state == "failed":
+            decision = decide_after_failure(self.dag.task_dict[ti.task_id], try_number=outcome.try_number,
+                                            retryable=outcome.retryable, logical_date=logical_date, now=now)
+            ti.state, ti.next_retry_at = decision.state, decision.next_retry_at
             return
         ti.state = outcome.state
         ti.next_retry_at = None
@@ -166,9 +198,11 @@ class RunState:
             self.skip(outcome.skip_task_ids, ignore_trigger_rules=outcome.skip_ignores_trigger_rules)
 
     def skip(self, task_ids: tuple[str, ...], *, ignore_trigger_rules: bool) -> None:
+        """What a branch or short-circuit asked: as `attempt.skip_tasks` does in the store."""
+        skippable = skippable_states(ignore_trigger_rules=ignore_trigger_rules)
         for task_id in task_ids:
             for ti in self.instances_of(task_id):
-                if ti.state is None or (ignore_trigger_rules and ti.state not in FINISHED and ti.state != "running"):
+                if ti.state in skippable:
                     ti.state = "skipped"
 
     def next_retry_time(self) -> datetime | None:

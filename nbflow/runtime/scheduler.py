@@ -23,12 +23,12 @@ from nbflow.authoring.timetables import DataInterval
 from nbflow.exceptions import NbflowException
 from nbflow.runtime.attempt import fail_dead_attempt, gone_with_its_supervisor, run_info_of
 from nbflow.runtime.callbacks import Callback, CallbackRunner, as_functions
+from nbflow.runtime.dag_source import source_of
 from nbflow.runtime.dagruns import create_run, record_dags, set_next_interval, task_specs, within_schedule
 from nbflow.runtime.executors.base import BaseExecutor
-from nbflow.runtime.inprocess import resolution_context
+from nbflow.runtime.expansion import expansion_of
 from nbflow.runtime.priority import priority_weights
-from nbflow.runtime.run_state import RunState, TIState
-from nbflow.runtime.dag_source import source_of
+from nbflow.runtime.run_state import RunState
 from nbflow.runtime.workload import Workload
 from nbflow.runtime.xcom_db import DbXComStore
 from nbflow.store import dags as dag_rows
@@ -40,8 +40,7 @@ from nbflow.store import session_scope
 from nbflow.store import task_instances as ti_rows
 from nbflow.store import ti_state
 from nbflow.store.keys import TIKey
-from nbflow.store.states import TI_FINISHED_STATES, TI_STATES
-from nbflow.utils.state import FINISHED
+from nbflow.utils.state import TI_FINISHED_STATES, TI_STATES
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
@@ -326,16 +325,10 @@ class Scheduler:
         before = {(row[0], row[1]): row[2] for row in rows if row[0] in tasks}
         look, known_ready = self._tasks_to_look_at(dag, run, before)
         if look is not None and not look and "up_for_retry" not in before.values() \
-                and not all(st in FINISHED for st in before.values()):
+                and not all(st in TI_FINISHED_STATES for st in before.values()):
             self._memo[(run.dag_id, run.run_id)] = (dag, before, set())  # nothing changed that matters
             return
-        state = RunState(dag)
-        for task_id, map_index, ti_state_now, try_number, retry_at in rows:
-            if task_id not in tasks:
-                continue
-            state.tis[(task_id, map_index)] = TIState(task_id, map_index, ti_state_now, try_number, retry_at)
-            if map_index >= 0 or (ti_state_now == "skipped" and tasks[task_id].is_mapped):
-                state.expanded.add(task_id)
+        state = RunState.of_rows(dag, rows)
         ready = state.evaluate(now, only=look, known_ready=known_ready)
         self._memo[(run.dag_id, run.run_id)] = (dag, before, {ti.task_id for ti in ready})
         for k, ti in state.tis.items():
@@ -346,9 +339,8 @@ class Scheduler:
             return
         weights = priority_weights(dag)
         for ti in ready:
-            task = dag.task_dict[ti.task_id]
-            if task.is_mapped and ti.task_id not in state.expanded:
-                plan.expand.append((dag, run, task))
+            if state.needs_expansion(ti):
+                plan.expand.append((dag, run, dag.task_dict[ti.task_id]))
                 continue
             plan.candidates.append((weights[ti.task_id], TIKey(run.dag_id, ti.task_id, run.run_id, ti.map_index),
                                     dag, ti.try_number))
@@ -380,8 +372,7 @@ class Scheduler:
         info = run_info_of(run)
         try:
             params = dag.params.validate(info.conf, where=f"DAG {dag.dag_id!r}")
-            count = len(task.expansion(resolution_context(dag, task.task_id, info, params,
-                                                          DbXComStore(self.sessions))))
+            count = len(expansion_of(dag, task.task_id, info, params, DbXComStore(self.sessions)))
         except NbflowException as err:
             log.warning("%s.%s: cannot expand mapped task: %s", dag.dag_id, task.task_id, err)
             ti_state.set_task_state(session, TIKey(dag.dag_id, task.task_id, run.run_id, -1), "failed",

@@ -12,25 +12,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from nbflow.authoring.context import running_task
-from nbflow.exceptions import (
-    NbflowFailException,
-    NbflowSkipException,
-    NbflowTaskTimeout,
-    ParamValidationError,
-    TemplateRenderError,
-    XComError,
-)
+from nbflow.exceptions import NbflowSkipException, NbflowTaskTimeout, XComError
 from nbflow.runtime.context import build_context
 from nbflow.runtime.logs import attempt_log_path, capture_to_log
+from nbflow.runtime.retries import is_retryable, tries_allowed, will_retry
 from nbflow.runtime.run_info import AttemptOutcome, DagRunInfo
 from nbflow.runtime.task_instance import XCOM_RETURN_KEY, RuntimeTaskInstance
 from nbflow.runtime.xcom import XComStore
 
 if TYPE_CHECKING:
     from nbflow.authoring.baseoperator import BaseOperator
-
-# Errors that retrying cannot fix.
-_NOT_RETRYABLE = (NbflowFailException, TemplateRenderError, ParamValidationError, XComError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +37,7 @@ class AttemptRequest:
 
     @property
     def tries_allowed(self) -> int:
-        return self.task.retries if self.max_tries is None else self.max_tries
+        return tries_allowed(self.task, self.max_tries)
 
 
 _NO_TIMEOUT = contextlib.nullcontext()
@@ -152,17 +143,21 @@ def _run_task(request: AttemptRequest, ti: RuntimeTaskInstance, context: dict[st
         context["exception"] = err
         log.write(traceback.format_exc())
         log.write(f"[nbflow] task failed: {error}\n")
-        return "failed", error, not isinstance(err, _NOT_RETRYABLE)
+        return "failed", error, is_retryable(err)
     return "success", None, True
 
 
 def _end_callbacks(task: "BaseOperator", state: str, retryable: bool, try_number: int, max_tries: int) -> Any:
-    """The callbacks for how the attempt ended: success, skipped, retry (tries left) or failure."""
+    """The callbacks for how the attempt ended: success, skipped, retry or failure.
+
+    Retry or failure by the rule the recorder of this outcome applies (retries.py), so the callback
+    that runs always matches the state the instance ends in.
+    """
     if state == "success":
         return task.on_success_callback
     if state == "skipped":
         return task.on_skipped_callback
-    if retryable and try_number <= max_tries:
+    if will_retry(try_number=try_number, max_tries=max_tries, retryable=retryable):
         return task.on_retry_callback
     return task.on_failure_callback
 

@@ -27,9 +27,9 @@ _EXPORTS = {
     "PoolRow": "nbflow.store.rows",
     "TaskInstanceRow": "nbflow.store.rows",
     "XComRow": "nbflow.store.rows",
-    "DagRunState": "nbflow.store.states",
-    "DagRunType": "nbflow.store.states",
-    "TaskInstanceState": "nbflow.store.states",
+    "DagRunState": "nbflow.utils.state",
+    "DagRunType": "nbflow.utils.state",
+    "TaskInstanceState": "nbflow.utils.state",
 }
 
 if TYPE_CHECKING:
@@ -47,9 +47,9 @@ if TYPE_CHECKING:
     from nbflow.store.rows import PoolRow as PoolRow
     from nbflow.store.rows import TaskInstanceRow as TaskInstanceRow
     from nbflow.store.rows import XComRow as XComRow
-    from nbflow.store.states import DagRunState as DagRunState
-    from nbflow.store.states import DagRunType as DagRunType
-    from nbflow.store.states import TaskInstanceState as TaskInstanceState
+    from nbflow.utils.state import DagRunState as DagRunState
+    from nbflow.utils.state import DagRunType as DagRunType
+    from nbflow.utils.state import TaskInstanceState as TaskInstanceState
 
 
 def __getattr__(name: str) -> Any:

@@ -14,7 +14,7 @@ from nbflow.store._prepared import prepared
 from nbflow.store._sql import rowcount, upsert
 from nbflow.store.models import PoolORM, TaskInstanceORM, table_of
 from nbflow.store.rows import PoolRow
-from nbflow.store.states import SLOT_HOLDING_STATES
+from nbflow.utils.state import SLOT_HOLDING_STATES
 
 POOL = table_of(PoolORM)
 TI = table_of(TaskInstanceORM)

@@ -16,7 +16,7 @@ from nbflow.store._prepared import prepared
 from nbflow.store._sql import ANY_STATE, check_states, insert_for, interval_bounds, rowcount, state_filter
 from nbflow.store.models import DagRunORM, table_of
 from nbflow.store.rows import DagRunRow
-from nbflow.store.states import RUN_ACTIVE_STATES, RUN_FINISHED_STATES, RUN_STATES, RUN_TYPES
+from nbflow.utils.state import RUN_ACTIVE_STATES, RUN_FINISHED_STATES, RUN_STATES, RUN_TYPES
 from nbflow.utils.timezone import utcnow
 
 DAG_RUN = table_of(DagRunORM)

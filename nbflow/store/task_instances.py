@@ -20,7 +20,7 @@ from nbflow.store.keys import TaskSpec, TIKey
 from nbflow.store.models import DagRunORM, TaskInstanceORM, table_of
 from nbflow.store.rows import TaskInstanceRow
 from nbflow.store.runs import set_dag_run_state
-from nbflow.store.states import RUN_FINISHED_STATES, TI_STATES
+from nbflow.utils.state import RUN_FINISHED_STATES, TI_STATES
 from nbflow.store.types import UtcDateTime
 from nbflow.utils.timezone import utcnow
 

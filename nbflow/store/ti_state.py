@@ -22,7 +22,7 @@ from nbflow.store._sql import ANY_STATE, check_states, rowcount, state_filter, t
 from nbflow.store.keys import TIKey
 from nbflow.store.models import TaskInstanceHistoryORM, TaskInstanceORM, table_of
 from nbflow.store.rows import TaskInstanceHistoryRow
-from nbflow.store.states import ATTEMPT_END_STATES, HEARTBEAT_STATES, TI_STATES
+from nbflow.utils.state import ATTEMPT_END_STATES, HEARTBEAT_STATES, TI_STATES
 from nbflow.store.types import UtcDateTime
 from nbflow.utils.timezone import utcnow
 

@@ -1,6 +1,8 @@
-"""Task instance and DAG run states (Airflow's names), shared by store, runtime and interfaces.
+"""Task instance and DAG run states and run types (Airflow's names): the one home of the state vocabulary.
 
-String enums: a state read from the database as a plain string compares equal to its member.
+String enums: a state read from the database as a plain string compares equal to its member. The
+groups below are built from members, so a renamed or removed state cannot linger in one of them.
+Store, runtime and interfaces all import from here (core layer).
 """
 from __future__ import annotations
 
@@ -33,5 +35,39 @@ class DagRunState(StrEnum):
     FAILED = "failed"
 
 
-FINISHED = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
-FAILED_STATES = frozenset({"failed", "upstream_failed"})
+class DagRunType(StrEnum):
+    """How a DAG run came to exist; the prefix of generated run ids (`manual__2025-01-02T...`)."""
+
+    MANUAL = "manual"
+    SCHEDULED = "scheduled"
+    BACKFILL = "backfill"
+
+
+def _values(*members: StrEnum) -> frozenset[str]:
+    # Plain strings, not members: the groups are bound into SQL (`state IN (...)`), and a driver
+    # should see `str`, whatever it does with Enum subclasses.
+    return frozenset(member.value for member in members)
+
+
+_TI = TaskInstanceState
+
+#: Every value a task instance's state column may hold (None: not yet scheduled).
+TI_STATES: frozenset[str | None] = frozenset({None, *_values(*TaskInstanceState)})
+RUN_STATES: frozenset[str] = _values(*DagRunState)
+RUN_TYPES: frozenset[str] = _values(*DagRunType)
+
+#: Final states of a task instance within a run (the run may end once every TI is in one).
+TI_FINISHED_STATES: frozenset[str] = _values(_TI.SUCCESS, _TI.FAILED, _TI.SKIPPED, _TI.UPSTREAM_FAILED, _TI.REMOVED)
+#: Airflow's `State.finished`, the name the in-process runner uses; the same set as TI_FINISHED_STATES.
+FINISHED = TI_FINISHED_STATES
+#: Finished states that make a leaf task fail its run.
+FAILED_STATES: frozenset[str] = _values(_TI.FAILED, _TI.UPSTREAM_FAILED)
+#: States that end an attempt: reaching one copies the attempt into task_instance_history.
+ATTEMPT_END_STATES: frozenset[str] = _values(_TI.SUCCESS, _TI.FAILED, _TI.SKIPPED, _TI.UP_FOR_RETRY,
+                                             _TI.UP_FOR_RESCHEDULE)
+#: States in which a task instance holds pool slots.
+SLOT_HOLDING_STATES: frozenset[str] = _values(_TI.QUEUED, _TI.RUNNING)
+#: States in which a task instance's process should be heartbeating.
+HEARTBEAT_STATES: frozenset[str] = _values(_TI.RUNNING)
+RUN_ACTIVE_STATES: frozenset[str] = _values(DagRunState.QUEUED, DagRunState.RUNNING)
+RUN_FINISHED_STATES: frozenset[str] = _values(DagRunState.SUCCESS, DagRunState.FAILED)

@@ -6,7 +6,8 @@ import signal
 
 import pytest
 
-from nbflow.operators.notebook_kernels import KernelPool, KernelSpecInfo, find_kernel_spec, kernel_is_alive
+from nbflow.operators.notebook_kernels import KernelSpecInfo, find_kernel_spec, kernel_is_alive
+from nbflow.runtime.kernel_pool import KernelPool
 from tests.runtime.scheduler_helpers import wait_for
 
 pytestmark = pytest.mark.timeout(120)

@@ -1,1 +1,1 @@
-"""Airflow-compatible path of the papermill provider (re-exports only)."""
+"""Airflow-compatible path: `nbflow.providers.papermill`, the papermill provider (re-exports only)."""

@@ -1,1 +1,1 @@
-"""Airflow 3's `airflow.providers.standard` paths as `nbflow.providers.standard` (re-exports only)."""
+"""Airflow-compatible path (Airflow 3): `nbflow.providers.standard` (re-exports only)."""

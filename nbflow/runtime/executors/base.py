@@ -3,24 +3,48 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from nbflow.runtime.workload import ExecutorEvent, Workload
 from nbflow.utils.registry import Registry
 
+if TYPE_CHECKING:
+    from nbflow.configuration import Config
+
+RunWorkload = Callable[[Workload], int]
+"""Runs one claimed attempt in this process and returns its exit code (the scheduler's own runner)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorSettings:
+    """What every executor is built with; each executor extends it with the keys of its own section."""
+
+    parallelism: int
+
 
 class BaseExecutor:
-    """Subclasses implement `start`, `queue` and `end`; finished attempts go through `_report`."""
+    """Subclasses implement `start`, `queue` and `end`; finished attempts go through `_report`.
+
+    Each subclass names its settings dataclass and reads it, once, in `settings_from_config`;
+    `nbflow.runtime.executors.factory.build_executor` is the only place that builds one.
+    """
 
     name = "base"
 
-    def __init__(self, *, parallelism: int, settings: dict[str, Any]) -> None:
-        self.parallelism = parallelism
+    def __init__(self, settings: ExecutorSettings, *, run_workload: RunWorkload | None = None) -> None:
         self.settings = settings
+        self.parallelism = settings.parallelism  # `run_workload` is kept by executors that run attempts in process
         self._events: deque[ExecutorEvent] = deque()
         self._running: dict[tuple[Any, int], Workload] = {}
         self._lock = threading.Lock()
         self.wakeup = threading.Event()
+
+    @classmethod
+    def settings_from_config(cls, config: "Config") -> ExecutorSettings:
+        """This executor's settings, read once from its config section(s) where it is built."""
+        raise NotImplementedError(f"executor {cls.name!r} does not say how to read its settings")
 
     def start(self) -> None:
         """Prepare workers; called once before the first `queue`."""

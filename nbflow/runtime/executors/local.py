@@ -14,12 +14,25 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nbflow.exceptions import NbflowException
-from nbflow.runtime.executors.base import BaseExecutor, executors
+from nbflow.runtime.executors.base import BaseExecutor, ExecutorSettings, RunWorkload, executors
 from nbflow.runtime.workload import ExecutorEvent, Workload
 from nbflow.store.keys import TIKey
+
+if TYPE_CHECKING:
+    from nbflow.configuration import Config
+
+
+@dataclass(frozen=True, slots=True)
+class LocalExecutorSettings(ExecutorSettings):
+    """`[core] parallelism` and `dags_folder` (what the worker parses), plus `[local_executor]`."""
+
+    dags_folder: Path
+    worker_start_timeout_sec: float = 120.0
 
 
 @executors.register("local")
@@ -28,9 +41,18 @@ class LocalExecutor(BaseExecutor):
 
     name = "local"
     queue_depth_factor = 4  # a backlog in the worker while the scheduler lets events gather
+    settings: LocalExecutorSettings
 
-    def __init__(self, *, parallelism: int, settings: dict[str, Any]) -> None:
-        super().__init__(parallelism=parallelism, settings=settings)
+    @classmethod
+    def settings_from_config(cls, config: "Config") -> LocalExecutorSettings:
+        return LocalExecutorSettings(
+            parallelism=config.getint("core", "parallelism"),
+            dags_folder=config.dags_folder,
+            worker_start_timeout_sec=config.getfloat("local_executor", "worker_start_timeout_sec"),
+        )
+
+    def __init__(self, settings: LocalExecutorSettings, *, run_workload: RunWorkload | None = None) -> None:
+        super().__init__(settings, run_workload=run_workload)
         self._proc: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
         self._write_lock = threading.Lock()
@@ -38,16 +60,16 @@ class LocalExecutor(BaseExecutor):
         self._restarts: list[float] = []
 
     def start(self) -> None:
-        env = dict(os.environ)
-        env.update(self.settings.get("env", {}))
-        cmd = [sys.executable, "-m", "nbflow.runtime.worker", "--dags-folder", str(self.settings["dags_folder"]),
+        cmd = [sys.executable, "-m", "nbflow.runtime.worker", "--dags-folder", str(self.settings.dags_folder),
                "--parallelism", str(self.parallelism)]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
-                                      env=env, start_new_session=True)
+                                      env=dict(os.environ), start_new_session=True)
         self._reader = threading.Thread(target=self._read_events, daemon=True, name="local-executor-reader")
         self._reader.start()
-        if not self._ready.wait(120):
-            raise NbflowException("the local executor's worker did not start within 120 s; see its stderr")
+        timeout = self.settings.worker_start_timeout_sec
+        if not self._ready.wait(timeout):
+            raise NbflowException(f"the local executor's worker did not start within {timeout:g} s "
+                                  f"([local_executor] worker_start_timeout_sec); see its stderr")
 
     def queue(self, workload: Workload) -> None:
         proc = self._proc

@@ -1,1 +1,1 @@
-"""Airflow-compatible path of the papermill provider's operators (re-exports only)."""
+"""Airflow-compatible path: `nbflow.providers.papermill.operators` (re-exports only)."""

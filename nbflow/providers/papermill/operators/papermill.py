@@ -1,3 +1,3 @@
-"""Airflow-compatible path: `from nbflow.providers.papermill.operators.papermill import PapermillOperator`."""
+"""Airflow-compatible path: `nbflow.providers.papermill.operators.papermill.PapermillOperator` (re-exports only)."""
 from nbflow.operators.notebook import NotebookOperator as NotebookOperator
 from nbflow.operators.notebook import PapermillOperator as PapermillOperator

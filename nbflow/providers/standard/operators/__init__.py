@@ -1,1 +1,1 @@
-"""Airflow 3's `airflow.providers.standard.operators` (re-exports only)."""
+"""Airflow-compatible path (Airflow 3): `nbflow.providers.standard.operators` (re-exports only)."""

@@ -1,4 +1,4 @@
-"""Airflow 3 path: `nbflow.providers.standard.operators.python` (re-exports only)."""
+"""Airflow-compatible path (Airflow 3): `nbflow.providers.standard.operators.python` (re-exports only)."""
 from nbflow.operators.python import BranchPythonOperator as BranchPythonOperator
 from nbflow.operators.python import ExternalPythonOperator as ExternalPythonOperator
 from nbflow.operators.python import PythonOperator as PythonOperator

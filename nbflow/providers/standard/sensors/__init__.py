@@ -1,1 +1,1 @@
-"""Airflow 3's `airflow.providers.standard.sensors` (re-exports only; sensors come with a later issue)."""
+"""Airflow-compatible path (Airflow 3): `nbflow.providers.standard.sensors` (re-exports only; sensors come later)."""
