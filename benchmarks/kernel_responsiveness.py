@@ -2,7 +2,7 @@
 
 A real python3 kernel loads nbflow, defines a chain of 100 `%%task` cells (a chain keeps the scheduler
 busy, one task after another, for the whole run), starts the in-kernel scheduler and `%dag run`s the
-DAG, which displays a DagWidget whose refresher thread polls the database every 0.5 s. While the run
+DAG, which displays a DagWidget whose refresher thread polls the database (refresher.INTERVAL). While the run
 goes, `1` is executed back to back; each round trip is send → execute_reply. The run's end is seen
 the way a front end sees it: the widget's `runs` update saying success or failed.
 Goal (issue 13): median ≤ 20 ms, worst ≤ 100 ms.
