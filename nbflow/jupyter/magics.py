@@ -377,7 +377,9 @@ class NbflowMagics(Magics):
         from nbflow.jupyter.widgets import DagWidget
 
         widget = DagWidget(dag.dag_id, run_id, dag=dag, env=self.env)
-        widget.display_handle = display(widget, display_id=True)
+        handle = display(widget, display_id=True)
+        if getattr(self.shell, "kernel", None) is not None:  # a terminal has no output to update later
+            widget.display_handle = handle
         self.widgets.append(widget)
         return widget
 

@@ -205,6 +205,9 @@ class DagWidget(anywidget.AnyWidget):
         except Exception:  # noqa: BLE001 - only the saved copy; the live widget is unaffected
             pass
 
+    def __repr__(self) -> str:
+        return f"DagWidget({self.dag_id!r}, run {self.run_id or 'none yet'})"
+
     def close(self) -> None:
         refresher.forget(self)
         super().close()

@@ -32,9 +32,11 @@ def preload() -> None:
     import jinja2.sandbox  # noqa: F401
 
     import nbflow.operators.bash  # noqa: F401 - registers @task.bash
+    import nbflow.operators.cell  # noqa: F401 - `%%task` cells
     import nbflow.operators.python  # noqa: F401 - registers @task and its Python kinds
     from nbflow.authoring.templating import make_template_env
     make_template_env(None).from_string("{{ 1 }}").render()
+    import nbflow.runtime.notebook_dags  # noqa: F401 - builds kernel cells that workloads carry
 
 
 @dataclass(frozen=True, slots=True)

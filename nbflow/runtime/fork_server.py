@@ -81,11 +81,27 @@ def serve(control: socket.socket, attempt_main: Callable[[socket.socket], int]) 
                     request = b""
                 if request == b"fork":
                     children.add(_fork_one(control, attempt_main, wake_read, wake_write))
+                elif request.startswith(LEARN):
+                    learn(request[len(LEARN):].decode())
                 else:  # retire, or the worker closed its end
                     open_ = False
                     selector.unregister(control)
         _reap(control, children)
     return 0
+
+
+LEARN = b"learn "
+
+
+def learn(path: str) -> None:
+    """Build the DAGs of kernel cells (a DagSource saved as JSON at `path`) here, once, so that the
+    processes forked from now on find them built instead of each building them for its attempt."""
+    try:
+        from nbflow.runtime.dag_source import DagSource, dags_from_cells
+        with open(path, encoding="utf-8") as file:
+            dags_from_cells(DagSource.from_dict(json.load(file)))
+    except Exception:  # noqa: BLE001 - only a speed-up: an attempt builds what is not built here
+        pass
 
 
 def _fork_one(control: socket.socket, attempt_main: Callable[[socket.socket], int], *inherited: int) -> int:

@@ -202,10 +202,6 @@ def _line_in(err: BaseException, filename: str) -> int | None:
 
 
 def _make_task(cell: MagicCell, setups: list[str], where: str, base_folder: str | None) -> Any:
-    from nbflow.operators.bash import BashOperator
-    from nbflow.operators.cell import CellTaskOperator
-    from nbflow.operators.notebook import NotebookOperator
-
     args = cell.arguments()
     options: dict[str, Any] = {"task_id": args.task_id}
     if args.retries is not None:
@@ -224,11 +220,14 @@ def _make_task(cell: MagicCell, setups: list[str], where: str, base_folder: str 
         options["email_on_failure"] = True
     try:
         if cell.magic == "task":
+            from nbflow.operators.cell import CellTaskOperator
             return CellTaskOperator(source=cell.body, setup=setups, cell=cell.cell, **options)
         if cell.magic == "bash_task":
+            from nbflow.operators.bash import BashOperator
             if not cell.body.strip():
                 raise DagDefinitionError("the cell has no bash script below the magic line")
             return BashOperator(bash_command=cell.body, **options)
+        from nbflow.operators.notebook import NotebookOperator
         notebook = args.notebook
         if base_folder and not os.path.isabs(notebook) and (Path(base_folder) / notebook).exists():
             notebook = str(Path(base_folder) / notebook)

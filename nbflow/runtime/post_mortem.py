@@ -155,13 +155,13 @@ def _ran(row: "TaskInstanceRow | None", dag_id: str, task_id: str, run_id: str, 
 def _rendered(dag: "DAG", task: "BaseOperator", run: DagRunInfo, map_index: int, try_number: int,
               max_tries: int, xcoms: DbXComStore) -> tuple["BaseOperator", dict[str, Any], str | None]:
     """The task copy an attempt runs, its context, and why rendering failed (the attempt failed the same way)."""
-    from nbflow.runtime.inprocess import resolution_context
+    from nbflow.runtime.expansion import expansion_of
 
     params = dag.params.validate(run.conf, where=f"DAG {dag.dag_id!r}")
     if task.is_mapped:
         if map_index < 0:
             raise NbflowException(f"task {dag.dag_id}.{task.task_id} is mapped; pass --map-index I")
-        task = task.unmap(task.expansion(resolution_context(dag, task.task_id, run, params, xcoms))[map_index])
+        task = task.unmap(expansion_of(dag, task.task_id, run, params, xcoms)[map_index])
     ti = RuntimeTaskInstance(task=task, run=run, map_index=map_index, try_number=try_number, max_tries=max_tries,
                              xcoms=xcoms)
     context = build_context(task=task, run=run, ti=ti, params=params)

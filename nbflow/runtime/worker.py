@@ -32,6 +32,7 @@ from typing import Any
 
 from nbflow.configuration import load_config
 from nbflow.runtime.attempt_process import preload
+from nbflow.runtime.fork_server import LEARN
 from nbflow.runtime.workload import Workload
 
 
@@ -174,7 +175,9 @@ class Worker:
         while "\n" in self._buffer:
             line, self._buffer = self._buffer.split("\n", 1)
             if line.strip():
-                self.pending.append(Workload.from_json(line))
+                workload = Workload.from_json(line)
+                self._teach(workload)
+                self.pending.append(workload)
 
     # -- starting an attempt ------------------------------------------------------------------------
 
@@ -328,6 +331,7 @@ class Worker:
                                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         theirs.close()
         self.server, self.forks_asked = ours, 0
+        self._taught: set[str] = set()  # kernel-cell sources this fork server has built
         self.server_pids[ours] = proc.pid
         self._server_procs.append(proc)  # kept so Python does not reap it behind our back
         self.selector.register(ours, selectors.EVENT_READ, "server")
@@ -511,6 +515,25 @@ class Worker:
         if ready and following is not None:
             ready = ready[1:]
         self.pending.extendleft(reversed(ready))
+
+    def _teach(self, workload: Workload) -> None:
+        """Have the fork server build a workload's kernel cells once, so later attempts find them built
+        (messages to it are small: the source goes through a file)."""
+        source = workload.source
+        if source.is_file or self.server is None or source.content_hash in self._taught:
+            return
+        self._taught.add(source.content_hash)
+        folder = self.config.home / "sources"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{source.content_hash}.json"
+            if not path.exists():
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(json.dumps(source.to_dict()), encoding="utf-8")
+                os.replace(tmp, path)
+            self.server.send(LEARN + str(path).encode())
+        except OSError:
+            pass  # attempts build the cells themselves
 
     def _dag(self, workload: Workload) -> Any:
         """The workload's DAG: parsed from the dags folder here, or built from the kernel cells it carries."""

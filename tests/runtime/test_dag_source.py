@@ -36,7 +36,7 @@ def test_a_workload_from_kernel_cells_runs_in_the_local_worker(env) -> None:
     assert api.get_run(environment, "from_cells", run.run_id).state == "success"
     assert {ti.task_id: ti.state for ti in api.task_states(environment, "from_cells", run.run_id)} == \
         {"root": "success", "double": "success", "shout": "success"}
-    assert api.get_xcom_json(environment, "from_cells", "double", run_id=run.run_id) == "14"
+    assert api.get_xcom(environment, "from_cells", "double", run.run_id).value == 14
     assert "doubling 7" in api.log_path(environment, "from_cells", run.run_id, "double", None).read_text()
     assert "double is 14" in api.log_path(environment, "from_cells", run.run_id, "shout", None).read_text()
 
