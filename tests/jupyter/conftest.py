@@ -46,5 +46,7 @@ def ipython(nbflow_env: NbflowEnv, capsys: pytest.CaptureFixture[str]) -> Iterat
     magics = NbflowMagics(shell)
     shell.register_magics(magics)
     yield Shell(shell, capsys, magics)
+    for widget in magics.widgets:  # as the kernel's end would: no widget outlives its test
+        widget.close()
     if magics._scheduler is not None:
         magics._scheduler.stop()

@@ -129,9 +129,10 @@ def test_a_dag_defined_after_start_is_scheduled_too(shell: Shell) -> None:
 
 
 def test_dag_run_of_a_paused_dag_says_so_and_unpause_lets_it_run(ipython: Shell, monkeypatch) -> None:
-    monkeypatch.setenv("NBFLOW__SCHEDULER__HEARTBEAT_SEC", "0.2")  # paused at creation: the default
-    define(ipython, *CHAIN)
+    monkeypatch.setenv("NBFLOW__SCHEDULER__HEARTBEAT_SEC", "0.2")
+    define(ipython, *CHAIN)  # a DAG defined in the kernel is not paused at creation: the user pauses it
     ipython.ok("%nbflow scheduler start")
+    assert ipython.ok("%dag pause chain").out.strip() == "DAG chain paused"
     queued = ipython.ok("%dag run chain").out
     assert "DAG chain is paused, so the run waits: unpause it with `%dag unpause chain`" in queued
     run_id = only_run(ipython, "chain")
