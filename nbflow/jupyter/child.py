@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from nbflow.runtime.source_runner import RESULT_MARK
+from nbflow.runtime.source_runner import EVENT_MARK, RESULT_MARK
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,8 +22,10 @@ class ChildResult:
     lines: tuple[str, ...]  # everything else it printed
 
 
-def run_child(request: dict[str, Any], *, show: Callable[[str], None] | None = None) -> ChildResult:
-    """Start the runner with `request`, hand each line it prints to `show` as it comes."""
+def run_child(request: dict[str, Any], *, show: Callable[[str], None] | None = None,
+              on_event: Callable[[dict[str, Any]], None] | None = None) -> ChildResult:
+    """Start the runner with `request`, hand each line it prints to `show` and each event to `on_event`
+    as they come."""
     show = show or (lambda line: print(line, flush=True))
     proc = subprocess.Popen([sys.executable, "-m", "nbflow.runtime.source_runner"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
@@ -37,6 +39,10 @@ def run_child(request: dict[str, Any], *, show: Callable[[str], None] | None = N
             line = raw.rstrip("\n")
             if line.startswith(RESULT_MARK):
                 result = json.loads(line[len(RESULT_MARK):])
+                continue
+            if line.startswith(EVENT_MARK):
+                if on_event is not None:
+                    on_event(json.loads(line[len(EVENT_MARK):]))
                 continue
             lines.append(line)
             show(line)

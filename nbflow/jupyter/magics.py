@@ -44,6 +44,7 @@ def _dag_command_parser() -> argparse.ArgumentParser:
     test.add_argument("dag_id", metavar="DAG_ID")
     test.add_argument("--logical-date", metavar="DATE")
     test.add_argument("--conf", metavar="JSON")
+    test.add_argument("--no-widget", action="store_true", help="do not show the test run's live graph")
     run = verbs.add_parser("run", add_help=False, help="trigger a run for the scheduler; returns at once")
     run.add_argument("dag_id", metavar="DAG_ID")
     run.add_argument("--conf", metavar="JSON")
@@ -371,12 +372,12 @@ class NbflowMagics(Magics):
         self._show_widget(saved or dag)
         return None
 
-    def _show_widget(self, dag: "DAG", run_id: str | None = None) -> Any:
+    def _show_widget(self, dag: "DAG", run_id: str | None = None, reader: Any = None) -> Any:
         from IPython.display import display
 
         from nbflow.jupyter.widgets import DagWidget
 
-        widget = DagWidget(dag.dag_id, run_id, dag=dag, env=self.env)
+        widget = DagWidget(dag.dag_id, run_id, dag=dag, env=None if reader is not None else self.env, reader=reader)
         handle = display(widget, display_id=True)
         if getattr(self.shell, "kernel", None) is not None:  # a terminal has no output to update later
             widget.display_handle = handle
@@ -396,7 +397,22 @@ class NbflowMagics(Magics):
         dag = self._dag(args.dag_id)
         request = {"action": "test", "source": self._source(dag).to_dict(), "dag_id": dag.dag_id,
                    "logical_date": args.logical_date, "conf": _conf(args.conf, "%dag test")}
-        child = run_child(request)
+        feed = widget = None
+        if not args.no_widget:
+            from nbflow.configuration import load_config
+            from nbflow.jupyter.dag_test_feed import DagTestFeed
+            feed = DagTestFeed(dag.dag_id, list(dag.task_dict), load_config().log_folder)
+            widget = self._show_widget(dag, None, reader=feed.view)
+
+        def hear(event: dict[str, Any]) -> None:
+            assert feed is not None and widget is not None
+            feed.hear(event)
+            widget.refresh()
+
+        child = run_child(request, on_event=hear if feed is not None else None)
+        if feed is not None and widget is not None:
+            feed.finish(child.exit_code == 0)
+            widget.refresh()
         if child.exit_code != 0:
             last = child.lines[-1] if child.lines else f"exit code {child.exit_code}"
             raise UsageError(f"%dag test {dag.dag_id}: {last.removeprefix('error: ')}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,9 +70,13 @@ class DagWidget(anywidget.AnyWidget):
     message = traitlets.Unicode("").tag(sync=True)  # one line: what went wrong, or what a button did
 
     def __init__(self, dag_id: str, run_id: str | None = None, *, dag: "DAG | None" = None,
-                 env: "Environment | None" = None, refresh: bool = True) -> None:
+                 env: "Environment | None" = None, refresh: bool = True,
+                 reader: "Callable[[DagWidget], RunView | None] | None" = None) -> None:
+        """`reader`, when given, replaces the database as what the widget shows (a `%dag test` run is in
+        no database); the buttons then only say so."""
         super().__init__(dag_id=dag_id, run_id=run_id or "", follow_latest=run_id is None)
-        self._env = env or _default_env()
+        self._reader = reader
+        self._env = env if env is not None or reader is not None else _default_env()
         self.dag = dag if dag is not None else self._find_dag(dag_id)
         self._view: RunView | None = None
         self._static_for: tuple[Any, ...] | None = None
@@ -98,6 +103,8 @@ class DagWidget(anywidget.AnyWidget):
     def read(self) -> RunView | None:
         """What the database says now (runs on the refresher thread); None with `message` set when it cannot."""
         from nbflow.runtime.run_view import read_run_view
+        if self._reader is not None:
+            return self._reader(self)
         try:
             return read_run_view(self._env.readers, self._env.config.log_folder, self.dag_id,
                                  run_id=None if self.follow_latest else (self.run_id or None),
@@ -150,6 +157,8 @@ class DagWidget(anywidget.AnyWidget):
         """Trigger, clear_failed, pause or unpause, through the runtime's door; what happened, in one line."""
         from nbflow.runtime import api
 
+        if self._reader is not None:
+            return f"this is a test run, kept in no database: `%dag run {self.dag_id}` starts a run these buttons act on"
         if action == "trigger":
             run = api.trigger_dag(self._env, self.dag_id)
             self.follow_latest = True

@@ -6,11 +6,13 @@ own (see source_runner.py) with each attempt forked from that process, so the ke
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from nbflow.runtime.inprocess import RunResult, TaskEvent, make_run_info, run_dag_in_process
+from nbflow.runtime.run_info import DagRunInfo
 from nbflow.runtime.logs import attempt_log_path
 from nbflow.utils.masking import masker
 
@@ -58,9 +60,12 @@ class TaskLines:
 
 def test_dag(dag: "DAG", *, logical_date: datetime | None = None, run_conf: dict[str, Any] | None = None,
              log_folder: Path | None = None, out: TextIO | None = None, isolate: bool = False,
-             echo_logs: bool = False, max_xcom_size: int | None = None) -> RunResult:
+             echo_logs: bool = False, max_xcom_size: int | None = None,
+             on_run: Callable[[DagRunInfo], None] | None = None,
+             on_event: Callable[[TaskEvent], None] | None = None) -> RunResult:
     """Run every task of one run of `dag` now, printing each task's state as it ends (and, with
-    `echo_logs`, each task's log as it is written)."""
+    `echo_logs`, each task's log as it is written). `on_run` hears of the run before its first task,
+    `on_event` of every task instance starting and ending (a live view follows the test with them)."""
     out = out or sys.stdout
     if log_folder is None:
         from nbflow.configuration import load_config
@@ -68,7 +73,15 @@ def test_dag(dag: "DAG", *, logical_date: datetime | None = None, run_conf: dict
     run = make_run_info(dag, logical_date, run_conf)
     out.write(f"testing DAG {dag.dag_id}, run {run.run_id}: {len(dag.task_dict)} task(s)\n")
     lines = TaskLines(dag, out, log_folder, run.run_id)
-    result = run_dag_in_process(dag, run=run, log_folder=log_folder, on_event=lines, isolate=isolate,
+    if on_run is not None:
+        on_run(run)
+
+    def hear(event: TaskEvent) -> None:
+        lines(event)
+        if on_event is not None:
+            on_event(event)
+
+    result = run_dag_in_process(dag, run=run, log_folder=log_folder, on_event=hear, isolate=isolate,
                                 echo=out if echo_logs else None, max_xcom_size=max_xcom_size)
     if result.state == "success":
         out.write(f"run {run.run_id}: success in {result.duration:.3f} s\n")

@@ -7,7 +7,9 @@ runs a task) and relay its output under the cell. The request is one JSON object
     {"action": "run_task", "source": {...}, "dag_id": "etl", "task_id": "load", "upstream": {"extract": "<json>"}}
 
 Human-readable lines go to stdout as they happen; `run_task` ends with one line that starts with
-RESULT_MARK and holds the outcome as JSON. The exit code is 0 when the run or task succeeded.
+RESULT_MARK and holds the outcome as JSON. `test` also prints, marked with EVENT_MARK, one JSON line for
+the run and one per task instance starting or ending (the kernel's live graph follows them). The exit
+code is 0 when the run or task succeeded.
 """
 from __future__ import annotations
 
@@ -22,6 +24,11 @@ if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
 
 RESULT_MARK = "\x1enbflow-result "
+EVENT_MARK = "\x1enbflow-event "
+
+
+def _emit(event: dict[str, Any]) -> None:
+    print(EVENT_MARK + json.dumps(event, default=str), flush=True)
 
 
 def load(source: DagSource, dag_id: str) -> "DAG":
@@ -49,7 +56,12 @@ def test(request: dict[str, Any]) -> int:
     dag = load(DagSource.from_dict(request["source"]), request["dag_id"])
     logical = datetime.fromisoformat(request["logical_date"]) if request.get("logical_date") else None
     result = test_dag(dag, logical_date=logical, run_conf=request.get("conf") or {}, log_folder=config.log_folder,
-                      out=sys.stdout, isolate=True, max_xcom_size=config.getint("core", "max_xcom_size"))
+                      out=sys.stdout, isolate=True, max_xcom_size=config.getint("core", "max_xcom_size"),
+                      on_run=lambda run: _emit({"kind": "run", "run_id": run.run_id,
+                                                "logical_date": run.logical_date.isoformat()}),
+                      on_event=lambda e: _emit({"kind": e.kind, "task_id": e.task_id, "map_index": e.map_index,
+                                                "state": e.state, "try_number": e.try_number,
+                                                "duration": e.duration}))
     return 0 if result.state == "success" else 1
 
 

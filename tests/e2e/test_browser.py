@@ -54,18 +54,19 @@ SMOKE_CELLS = [
 
 @dataclass(frozen=True)
 class NotebookCase:
-    """A notebook to run, the task whose node the test clicks (None: the last node) and text its log
-    panel must then show besides the attempt's own `[nbflow] ... success` lines."""
+    """A notebook to run, the DAG its `%dag run` cell runs, the task whose node the test clicks (None: the
+    last node) and text its log panel must then show besides the attempt's own `[nbflow] ... success` lines."""
 
     name: str
+    dag_id: str
     click_task: str | None
     log_text: str | None
 
 
 CASES = [
-    pytest.param(NotebookCase("browser_smoke.ipynb", "load", "loaded total 12"), id="smoke"),
+    pytest.param(NotebookCase("browser_smoke.ipynb", "browser_smoke", "load", "loaded total 12"), id="smoke"),
     # Skipped by a mark, not in the test: a skipped case then starts no JupyterLab.
-    pytest.param(NotebookCase("notebooks/tutorial.ipynb", None, None), id="tutorial",
+    pytest.param(NotebookCase("notebooks/tutorial.ipynb", "tutorial_orders", None, None), id="tutorial",
                  marks=pytest.mark.skipif(not TUTORIAL.is_file(), reason="notebooks/tutorial.ipynb is not written yet")),
 ]
 
@@ -244,12 +245,15 @@ def _wait_unless_a_cell_fails(page, predicate: str, arg: object, timeout: float)
         pytest.fail(f"a cell failed:\n{value}", pytrace=False)
 
 
-# A widget whose graph has every node painted `state` (attribute and computed fill). Its cell gets the
+# A widget whose graph has every node painted `state` (attribute and computed fill), shown by the cell
+# whose source holds `cellText` (the `%dag run` cell: other cells show widgets too). Its cell gets the
 # attribute `data-test-finished`, so the test keeps to that widget even if later cells show more; the
 # cell, not the widget's element: when the run ends the kernel updates the display (the static copy
 # a saved notebook keeps), and JupyterLab renders a new view of the same model in the same cell.
-ALL_NODES_PAINTED = """([state, colour]) => {
+ALL_NODES_PAINTED = """([state, colour, cellText]) => {
   for (const widget of document.querySelectorAll('.jp-OutputArea-output .nbflow-dag')) {
+    const input = widget.closest('.jp-Cell')?.querySelector('.jp-InputArea-editor');
+    if (!input || !input.textContent.includes(cellText)) continue;
     const nodes = [...widget.querySelectorAll('.nbflow-graph svg g.node')];
     if (nodes.length > 0 && nodes.every(node => node.getAttribute('data-state') === state &&
         [...node.querySelectorAll('path, polygon')].some(shape => getComputedStyle(shape).fill === colour))) {
@@ -277,7 +281,8 @@ def test_notebook_run_turns_the_graph_green_and_a_clicked_node_shows_its_log(
 
         _wait_unless_a_cell_fails(page, "() => !!document.querySelector('.nbflow-dag .nbflow-graph svg g.node')",
                                   None, timeout=120_000)
-        _wait_unless_a_cell_fails(page, ALL_NODES_PAINTED, ["success", _rgb(STATE_COLORS["success"])],
+        _wait_unless_a_cell_fails(page, ALL_NODES_PAINTED,
+                                  ["success", _rgb(STATE_COLORS["success"]), f"%dag run {case.dag_id}"],
                                   timeout=180_000)
         widget = page.locator(".jp-Cell[data-test-finished] .jp-OutputArea-output .nbflow-dag").last
 

@@ -67,7 +67,8 @@ def test_cell_tasks_run_in_child_processes_and_dag_test_passes_in_a_real_kernel(
     assert out[3] == "made the numbers\n[2, 4, 9, " + out[3].split(", ")[-1]
     assert out[4] == "True"  # the task ran in a process of its own, not in the kernel
     assert out[5] == "5"
-    assert out[6].startswith("testing DAG numbers") and ": success in " in out[6]
+    assert out[6].startswith("DagWidget('numbers'")  # the test run's live graph (its plain-text form here)
+    assert "testing DAG numbers" in out[6] and ": success in " in out[6]
 
 
 def test_a_segfaulting_cell_task_fails_with_its_reason_and_the_kernel_lives_on(

@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
+from IPython.core.error import UsageError
 
+from nbflow.graph import STATE_COLORS
 from tests.conftest import NbflowEnv, write_dag
 
 PEEK_DAG = """
@@ -148,3 +150,23 @@ def test_dag_show_displays_a_live_widget_for_a_kernel_dag(ipython, tmp_path: Pat
     assert widget.dag_id == "etl" and widget.node_ids == {"n_one": "one"}
     assert 'id="n_one"' in widget.svg
     widget.close()
+
+
+def test_dag_test_shows_a_widget_that_follows_the_test_run_without_a_database(ipython, nbflow_env) -> None:  # noqa: ANN001
+    ipython.ok("%%dag etl\npass")
+    ipython.ok("%%task fine\nprint('all fine')\n1")
+    ipython.ok("%%task broken --upstream fine\nraise ValueError('no rows today')")
+    result = ipython.run("%dag test etl")
+    assert isinstance(result.error, UsageError) and "task broken failed" in str(result.error)
+    widget = ipython.magics.widgets[-1]
+    assert widget.states == {"fine": "success", "broken": "failed"}
+    assert [(row["task_id"], row["state"], row["try_number"]) for row in widget.tasks] == \
+        [("fine", "success", 1), ("broken", "failed", 1)]
+    assert widget.runs[0]["state"] == "failed" and widget.run_id.startswith("manual__")
+    assert "ValueError: no rows today" in widget.log  # the failed task's log, shown without a click
+    widget.selected_task = "fine"
+    widget.refresh()
+    assert "all fine" in widget.log
+    assert node_fill(widget.static_html(), "broken") == STATE_COLORS["failed"]
+    assert not (nbflow_env.home / "nbflow.db").exists()  # a test run is kept in no database
+    assert "kept in no database" in widget.act("trigger")
