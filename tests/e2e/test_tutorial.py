@@ -14,19 +14,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.ipynb import cell_text
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _text(cell) -> str:
-    parts = []
-    for output in cell.get("outputs", []):
-        if output["output_type"] == "stream":
-            parts.append(output["text"])
-        elif output["output_type"] == "error":
-            parts.append(f"{output['ename']}: {output['evalue']}")
-        else:
-            parts.append((output.get("data") or {}).get("text/plain", ""))
-    return "".join(parts)
 
 
 def test_the_tutorial_runs_top_to_bottom_without_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,7 +34,7 @@ def test_the_tutorial_runs_top_to_bottom_without_an_error(tmp_path: Path, monkey
     finally:
         nbformat.write(notebook, str(tmp_path / "executed.ipynb"))
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    outputs = {cell.source.splitlines()[0]: _text(cell) for cell in code}
+    outputs = {cell.source.splitlines()[0]: cell_text(cell) for cell in code}
     assert not [cell for cell in code for o in cell.get("outputs", []) if o["output_type"] == "error"]
     assert "12 orders on " in outputs["%%task orders --run"]
     assert outputs["%dag test tutorial_orders"].rstrip().splitlines()[-1].endswith(" s")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import nbformat
 import pytest
@@ -10,6 +9,7 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
 from tests.conftest import NbflowEnv
+from tests.ipynb import cell_text
 
 RAISES = "raises-exception"  # nbclient's tag for a cell expected to fail; the cells after it still run
 
@@ -29,19 +29,7 @@ def execute(folder: Path, *cells: str | tuple[str, str]) -> list[str]:
         client.execute()
     finally:
         nbformat.write(notebook, str(folder / "executed.ipynb"))  # for whoever reads a failure
-    return [_text(cell) for cell in notebook.cells]
-
-
-def _text(cell: Any) -> str:
-    parts = []
-    for output in cell.get("outputs", []):
-        if output["output_type"] == "stream":
-            parts.append(output["text"])
-        elif output["output_type"] == "error":
-            parts.append(f"{output['ename']}: {output['evalue']}")
-        else:
-            parts.append((output.get("data") or {}).get("text/plain", ""))
-    return "".join(parts)
+    return [cell_text(cell) for cell in notebook.cells]
 
 
 @pytest.fixture
