@@ -1,6 +1,7 @@
 """A real IPython InteractiveShell with the nbflow magics, configured only by the test."""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -50,3 +51,11 @@ def ipython(nbflow_env: NbflowEnv, capsys: pytest.CaptureFixture[str]) -> Iterat
         widget.close()
     if magics._scheduler is not None:
         magics._scheduler.stop()
+
+
+def node_fill(svg: str, task_id: str) -> str:
+    """The fill colour of a task's node in a static SVG, found by its node id."""
+    block = svg[svg.index(f'id="n_{task_id}"'):]
+    found = re.search(r'fill="(#[0-9a-f]{6})"', block)
+    assert found is not None, f"no fill colour on the node of {task_id}"
+    return found.group(1)

@@ -6,9 +6,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+from nbflow.graph import STATE_COLORS
 from nbflow.runtime import api
 from tests.conftest import NbflowEnv
-from tests.jupyter.conftest import Shell
+from tests.jupyter.conftest import Shell, node_fill
 from tests.runtime.scheduler_helpers import wait_for
 
 CHAIN = ["%%dag chain\npass", "%%task one\n1", "%%task two --upstream one\none + 1"]
@@ -50,6 +51,22 @@ def test_dag_run_returns_at_once_and_the_kernel_scheduler_runs_it_to_success(she
     assert shell.ok("%xcom chain two").value == 2
     assert shell.ok(f"%xcom chain one --run {run_id}").value == 1
     assert api.get_run(shell.magics.env, "chain", run_id).conf == {"x": 1}
+
+
+def test_the_widget_of_dag_run_follows_the_kernel_schedulers_run_to_its_end(shell: Shell) -> None:
+    define(shell, *CHAIN[:2], "%%task two --upstream one\nprint('two got', one)\none + 1")
+    shell.ok("%nbflow scheduler start")
+    shell.ok("%dag run chain")
+    widget = shell.magics.widgets[-1]  # refreshed by the kernel's refresher thread, not by this test
+    run_id = only_run(shell, "chain")
+    widget.selected_task = "two"
+    wait_for(lambda: widget.states == {"one": "success", "two": "success"}, timeout=120)
+    assert widget.run_id == run_id
+    wait_for(lambda: "two got 1" in widget.log and "[nbflow] success after" in widget.log, timeout=30)
+    wait_for(lambda: any(r["run_id"] == run_id and r["state"] == "success" for r in widget.runs), timeout=30)
+    assert [(row["task_id"], row["state"], row["try_number"]) for row in widget.tasks] == \
+        [("one", "success", 1), ("two", "success", 1)]
+    assert node_fill(widget.static_html(), "two") == STATE_COLORS["success"]
 
 
 def test_a_redefined_task_runs_its_new_code_in_the_next_run(shell: Shell) -> None:

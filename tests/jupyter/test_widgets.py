@@ -1,7 +1,6 @@
 """DagWidget against a real metadata database: runs started anywhere, logs, buttons, the refresher."""
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import threading
@@ -13,6 +12,7 @@ from IPython.core.error import UsageError
 
 from nbflow.graph import STATE_COLORS
 from tests.conftest import NbflowEnv, write_dag
+from tests.jupyter.conftest import node_fill
 
 PEEK_DAG = """
 from datetime import datetime
@@ -61,12 +61,6 @@ def widget_for(dag_id: str, **kwargs):  # noqa: ANN201 - test helper
     return DagWidget(dag_id, env=Environment.from_config(load_config()), **kwargs)
 
 
-def node_fill(svg: str, task_id: str) -> str:
-    """The fill colour of a task's node in a static SVG, found by its node id."""
-    block = svg[svg.index(f'id="n_{task_id}"'):]
-    return re.search(r'fill="(#[0-9a-f]{6})"', block).group(1)
-
-
 def test_widget_shows_a_run_that_another_process_ran(finished_run: NbflowEnv) -> None:
     widget = widget_for("peek", refresh=False)
     assert widget.states == {"look": "success", "fail": "failed", "after": "upstream_failed"}
@@ -75,7 +69,6 @@ def test_widget_shows_a_run_that_another_process_ran(finished_run: NbflowEnv) ->
 
 
 def test_static_copy_colours_each_node_by_its_state(finished_run: NbflowEnv) -> None:
-    from nbflow.graph import STATE_COLORS
     page = widget_for("peek", refresh=False).static_html()
     assert node_fill(page, "look") == STATE_COLORS["success"]
     assert node_fill(page, "fail") == STATE_COLORS["failed"]
