@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from nbflow.runtime.dag_source import DagSource
+from nbflow.utils.state import DagRunState, TaskInstanceState
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
@@ -50,7 +51,7 @@ def test(request: dict[str, Any]) -> int:
     logical = datetime.fromisoformat(request["logical_date"]) if request.get("logical_date") else None
     result = test_dag(dag, logical_date=logical, run_conf=request.get("conf") or {}, log_folder=config.log_folder,
                       out=sys.stdout, isolate=True, max_xcom_size=config.getint("core", "max_xcom_size"))
-    return 0 if result.state == "success" else 1
+    return 0 if result.state == DagRunState.SUCCESS else 1
 
 
 def run_task(request: dict[str, Any]) -> int:
@@ -78,7 +79,7 @@ def run_task(request: dict[str, Any]) -> int:
     value = xcoms.get(TIKey(dag.dag_id, task.task_id, run.run_id, -1), "return_value")
     print(RESULT_MARK + json.dumps({"state": outcome.state, "error": outcome.error, "return_value": value,
                                     "log_path": outcome.log_path, "duration": outcome.duration}), flush=True)
-    return 0 if outcome.state == "success" else 1
+    return 0 if outcome.state == TaskInstanceState.SUCCESS else 1
 
 
 def main() -> int:
