@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from nbflow.exceptions import GraphRenderError
+from nbflow.utils.state import TaskInstanceState as TI
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
@@ -20,18 +21,18 @@ if TYPE_CHECKING:
 
 # One fill colour per task instance state: Airflow's hues, lightened so black labels stay readable.
 STATE_COLORS: dict[str, str] = {
-    "success": "#8fd18f",
-    "running": "#b8f5b8",
-    "failed": "#f08080",
-    "upstream_failed": "#ffb366",
-    "skipped": "#ffa6d5",
-    "up_for_retry": "#ffe066",
-    "up_for_reschedule": "#7fe5dc",
-    "queued": "#cccccc",
-    "scheduled": "#e3cfa8",
-    "deferred": "#c9adf2",
-    "restarting": "#f0a3f0",
-    "removed": "#eeeeee",
+    TI.SUCCESS: "#8fd18f",
+    TI.RUNNING: "#b8f5b8",
+    TI.FAILED: "#f08080",
+    TI.UPSTREAM_FAILED: "#ffb366",
+    TI.SKIPPED: "#ffa6d5",
+    TI.UP_FOR_RETRY: "#ffe066",
+    TI.UP_FOR_RESCHEDULE: "#7fe5dc",
+    TI.QUEUED: "#cccccc",
+    TI.SCHEDULED: "#e3cfa8",
+    TI.DEFERRED: "#c9adf2",
+    TI.RESTARTING: "#f0a3f0",
+    TI.REMOVED: "#eeeeee",
 }
 NO_STATE_COLOR = "#ffffff"
 RENDER_FORMATS = ("svg", "png", "pdf")

@@ -10,6 +10,7 @@ from nbflow.cli.errors import CliError
 from nbflow.cli.loading import open_env
 from nbflow.cli.output import emit
 from nbflow.configuration import Config
+from nbflow.utils.state import RUN_FINISHED_STATES, DagRunState
 
 RUN_COLUMNS = ["dag_id", "run_id", "run_type", "state", "logical_date", "start_date", "end_date", "failed_task"]
 
@@ -31,7 +32,7 @@ def register_verbs(verbs: argparse._SubParsersAction, common: argparse.ArgumentP
 
     parser = verbs.add_parser("list-runs", parents=[common], help="a DAG's runs, newest first")
     parser.add_argument("dag_id", metavar="DAG_ID")
-    parser.add_argument("--state", default=None, choices=["queued", "running", "success", "failed"])
+    parser.add_argument("--state", default=None, choices=[state.value for state in DagRunState])
     parser.add_argument("--limit", type=int, default=100)
     add_output(parser)
     parser.set_defaults(run=list_runs)
@@ -105,7 +106,7 @@ class _Progress:
     def done(self) -> bool:
         from nbflow.runtime import api
         runs = {r.run_id: r for r in api.list_runs(self.env, self.dag_id, limit=100_000) if r.run_id in self.run_ids}
-        finished = [r for r in runs.values() if r.state in ("success", "failed")]
+        finished = [r for r in runs.values() if r.state in RUN_FINISHED_STATES]
         if self.tty:
             width = 30
             filled = width * len(finished) // max(len(self.run_ids), 1)
@@ -140,7 +141,7 @@ def backfill(args: argparse.Namespace, conf: Config) -> int:
     if progress.tty:
         sys.stderr.write("\n")
     final = [r for r in api.list_runs(env, args.dag_id, limit=100_000) if r.run_id in set(progress.run_ids)]
-    failed = [r for r in final if r.state != "success"]
+    failed = [r for r in final if r.state != DagRunState.SUCCESS]
     if failed:
         raise CliError(f"backfill of {args.dag_id}: {len(failed)} of {len(final)} run(s) failed, first "
                        f"{failed[-1].run_id} (task {failed[-1].failed_task})")

@@ -11,6 +11,7 @@ from nbflow.cli.errors import CliError
 from nbflow.cli.loading import open_env
 from nbflow.cli.output import emit, print_table
 from nbflow.configuration import Config
+from nbflow.utils.state import DagRunState
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
@@ -156,7 +157,7 @@ def test_dag(args: argparse.Namespace, conf: Config) -> int:
         print_table([{"task_id": row["task_id"], "map_index": row["map_index"] if row["map_index"] >= 0 else None,
                       "state": row["state"], "try": row["try_number"], "duration": row["duration"]}
                      for row in result.tasks], ["task_id", "map_index", "state", "try", "duration"])
-    if result.state != "success":
+    if result.state != DagRunState.SUCCESS:
         if result.failed_task:
             detail = progress.errors.get(result.failed_task)
             reason = f"task {result.failed_task} failed" + (f": {detail.splitlines()[0]}" if detail else "")

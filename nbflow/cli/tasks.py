@@ -8,6 +8,7 @@ from nbflow.cli.arguments import add_run_arguments, parse_conf, parse_logical_da
 from nbflow.cli.errors import CliError
 from nbflow.cli.loading import open_env
 from nbflow.configuration import Config
+from nbflow.utils.state import TaskInstanceState
 
 
 def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -34,7 +35,7 @@ def test_task(args: argparse.Namespace, conf: Config) -> int:
     result = api.run_task_test(open_env(conf, database=False), args.dag_id, args.task_id,
                                logical_date=logical_date, conf=run_conf, map_index=args.map_index, echo=sys.stdout)
     sys.stdout.flush()
-    if result.state == "failed":
+    if result.state == TaskInstanceState.FAILED:
         raise CliError(f"task {result.label} failed: {(result.error or 'no error message').splitlines()[0]}; "
                        f"log: {result.log_path}")
     print(f"task {result.label}: {result.state} in {result.duration:.3f} s; log: {result.log_path}", file=sys.stderr)

@@ -19,6 +19,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_
 from nbflow.exceptions import NbflowException
 from nbflow.jupyter.kernel_dags import KernelDags
 from nbflow.runtime.magic_cells import MagicCell, parse_line, parser_for
+from nbflow.utils.state import TaskInstanceState
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
@@ -283,7 +284,7 @@ class NbflowMagics(Magics):
         if result is None:
             raise UsageError(f"task {dag.dag_id}.{task_id}: its process ended with code {child.exit_code} "
                              f"before reporting a result")
-        if result["state"] != "success":
+        if result["state"] != TaskInstanceState.SUCCESS:
             raise UsageError(f"task {dag.dag_id}.{task_id} {result['state']}: "
                              f"{(result.get('error') or '').splitlines()[0] if result.get('error') else ''}"
                              f" (log: {result.get('log_path')})")

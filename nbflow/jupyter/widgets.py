@@ -21,6 +21,7 @@ from nbflow.exceptions import NbflowException
 from nbflow.graph import STATE_COLORS, dag_to_dot, node_id, render
 from nbflow.jupyter.refresher import refresher
 from nbflow.runtime.run_view import RunView
+from nbflow.utils.state import FAILED_STATES, RUN_FINISHED_STATES, TaskInstanceState
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
@@ -170,7 +171,7 @@ class DagWidget(anywidget.AnyWidget):
             if not self.run_id:
                 return "no run to clear"
             failed = [t.task_id for t in (self._view.tasks if self._view else ())
-                      if t.state in ("failed", "upstream_failed")]
+                      if t.state in FAILED_STATES]
             if not failed:
                 return f"run {self.run_id} has no failed task"
             api.clear_tasks(self._env, self.dag_id, self.run_id, sorted(set(failed)))
@@ -205,7 +206,7 @@ class DagWidget(anywidget.AnyWidget):
         if self.display_handle is None or self._view is None:
             return
         run_state = next((r.state for r in self._view.runs if r.run_id == self._view.run_id), None)
-        key = (self._view.run_id, run_state if run_state in ("success", "failed") else None)
+        key = (self._view.run_id, run_state if run_state in RUN_FINISHED_STATES else None)
         if key == self._static_for or key[1] is None:
             return
         self._static_for = key
@@ -231,7 +232,7 @@ def _static_row(row: dict[str, Any]) -> str:
 def _task_row(task: Any) -> dict[str, Any]:
     label = f"{task.task_id}[{task.map_index}]" if task.map_index >= 0 else task.task_id
     state = task.state
-    if state == "up_for_reschedule" or (state == "up_for_retry" and task.next_retry_at):
+    if state == TaskInstanceState.UP_FOR_RESCHEDULE or (state == TaskInstanceState.UP_FOR_RETRY and task.next_retry_at):
         label += f" (next at {task.next_retry_at:%H:%M:%S})" if task.next_retry_at else ""
     return {"task_id": task.task_id, "label": label, "state": state, "try_number": task.try_number,
             "start": task.start_date.strftime("%H:%M:%S") if task.start_date else None,

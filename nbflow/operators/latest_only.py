@@ -7,6 +7,7 @@ from typing import Any
 from nbflow.authoring.baseoperator import BaseOperator
 from nbflow.authoring.timetables import DataInterval
 from nbflow.operators.skipping import skip_downstream
+from nbflow.utils.state import DagRunType
 
 
 class LatestOnlyOperator(BaseOperator):
@@ -17,7 +18,7 @@ class LatestOnlyOperator(BaseOperator):
 
     def execute(self, context: dict[str, Any]) -> Any:
         dag_run = context.get("dag_run")
-        if dag_run is not None and getattr(dag_run, "run_type", "manual") == "manual":
+        if dag_run is not None and getattr(dag_run, "run_type", DagRunType.MANUAL) == DagRunType.MANUAL:
             self.log_info(context, "manual run: letting downstream tasks run")
             return list(self.downstream_task_ids)
         timetable = self.dag.timetable

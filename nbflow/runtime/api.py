@@ -48,10 +48,11 @@ from nbflow.store import runs as run_rows
 from nbflow.store import session_scope
 from nbflow.store import task_instances as ti_rows
 from nbflow.store.rows import DagRunRow, TaskInstanceRow
+from nbflow.utils.state import DagRunType
 
 
 def trigger_dag(env: Environment, dag_id: str, *, conf: dict[str, Any] | None = None, run_id: str | None = None,
-                logical_date: datetime | None = None, run_type: str = "manual") -> DagRunRow:
+                logical_date: datetime | None = None, run_type: str = DagRunType.MANUAL) -> DagRunRow:
     """Create a queued run of the DAG (the scheduler picks it up); params are checked now."""
     dag = env.get_dag(dag_id)
     dag.params.validate(conf or {}, where=f"DAG {dag_id!r}")
@@ -181,8 +182,8 @@ def create_backfill(env: Environment, dag_id: str, *, start: datetime, end: date
         for interval in dag.timetable.intervals_between(start, end):
             run_id = f"backfill__{interval.start.isoformat()}"
             existing = run_rows.get_dag_run(session, dag_id, run_id)
-            created.append(existing or create_run(session, dag, run_type="backfill", logical_date=interval.start,
-                                                  interval=interval, conf=conf, run_id=run_id,
-                                                  triggered_by="backfill"))
+            created.append(existing or create_run(session, dag, run_type=DagRunType.BACKFILL,
+                                                  logical_date=interval.start, interval=interval, conf=conf,
+                                                  run_id=run_id, triggered_by="backfill"))
     return created
 

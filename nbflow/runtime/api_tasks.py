@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from nbflow.exceptions import MapIndexError, NbflowException, NoDagRunYet, TaskInstanceNotFound, \
     TaskInstanceNotRunnable, XComNotFound
 from nbflow.runtime.environment import Environment
+from nbflow.utils.state import QUEUEABLE_STATES, SUCCESS_STATES, TaskInstanceState
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
     from nbflow.store.keys import TIKey
 
 XCOM_RETURN_KEY = "return_value"
-_UNFINISHED = ("running", "queued", None, "up_for_retry", "scheduled")
+_UNFINISHED = (TaskInstanceState.RUNNING, TaskInstanceState.QUEUED, None, TaskInstanceState.UP_FOR_RETRY,
+               TaskInstanceState.SCHEDULED)
 
 
 def _label(task_id: str, map_index: int) -> str:
@@ -46,7 +48,7 @@ class TaskRunResult:
 
     @property
     def succeeded(self) -> bool:
-        return self.state in ("success", "skipped")
+        return self.state in SUCCESS_STATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +116,8 @@ def run_task_instance(env: Environment, dag_id: str, task_id: str, run_id: str, 
         row = ti_rows.get_task_instance(session, key)
         if row is None:
             raise TaskInstanceNotFound(dag_id, run_id, task_id, map_index)
-        if row.state != "queued" and not ti_state.set_task_state(
-                session, key, "queued", expected_state=(None, "scheduled", "up_for_retry")):
+        if row.state != TaskInstanceState.QUEUED and not ti_state.set_task_state(
+                session, key, TaskInstanceState.QUEUED, expected_state=QUEUEABLE_STATES):
             raise TaskInstanceNotRunnable(dag_id, run_id, task_id, row.state)
     workload = Workload(dag_id, task_id, run_id, map_index, row.try_number + 1, dag.fileloc)
     execute_workload(workload, dag, session_factory=env.sessions, log_folder=conf.log_folder,

@@ -31,6 +31,8 @@ from nbflow.store import task_instances as ti_rows
 from nbflow.store import ti_state
 from nbflow.store import xcoms as xcom_rows
 from nbflow.store.keys import TIKey
+from nbflow.utils.state import LIVE_ATTEMPT_STATES, TI_ACTIVE_STATES, DagRunType
+from nbflow.utils.state import TaskInstanceState as TI
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
@@ -65,26 +67,26 @@ def record_outcome(session: Session, dag: "DAG", key: TIKey, outcome: AttemptOut
     """
     state = outcome.state
     fields: dict[str, Any] = {}
-    if state == "failed":
+    if state == TI.FAILED:
         decision = decide_after_failure(dag.task_dict[key.task_id], try_number=outcome.try_number,
                                         max_tries=max_tries, retryable=outcome.retryable,
                                         logical_date=logical_date, now=now or datetime.now(timezone.utc))
         state = decision.state
         if decision.next_retry_at is not None:
             fields["next_retry_at"] = decision.next_retry_at
-    if not ti_state.set_task_state(session, key, state, expected_state="running",
+    if not ti_state.set_task_state(session, key, state, expected_state=TI.RUNNING,
                                    expected_try_number=outcome.try_number, **fields):
-        ti_state.set_task_state(session, key, None, expected_state="restarting",
+        ti_state.set_task_state(session, key, None, expected_state=TI.RESTARTING,
                                 expected_try_number=outcome.try_number)
         return None
-    if state == "success" and outcome.skip_task_ids:
+    if state == TI.SUCCESS and outcome.skip_task_ids:
         skip_tasks(session, key, outcome.skip_task_ids, ignore_trigger_rules=outcome.skip_ignores_trigger_rules)
     return state
 
 
 def skip_tasks(session: Session, source: TIKey, task_ids: tuple[str, ...], *, ignore_trigger_rules: bool) -> None:
     rows = ti_rows.get_task_instances(session, source.dag_id, source.run_id, task_ids=list(task_ids))
-    ti_state.set_task_states(session, [r.key for r in rows], "skipped",
+    ti_state.set_task_states(session, [r.key for r in rows], TI.SKIPPED,
                              expected_state=skippable_states(ignore_trigger_rules=ignore_trigger_rules))
 
 
@@ -134,7 +136,7 @@ def finish_attempt(session: Session, dag: "DAG", workload: Workload, outcome: At
         return []  # cleared while it ran: neither its result nor its XComs count
     for ti_key, name, value_json in xcoms:
         xcom_rows.set_xcom(session, ti_key, name, value_json)
-    if followups and final in ("success", "skipped", "failed"):
+    if followups and final in (TI.SUCCESS, TI.SKIPPED, TI.FAILED):
         return queue_ready_downstream(session, dag, workload.key, job_id=workload.queued_by_job_id,
                                       executor=executor, in_flight=in_flight)
     return []
@@ -191,15 +193,15 @@ def fail_dead_attempt(session: Session, dag: "DAG | None", key: TIKey, try_numbe
     scheduler only if that job queued it.
     """
     row = ti_rows.get_task_instance(session, key)
-    if row is None or row.state not in ("running", "queued", "restarting") or (
-            row.state in ("running", "restarting") and row.try_number != try_number):
+    if row is None or row.state not in (TI.RUNNING, TI.QUEUED, TI.RESTARTING) or (
+            row.state in LIVE_ATTEMPT_STATES and row.try_number != try_number):
         return None
-    if row.state == "restarting":  # cleared while it ran: now that it has stopped, it runs again
-        ti_state.set_task_state(session, key, None, expected_state="restarting", expected_try_number=try_number)
+    if row.state == TI.RESTARTING:  # cleared while it ran: now that it has stopped, it runs again
+        ti_state.set_task_state(session, key, None, expected_state=TI.RESTARTING, expected_try_number=try_number)
         return None
-    if row.state == "queued":  # never started: back to the scheduler
+    if row.state == TI.QUEUED:  # never started: back to the scheduler
         if job_id is None or row.queued_by_job_id == job_id:
-            ti_state.set_task_state(session, key, None, expected_state="queued")
+            ti_state.set_task_state(session, key, None, expected_state=TI.QUEUED)
         return None
     # The process died: nothing says retrying cannot help, so only the tries left decide.
     task = dag.task_dict.get(key.task_id) if dag is not None else None
@@ -208,7 +210,7 @@ def fail_dead_attempt(session: Session, dag: "DAG | None", key: TIKey, try_numbe
     decision = decide_after_failure(task, try_number=row.try_number, max_tries=row.max_tries,
                                     logical_date=run.logical_date if run else None, now=datetime.now(timezone.utc))
     fields = {"next_retry_at": decision.next_retry_at} if decision.next_retry_at is not None else {}
-    ti_state.set_task_state(session, key, decision.state, expected_state="running", expected_try_number=try_number,
+    ti_state.set_task_state(session, key, decision.state, expected_state=TI.RUNNING, expected_try_number=try_number,
                             **fields)
     return decision.state
 
@@ -246,11 +248,11 @@ def warm_up_statements(session_factory: Callable[[], Session]) -> None:
     now = datetime.now(timezone.utc)
     session = session_factory()
     try:
-        run_rows.create_dag_run(session, dag_id=ghost.dag_id, run_id=ghost.run_id, run_type="manual",
+        run_rows.create_dag_run(session, dag_id=ghost.dag_id, run_id=ghost.run_id, run_type=DagRunType.MANUAL,
                                 logical_date=now, data_interval=(now, now))
         ti_rows.create_task_instances(session, ghost.dag_id, ghost.run_id,
                                       [TaskSpec(task_id="up"), TaskSpec(task_id="down")])
-        ti_state.set_task_state(session, ghost, "queued", expected_state=None)
+        ti_state.set_task_state(session, ghost, TI.QUEUED, expected_state=None)
         ti_state.claim_task_instance(session, ghost, hostname=_HOSTNAME, pid=0)
         xcom_rows.delete_xcoms_for(session, ghost)
         run_rows.get_dag_run(session, ghost.dag_id, ghost.run_id)
@@ -259,15 +261,15 @@ def warm_up_statements(session_factory: Callable[[], Session]) -> None:
         xcom_rows.get_xcom(session, ghost, "return_value")
         xcom_rows.get_xcoms(session, ghost.dag_id, ghost.run_id, ghost.task_id, "return_value")
         ti_state.heartbeat_task(session, ghost)
-        for state in ("up_for_retry", "failed", "skipped", "success"):
-            ti_state.set_task_state(session, ghost, state, expected_state=("running", "up_for_retry", "failed",
-                                                                            "skipped"))
-        ti_state.set_task_state(session, ghost, "success", expected_state="running")
+        for state in (TI.UP_FOR_RETRY, TI.FAILED, TI.SKIPPED, TI.SUCCESS):
+            ti_state.set_task_state(session, ghost, state,
+                                    expected_state=(TI.RUNNING, TI.UP_FOR_RETRY, TI.FAILED, TI.SKIPPED))
+        ti_state.set_task_state(session, ghost, TI.SUCCESS, expected_state=TI.RUNNING)
         ti_rows.get_task_states(session, ghost.dag_id, ghost.run_id, task_ids=["up", "down"])
-        ti_rows.count_task_instances(session, ("queued", "running"), dag_id=ghost.dag_id)
-        ti_state.set_task_states(session, [down], "queued", expected_state=None, queued_by_job_id=None,
+        ti_rows.count_task_instances(session, TI_ACTIVE_STATES, dag_id=ghost.dag_id)
+        ti_state.set_task_states(session, [down], TI.QUEUED, expected_state=None, queued_by_job_id=None,
                                  executor="local")
-        ti_state.set_task_states(session, [down], "skipped", expected_state=None)
+        ti_state.set_task_states(session, [down], TI.SKIPPED, expected_state=None)
     finally:
         session.rollback()
         session.close()

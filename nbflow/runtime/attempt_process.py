@@ -21,6 +21,7 @@ from nbflow.runtime.task_runner import AttemptRequest, run_attempt
 from nbflow.runtime.workload import Workload
 from nbflow.runtime.xcom import MemoryXComStore, XComStore
 from nbflow.store.keys import TIKey
+from nbflow.utils.state import TaskInstanceState
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
@@ -78,8 +79,8 @@ def could_not_start(workload: Workload, try_number: int, error: str, log_folder:
             log.write(f"[nbflow] {key} try {try_number}: could not start the attempt: {error}\n")
     except OSError:
         pass  # the outcome still carries the error
-    return AttemptOutcome(state="failed", try_number=try_number, duration=0.0, error=error, retryable=False,
-                          log_path=str(path))
+    return AttemptOutcome(state=TaskInstanceState.FAILED, try_number=try_number, duration=0.0, error=error,
+                          retryable=False, log_path=str(path))
 
 
 @dataclass

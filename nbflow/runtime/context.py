@@ -9,6 +9,7 @@ import nbflow.runtime.kernel_sources  # noqa: F401 - installs where notebook tas
 from nbflow.authoring.templating import macros
 from nbflow.authoring.timetables import DataInterval
 from nbflow.runtime.run_info import DagRunInfo
+from nbflow.utils.state import DagRunType
 
 if TYPE_CHECKING:
     from nbflow.authoring.baseoperator import BaseOperator
@@ -219,7 +220,7 @@ _DEFERRED_NEIGHBOURS = ("prev_ds", "prev_ds_nodash", "next_ds", "next_ds_nodash"
 
 def _neighbour_entries(dag: "DAG", run: DagRunInfo) -> tuple[dict[str, Any], tuple[str, ...]]:
     """prev_ds, next_ds and their nodash forms: deferred for a scheduled run of a periodic DAG, else None."""
-    if not (dag.timetable.periodic and run.run_type != "manual"):
+    if not (dag.timetable.periodic and run.run_type != DagRunType.MANUAL):
         return dict.fromkeys(_DEFERRED_NEIGHBOURS), ()
     around = _Neighbours(dag, run)
     return ({"prev_ds": _Deferred(around.prev_ds), "prev_ds_nodash": _Deferred(around.prev_ds_nodash),

@@ -15,6 +15,7 @@ from nbflow.runtime.inprocess import RunResult, TaskEvent, make_run_info, run_da
 from nbflow.runtime.run_info import DagRunInfo
 from nbflow.runtime.logs import attempt_log_path
 from nbflow.utils.masking import masker
+from nbflow.utils.state import DagRunState, TaskInstanceState
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
@@ -37,7 +38,7 @@ class TaskLines:
         duration = f"{event.duration:7.3f} s" if event.duration is not None else ""
         self.out.write(f"{label:<{self.width}} {event.state or '':<16} {duration:>10}  try {event.try_number}\n")
         self.out.flush()
-        if event.state == "failed":
+        if event.state == TaskInstanceState.FAILED:
             self.failed.append(event)
             self.show_log(event)
 
@@ -83,7 +84,7 @@ def test_dag(dag: "DAG", *, logical_date: datetime | None = None, run_conf: dict
 
     result = run_dag_in_process(dag, run=run, log_folder=log_folder, on_event=hear, isolate=isolate,
                                 echo=out if echo_logs else None, max_xcom_size=max_xcom_size)
-    if result.state == "success":
+    if result.state == DagRunState.SUCCESS:
         out.write(f"run {run.run_id}: success in {result.duration:.3f} s\n")
     else:
         why = f"task {result.failed_task} failed" if result.failed_task else (result.error or result.state)

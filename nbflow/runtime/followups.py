@@ -21,6 +21,7 @@ from nbflow.runtime.workload import Workload
 from nbflow.store import task_instances as ti_rows
 from nbflow.store import ti_state
 from nbflow.store.keys import TIKey
+from nbflow.utils.state import TI_ACTIVE_STATES, TaskInstanceState
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
@@ -49,7 +50,7 @@ def queue_ready_downstream(session: Session, dag: "DAG", key: TIKey, *, job_id: 
         needed |= down.upstream_task_ids
     state = RunState.of_rows(dag, ti_rows.get_task_states(session, key.dag_id, key.run_id, task_ids=needed))
     # max_active_tasks limits one run, not the DAG across its runs (Airflow 3, PR #42953).
-    busy = ti_rows.count_task_instances(session, ("queued", "running"), dag_id=key.dag_id, run_id=key.run_id)
+    busy = ti_rows.count_task_instances(session, TI_ACTIVE_STATES, dag_id=key.dag_id, run_id=key.run_id)
     counts = state.state_counts()
     ready: list[tuple[TIKey, int]] = []
     for down in simple:
@@ -63,7 +64,7 @@ def queue_ready_downstream(session: Session, dag: "DAG", key: TIKey, *, job_id: 
     ready = sorted(ready, key=lambda r: -weights[r[0].task_id])[:room]
     if not ready:
         return []
-    won = set(ti_state.set_task_states(session, [k for k, _ in ready], "queued", expected_state=None,
+    won = set(ti_state.set_task_states(session, [k for k, _ in ready], TaskInstanceState.QUEUED, expected_state=None,
                                        queued_by_job_id=job_id, executor=executor))
     workloads = []
     for ti_key, try_number in ready:

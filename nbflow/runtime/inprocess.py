@@ -16,6 +16,7 @@ from nbflow.runtime.run_info import AttemptOutcome, DagRunInfo
 from nbflow.runtime.run_state import RunState, TIState
 from nbflow.runtime.task_runner import AttemptRequest, run_attempt
 from nbflow.runtime.xcom import MemoryXComStore, XComStore
+from nbflow.utils.state import DagRunState, DagRunType, TaskInstanceState
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
@@ -52,7 +53,7 @@ def manual_interval(dag: "DAG", logical_date: datetime) -> DataInterval:
 
 
 def make_run_info(dag: "DAG", logical_date: datetime | None, conf: dict[str, Any] | None,
-                  run_id: str | None = None, run_type: str = "manual") -> DagRunInfo:
+                  run_id: str | None = None, run_type: str = DagRunType.MANUAL) -> DagRunInfo:
     logical = logical_date or datetime.now(timezone.utc).replace(microsecond=0)
     interval = manual_interval(dag, logical)
     return DagRunInfo(dag_id=dag.dag_id, run_id=run_id or f"{run_type}__{logical.isoformat()}",
@@ -73,7 +74,7 @@ def run_dag_in_process(dag: "DAG", *, run: DagRunInfo, log_folder: Path, task_id
     try:
         params = dag.params.validate(run.conf, where=f"DAG {dag.dag_id!r}")
     except ParamValidationError as err:
-        return RunResult(run, "failed", None, [], time.monotonic() - started, error=str(err))
+        return RunResult(run, DagRunState.FAILED, None, [], time.monotonic() - started, error=str(err))
     state = RunState.fresh(dag, task_ids)
     while not state.finished:
         now = datetime.now(timezone.utc)
@@ -83,7 +84,7 @@ def run_dag_in_process(dag: "DAG", *, run: DagRunInfo, log_folder: Path, task_id
             if wake is None:  # nothing can ever run again: remaining tasks are unreachable
                 for ti in state.tis.values():
                     if ti.state is None:
-                        ti.state = "upstream_failed"
+                        ti.state = TaskInstanceState.UPSTREAM_FAILED
                 break
             sleep(max((wake - now).total_seconds(), 0.0))
             continue
@@ -106,8 +107,8 @@ def _run_one(dag: "DAG", ti: TIState, *, run: DagRunInfo, params: dict[str, Any]
              max_xcom_size: int | None, isolate: bool = False) -> AttemptOutcome:
     task = dag.task_dict[ti.task_id]
     try_number = ti.try_number + 1
-    ti.state = "running"
-    emit(TaskEvent("started", ti.task_id, ti.map_index, "running", try_number))
+    ti.state = TaskInstanceState.RUNNING
+    emit(TaskEvent("started", ti.task_id, ti.map_index, TaskInstanceState.RUNNING, try_number))
     if task.is_mapped:
         try:
             task = task.unmap(expansion_of(dag, ti.task_id, run, params, xcoms)[ti.map_index])
@@ -117,7 +118,7 @@ def _run_one(dag: "DAG", ti: TIState, *, run: DagRunInfo, params: dict[str, Any]
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(f"[nbflow] map index {ti.map_index} could not be built from its arguments: {error}\n",
                             encoding="utf-8")
-            return AttemptOutcome(state="failed", try_number=try_number, duration=0.0, error=error,
+            return AttemptOutcome(state=TaskInstanceState.FAILED, try_number=try_number, duration=0.0, error=error,
                                   retryable=False, log_path=str(path))
     request = AttemptRequest(task=task, run=run, map_index=ti.map_index, try_number=try_number, params=params,
                              log_folder=log_folder, max_xcom_size=max_xcom_size)
@@ -133,14 +134,14 @@ def _expand(dag: "DAG", state: RunState, ti: TIState, run: DagRunInfo, params: d
     try:
         count = len(expansion_of(dag, ti.task_id, run, params, xcoms))
     except NbflowException as err:
-        ti.state, ti.error = "failed", str(err)
+        ti.state, ti.error = TaskInstanceState.FAILED, str(err)
         return
     state.expand(ti.task_id, count)
 
 
 def _dag_callback(dag: "DAG", run_state: str, run: DagRunInfo, params: dict[str, Any], xcoms: XComStore,
                   failed_task: str | None) -> None:
-    callback = dag.on_success_callback if run_state == "success" else dag.on_failure_callback
+    callback = dag.on_success_callback if run_state == DagRunState.SUCCESS else dag.on_failure_callback
     if not callback:
         return
     context = {"dag": dag, "dag_run": run, "run_id": run.run_id, "params": params,

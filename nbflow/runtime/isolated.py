@@ -14,6 +14,7 @@ from nbflow.runtime.logs import attempt_log_path
 from nbflow.runtime.run_info import AttemptOutcome, TIKey
 from nbflow.runtime.task_runner import AttemptRequest, run_attempt
 from nbflow.runtime.xcom import XComStore
+from nbflow.utils.state import TaskInstanceState
 
 
 class _Recording:
@@ -74,7 +75,7 @@ def run_attempt_in_child(request: AttemptRequest, xcoms: XComStore, *, echo: Tex
             log.write(f"[nbflow] the attempt's process {reason} before reporting a result\n")
     except OSError:
         pass
-    return AttemptOutcome(state="failed", try_number=request.try_number, duration=0.0,
+    return AttemptOutcome(state=TaskInstanceState.FAILED, try_number=request.try_number, duration=0.0,
                           error=f"the task's process {reason}", log_path=str(path))
 
 

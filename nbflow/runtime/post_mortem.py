@@ -25,6 +25,7 @@ from nbflow.store import session_scope
 from nbflow.store import task_instances as ti_rows
 from nbflow.store.ti_state import get_task_history
 from nbflow.utils.masking import masker
+from nbflow.utils.state import TaskInstanceState
 
 if TYPE_CHECKING:
     from nbflow.authoring.baseoperator import BaseOperator
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from nbflow.runtime.api import Environment
     from nbflow.store.rows import TaskInstanceRow
 
-_FAILED = ("failed", "up_for_retry")
+_FAILED = (TaskInstanceState.FAILED, TaskInstanceState.UP_FOR_RETRY)
 _FAILED_MARK = "[nbflow] task failed: "
 _ERROR_MARKER = "papermill-error-cell-tag"  # papermill.execute.ERROR_MARKER_TAG
 _RUNS_SEARCHED = 50  # how far back the default run is looked for

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from nbflow.authoring.trigger_rule import TriggerRule as TR
+from nbflow.utils.state import TaskInstanceState as TI
 
 
 # Rules that can say "run" before every upstream task is done; the others wait for all of them.
@@ -15,7 +16,7 @@ EARLY_RULES = frozenset({TR.ALWAYS, TR.ONE_SUCCESS, TR.ONE_FAILED, TR.ONE_DONE})
 # What a skip asked for by a branch or short-circuit may overwrite: an instance not started yet, and
 # with ignore_downstream_trigger_rules one waiting to retry too; never one running or finished.
 _SKIPPABLE = (None,)
-_SKIPPABLE_IGNORING_RULES = (None, "scheduled", "up_for_retry")
+_SKIPPABLE_IGNORING_RULES = (None, TI.SCHEDULED, TI.UP_FOR_RETRY)
 
 
 def skippable_states(*, ignore_trigger_rules: bool) -> tuple[str | None, ...]:
@@ -26,8 +27,8 @@ def skippable_states(*, ignore_trigger_rules: bool) -> tuple[str | None, ...]:
 class Decision(str, Enum):
     WAIT = "wait"
     RUN = "run"
-    SKIP = "skipped"
-    UPSTREAM_FAILED = "upstream_failed"
+    SKIP = TI.SKIPPED
+    UPSTREAM_FAILED = TI.UPSTREAM_FAILED
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +46,8 @@ class UpstreamSummary:
     def of(cls, states: Iterable[str | None]) -> "UpstreamSummary":
         states = list(states)
         c = Counter(states)
-        return cls(total=len(states), success=c["success"], skipped=c["skipped"], failed=c["failed"],
-                   upstream_failed=c["upstream_failed"], removed=c["removed"])
+        return cls(total=len(states), success=c[TI.SUCCESS], skipped=c[TI.SKIPPED], failed=c[TI.FAILED],
+                   upstream_failed=c[TI.UPSTREAM_FAILED], removed=c[TI.REMOVED])
 
     @property
     def done(self) -> int:

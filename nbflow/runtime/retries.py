@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from nbflow.exceptions import NbflowFailException, ParamValidationError, TemplateRenderError, XComError
+from nbflow.utils.state import TaskInstanceState
 
 if TYPE_CHECKING:
     from nbflow.authoring.baseoperator import BaseOperator
@@ -32,15 +33,15 @@ def is_retryable(error: BaseException) -> bool:
 class RetryDecision:
     """What a failed attempt leaves its instance in, and from when an up_for_retry one may run again."""
 
-    state: Literal["up_for_retry", "failed"]
+    state: TaskInstanceState  # up_for_retry or failed
     next_retry_at: datetime | None = None
 
     @property
     def retries(self) -> bool:
-        return self.state == "up_for_retry"
+        return self.state == TaskInstanceState.UP_FOR_RETRY
 
 
-_FAILED = RetryDecision("failed")
+_FAILED = RetryDecision(TaskInstanceState.FAILED)
 
 
 def tries_allowed(task: "BaseOperator", max_tries: int | None) -> int:
@@ -69,5 +70,6 @@ def decide_after_failure(task: "BaseOperator | None", *, try_number: int, max_tr
     if not will_retry(try_number=try_number, max_tries=limit, retryable=retryable):
         return _FAILED
     if task is None:
-        return RetryDecision("up_for_retry", now)
-    return RetryDecision("up_for_retry", now + task.next_retry_delay(try_number + 1, logical_date=logical_date))
+        return RetryDecision(TaskInstanceState.UP_FOR_RETRY, now)
+    return RetryDecision(TaskInstanceState.UP_FOR_RETRY,
+                         now + task.next_retry_delay(try_number + 1, logical_date=logical_date))

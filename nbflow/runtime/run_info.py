@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from nbflow.store.keys import TIKey as TIKey  # one key type across store and runtime
+from nbflow.utils.state import DagRunType
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,13 +18,13 @@ class DagRunInfo:
     logical_date: datetime
     data_interval_start: datetime
     data_interval_end: datetime
-    run_type: str = "manual"
+    run_type: str = DagRunType.MANUAL
     conf: dict[str, Any] = field(default_factory=dict)
     start_date: datetime | None = None
 
     @property
     def external_trigger(self) -> bool:
-        return self.run_type == "manual"
+        return self.run_type == DagRunType.MANUAL
 
     @property
     def execution_date(self) -> datetime:  # Airflow 2 name

@@ -14,13 +14,14 @@ from nbflow.runtime.priority import priority_weights
 from nbflow.runtime.readiness import Decision, UpstreamSummary, decide, skippable_states
 from nbflow.runtime.retries import decide_after_failure
 from nbflow.runtime.run_info import AttemptOutcome
-from nbflow.utils.state import FAILED_STATES, FINISHED
+from nbflow.utils.state import FAILED_STATES, FINISHED, DagRunState
+from nbflow.utils.state import TaskInstanceState as TI
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
 
 # Handed to an executor already: nothing to decide until the attempt ends.
-_IN_FLIGHT = frozenset({"running", "queued", "scheduled", "up_for_reschedule", "deferred", "restarting"})
+_IN_FLIGHT = frozenset({TI.RUNNING, TI.QUEUED, TI.SCHEDULED, TI.UP_FOR_RESCHEDULE, TI.DEFERRED, TI.RESTARTING})
 
 
 @dataclass
@@ -65,7 +66,7 @@ class RunState:
             if task is None:
                 continue
             state.tis[(task_id, map_index)] = TIState(task_id, map_index, ti_state, try_number, retry_at)
-            if map_index >= 0 or (ti_state == "skipped" and task.is_mapped):
+            if map_index >= 0 or (ti_state == TI.SKIPPED and task.is_mapped):
                 state.expanded.add(task_id)
         return state
 
@@ -96,7 +97,7 @@ class RunState:
             removed += c[5]
         return UpstreamSummary(total, success, skipped, failed, upstream_failed, removed)
 
-    _SLOTS = {"success": 1, "skipped": 2, "failed": 3, "upstream_failed": 4, "removed": 5}
+    _SLOTS = {TI.SUCCESS: 1, TI.SKIPPED: 2, TI.FAILED: 3, TI.UPSTREAM_FAILED: 4, TI.REMOVED: 5}
 
     def trigger_decision(self, task_id: str, counts: dict[str, list[int]] | None = None) -> Decision:
         """What the task's trigger rule says of its upstream states now (readiness.decide)."""
@@ -126,7 +127,7 @@ class RunState:
         self.__dict__.pop("_index", None)
         self.expanded.add(task_id)
         if count == 0:
-            self.tis[(task_id, -1)] = TIState(task_id, state="skipped", error="mapped over an empty list")
+            self.tis[(task_id, -1)] = TIState(task_id, state=TI.SKIPPED, error="mapped over an empty list")
             return
         for index in range(count):
             self.tis[(task_id, index)] = TIState(task_id, index, try_number=placeholder.try_number)
@@ -150,7 +151,7 @@ class RunState:
             for ti in list(self.tis.values()):
                 if ti.state in FINISHED or ti.state in _IN_FLIGHT:
                     continue
-                if ti.state == "up_for_retry":
+                if ti.state == TI.UP_FOR_RETRY:
                     if (ti.next_retry_at is None or ti.next_retry_at <= now) and id(ti) not in seen:
                         seen.add(id(ti))
                         ready.append(ti)
@@ -187,14 +188,14 @@ class RunState:
         ti.try_number = outcome.try_number
         ti.duration = outcome.duration
         ti.error = outcome.error
-        if outcome.state == "failed":
+        if outcome.state == TI.FAILED:
             decision = decide_after_failure(self.dag.task_dict[ti.task_id], try_number=outcome.try_number,
                                             retryable=outcome.retryable, logical_date=logical_date, now=now)
             ti.state, ti.next_retry_at = decision.state, decision.next_retry_at
             return
         ti.state = outcome.state
         ti.next_retry_at = None
-        if outcome.state == "success" and outcome.skip_task_ids:
+        if outcome.state == TI.SUCCESS and outcome.skip_task_ids:
             self.skip(outcome.skip_task_ids, ignore_trigger_rules=outcome.skip_ignores_trigger_rules)
 
     def skip(self, task_ids: tuple[str, ...], *, ignore_trigger_rules: bool) -> None:
@@ -203,10 +204,10 @@ class RunState:
         for task_id in task_ids:
             for ti in self.instances_of(task_id):
                 if ti.state in skippable:
-                    ti.state = "skipped"
+                    ti.state = TI.SKIPPED
 
     def next_retry_time(self) -> datetime | None:
-        times = [ti.next_retry_at for ti in self.tis.values() if ti.state == "up_for_retry" and ti.next_retry_at]
+        times = [ti.next_retry_at for ti in self.tis.values() if ti.state == TI.UP_FOR_RETRY and ti.next_retry_at]
         return min(times) if times else None
 
     @property
@@ -218,10 +219,10 @@ class RunState:
         leaves = {t.task_id for t in self.dag.tasks if not (t.downstream_task_ids & {k[0] for k in self.tis})}
         failed = [ti for ti in self.tis.values() if ti.task_id in leaves and ti.state in FAILED_STATES]
         if failed:
-            first = next((ti for ti in self.tis.values() if ti.state == "failed"), failed[0])
+            first = next((ti for ti in self.tis.values() if ti.state == TI.FAILED), failed[0])
             label = first.task_id + (f"[{first.map_index}]" if first.map_index >= 0 else "")
-            return "failed", label
-        return "success", None
+            return DagRunState.FAILED, label
+        return DagRunState.SUCCESS, None
 
     def summary_rows(self) -> list[dict[str, Any]]:
         return [{"task_id": ti.task_id, "map_index": ti.map_index, "state": ti.state, "try_number": ti.try_number,

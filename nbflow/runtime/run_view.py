@@ -19,6 +19,7 @@ from nbflow.store import runs as run_rows
 from nbflow.store import session_scope
 from nbflow.store import task_instances as ti_rows
 from nbflow.utils.masking import masker
+from nbflow.utils.state import TaskInstanceState
 
 LOG_TAIL_BYTES = 16_384
 RUNS_SHOWN = 25
@@ -61,7 +62,7 @@ class RunView:
         """task_id → state of the shown run (a mapped task: its worst-looking instance's state)."""
         out: dict[str, str | None] = {}
         for task in self.tasks:
-            if task.map_index < 0 or out.get(task.task_id) in (None, "success"):
+            if task.map_index < 0 or out.get(task.task_id) in (None, TaskInstanceState.SUCCESS):
                 out[task.task_id] = task.state
         return out
 

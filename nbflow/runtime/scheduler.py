@@ -40,7 +40,9 @@ from nbflow.store import session_scope
 from nbflow.store import task_instances as ti_rows
 from nbflow.store import ti_state
 from nbflow.store.keys import TIKey
-from nbflow.utils.state import TI_FINISHED_STATES, TI_STATES
+from nbflow.utils.state import LIVE_ATTEMPT_STATES, QUEUEABLE_STATES, RUN_ACTIVE_STATES, SUCCESS_STATES, \
+    TI_ACTIVE_STATES, TI_FINISHED_STATES, TI_STATES, DagRunState, DagRunType
+from nbflow.utils.state import TaskInstanceState as TI
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
@@ -240,7 +242,7 @@ class Scheduler:
             while interval is not None and interval.end <= now and active < dag.max_active_runs:
                 run_id = f"scheduled__{interval.start.isoformat()}"
                 if run_rows.get_dag_run(session, dag.dag_id, run_id) is None:
-                    create_run(session, dag, run_type="scheduled", logical_date=interval.start,
+                    create_run(session, dag, run_type=DagRunType.SCHEDULED, logical_date=interval.start,
                                interval=interval, run_id=run_id, triggered_by="scheduler")
                     active += 1
                 interval = set_next_interval(session, dag, after=interval, now=now)
@@ -253,10 +255,10 @@ class Scheduler:
         a race (another scheduler got there first), never run something twice.
         """
         with session_scope(self.readers) as session:
-            active_runs = run_rows.list_dag_runs(session, state=("queued", "running"), limit=None)
+            active_runs = run_rows.list_dag_runs(session, state=RUN_ACTIVE_STATES, limit=None)
             snapshots = {(run.dag_id, run.run_id): ti_rows.get_task_states(session, run.dag_id, run.run_id)
                          for run in active_runs if run.dag_id in self.dagbag.dags
-                         and (run.dag_id in self._unpaused or run.run_type == "backfill")}
+                         and (run.dag_id in self._unpaused or run.run_type == DagRunType.BACKFILL)}
         plan = _Plan()
         self._memo = {key: value for key, value in self._memo.items() if key in snapshots}
         plan.timed_out = [(self.dagbag.dags[run.dag_id], run) for run in active_runs if (run.dag_id, run.run_id)
@@ -264,18 +266,18 @@ class Scheduler:
         ending = {(run.dag_id, run.run_id) for _, run in plan.timed_out}
         running_per_dag: dict[str, int] = defaultdict(int)
         for run in active_runs:
-            if run.state == "running" and (run.dag_id, run.run_id) not in ending:
+            if run.state == DagRunState.RUNNING and (run.dag_id, run.run_id) not in ending:
                 running_per_dag[run.dag_id] += 1
         for run_key, rows in snapshots.items():  # max_active_tasks counts per run (Airflow 3, PR #42953)
             for _task_id, _map_index, ti_state_now, _try, _retry_at in rows:
-                if ti_state_now in ("queued", "running"):
+                if ti_state_now in TI_ACTIVE_STATES:
                     plan.busy_per_run[run_key] += 1
         for run in sorted(active_runs, key=lambda r: (r.logical_date or r.queued_at or now)):
             rows = snapshots.get((run.dag_id, run.run_id))
             if rows is None or (run.dag_id, run.run_id) in ending:
                 continue
             dag = self.dagbag.dags[run.dag_id]
-            if run.state == "queued":
+            if run.state == DagRunState.QUEUED:
                 if running_per_dag[run.dag_id] >= dag.max_active_runs:
                     continue
                 plan.start_runs.append(run)
@@ -288,7 +290,8 @@ class Scheduler:
             return [], len(active_runs)
         with session_scope(self.sessions) as session:
             for run in plan.start_runs:
-                run_rows.set_dag_run_state(session, run.dag_id, run.run_id, "running", expected_state="queued")
+                run_rows.set_dag_run_state(session, run.dag_id, run.run_id, DagRunState.RUNNING,
+                                           expected_state=DagRunState.QUEUED)
             for new_state, keys in plan.settled.items():
                 ti_state.set_task_states(session, keys, new_state, expected_state=None)
             for dag, run, task in plan.expand:
@@ -318,13 +321,13 @@ class Scheduler:
         if not ti_exists:  # the task is newer than the previous run (Airflow's PrevDagrunDep)
             return task.ignore_first_depends_on_past and not ti_rows.task_ran_before(session, key,
                                                                                       before=run.logical_date)
-        return previous in ("success", "skipped")
+        return previous in SUCCESS_STATES
 
     def _plan_run(self, plan: "_Plan", dag: "DAG", run: Any, rows: list[Any], now: datetime) -> None:
         tasks = dag.task_dict
         before = {(row[0], row[1]): row[2] for row in rows if row[0] in tasks}
         look, known_ready = self._tasks_to_look_at(dag, run, before)
-        if look is not None and not look and "up_for_retry" not in before.values() \
+        if look is not None and not look and TI.UP_FOR_RETRY not in before.values() \
                 and not all(st in TI_FINISHED_STATES for st in before.values()):
             self._memo[(run.dag_id, run.run_id)] = (dag, before, set())  # nothing changed that matters
             return
@@ -375,7 +378,7 @@ class Scheduler:
             count = len(expansion_of(dag, task.task_id, info, params, DbXComStore(self.sessions)))
         except NbflowException as err:
             log.warning("%s.%s: cannot expand mapped task: %s", dag.dag_id, task.task_id, err)
-            ti_state.set_task_state(session, TIKey(dag.dag_id, task.task_id, run.run_id, -1), "failed",
+            ti_state.set_task_state(session, TIKey(dag.dag_id, task.task_id, run.run_id, -1), TI.FAILED,
                                     expected_state=None)
             return
         spec = next(s for s in task_specs(dag) if s.task_id == task.task_id)
@@ -408,8 +411,8 @@ class Scheduler:
             per_run[(key.dag_id, key.run_id)] += 1
             in_use[task.pool] = in_use.get(task.pool, 0) + task.pool_slots
             chosen.append((key, dag, try_number))
-        won = set(ti_state.set_task_states(session, [k for k, _, _ in chosen], "queued",
-                                           expected_state=(None, "scheduled", "up_for_retry"),
+        won = set(ti_state.set_task_states(session, [k for k, _, _ in chosen], TI.QUEUED,
+                                           expected_state=QUEUEABLE_STATES,
                                            queued_by_job_id=self.job_id, executor=self.executor.name))
         workloads = []
         for key, dag, try_number in chosen:
@@ -430,7 +433,7 @@ class Scheduler:
 
     def _finish_run(self, session: Session, dag: "DAG", run: Any, state: RunState) -> None:
         result, failed_task = state.run_result()
-        if not run_rows.set_dag_run_state(session, run.dag_id, run.run_id, result, expected_state="running",
+        if not run_rows.set_dag_run_state(session, run.dag_id, run.run_id, result, expected_state=DagRunState.RUNNING,
                                           failed_task=failed_task):
             return
         took = f" in {(datetime.now(timezone.utc) - run.start_date).total_seconds():.2f} s" if run.start_date else ""
@@ -446,20 +449,21 @@ class Scheduler:
         not recorded (its instance is no longer running), and the failure callback's reason is Airflow's
         "timed_out".
         """
-        if not run_rows.set_dag_run_state(session, run.dag_id, run.run_id, "failed", expected_state="running"):
+        if not run_rows.set_dag_run_state(session, run.dag_id, run.run_id, DagRunState.FAILED,
+                                          expected_state=DagRunState.RUNNING):
             return
         unfinished = [TIKey(run.dag_id, task_id, run.run_id, map_index)
                       for task_id, map_index, state, _try, _retry_at in ti_rows.get_task_states(
                           session, run.dag_id, run.run_id) if state not in TI_FINISHED_STATES]
-        ti_state.set_task_states(session, unfinished, "skipped", expected_state=_UNFINISHED)
+        ti_state.set_task_states(session, unfinished, TI.SKIPPED, expected_state=_UNFINISHED)
         log.warning("DAG run %s %s: failed, timed out after %s (dagrun_timeout %s); %d unfinished task "
                     "instance(s) skipped", run.dag_id, run.run_id, now - run.start_date, dag.dagrun_timeout,
                     len(unfinished))
-        self._dag_callback(dag, run, "failed", "timed_out")
+        self._dag_callback(dag, run, DagRunState.FAILED, "timed_out")
 
     def _dag_callback(self, dag: "DAG", run: Any, result: str, reason: str) -> None:
         """Run after this turn's transactions commit, on the callback thread (see callbacks.py)."""
-        functions = as_functions(dag.on_success_callback if result == "success" else dag.on_failure_callback)
+        functions = as_functions(dag.on_success_callback if result == DagRunState.SUCCESS else dag.on_failure_callback)
         if functions:
             context = {"dag": dag, "dag_run": run_info_of(run), "run_id": run.run_id, "reason": reason}
             self._decided_callbacks.append(Callback(functions, context, f"DAG {dag.dag_id}: {result} callback"))
@@ -482,7 +486,7 @@ class Scheduler:
         task = dag.task_dict.get(key.task_id) if dag is not None else None
         if task is None:
             return
-        functions = as_functions(task.on_retry_callback if outcome == "up_for_retry" else task.on_failure_callback)
+        functions = as_functions(task.on_retry_callback if outcome == TI.UP_FOR_RETRY else task.on_failure_callback)
         if functions:
             context = {"dag": dag, "task": task, "run_id": key.run_id, "map_index": key.map_index,
                        "exception": NbflowException(reason), "reason": reason}
@@ -494,12 +498,12 @@ class Scheduler:
         grace = timedelta(seconds=max(self.settings.heartbeat_sec * 5, 5.0))
         with session_scope(self.sessions) as session:
             alive = {j.id for j in jobs.alive_jobs(session, "scheduler", grace=grace)} | {self.job_id}
-            for row in ti_rows.task_instances_in_state(session, "queued"):
+            for row in ti_rows.task_instances_in_state(session, TI.QUEUED):
                 if row.queued_by_job_id not in alive:
-                    ti_state.set_task_state(session, row.key, None, expected_state="queued")
+                    ti_state.set_task_state(session, row.key, None, expected_state=TI.QUEUED)
             silent = ti_rows.find_orphaned_task_instances(
                 session, older_than=timedelta(seconds=self.settings.orphan_timeout_sec))
-            gone = [row for row in ti_rows.task_instances_in_state(session, ("running", "restarting"))
+            gone = [row for row in ti_rows.task_instances_in_state(session, LIVE_ATTEMPT_STATES)
                     if gone_with_its_supervisor(row)]
             seen: set[TIKey] = set()
             for row, reason in [*((r, "its process on this machine is gone") for r in gone),
@@ -516,5 +520,5 @@ class Scheduler:
 
 def _timed_out(dag: "DAG", run: Any, now: datetime) -> bool:
     """Whether the running run has been running longer than its DAG's dagrun_timeout."""
-    return (run.state == "running" and dag.dagrun_timeout is not None and run.start_date is not None
+    return (run.state == DagRunState.RUNNING and dag.dagrun_timeout is not None and run.start_date is not None
             and run.start_date < now - dag.dagrun_timeout)

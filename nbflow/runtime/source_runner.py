@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from nbflow.runtime.dag_source import DagSource
+from nbflow.utils.state import DagRunState, TaskInstanceState
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
@@ -62,7 +63,7 @@ def test(request: dict[str, Any]) -> int:
                       on_event=lambda e: _emit({"kind": e.kind, "task_id": e.task_id, "map_index": e.map_index,
                                                 "state": e.state, "try_number": e.try_number,
                                                 "duration": e.duration}))
-    return 0 if result.state == "success" else 1
+    return 0 if result.state == DagRunState.SUCCESS else 1
 
 
 def run_task(request: dict[str, Any]) -> int:
@@ -90,7 +91,7 @@ def run_task(request: dict[str, Any]) -> int:
     value = xcoms.get(TIKey(dag.dag_id, task.task_id, run.run_id, -1), "return_value")
     print(RESULT_MARK + json.dumps({"state": outcome.state, "error": outcome.error, "return_value": value,
                                     "log_path": outcome.log_path, "duration": outcome.duration}), flush=True)
-    return 0 if outcome.state == "success" else 1
+    return 0 if outcome.state == TaskInstanceState.SUCCESS else 1
 
 
 def main() -> int:

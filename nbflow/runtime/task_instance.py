@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from nbflow.runtime.run_info import DagRunInfo, TIKey
 from nbflow.runtime.xcom import XComStore
 from nbflow.utils.serialization import deserialize, serialize
+from nbflow.utils.state import TaskInstanceState
 
 if TYPE_CHECKING:
     from nbflow.authoring.baseoperator import BaseOperator
@@ -34,7 +35,7 @@ class RuntimeTaskInstance:
         self.skip_requests: list[str] = []
         self.skip_ignores_trigger_rules = False
         self.log = logging.getLogger("nbflow.task")
-        self.state: str | None = "running"
+        self.state: str | None = TaskInstanceState.RUNNING
         self.operator = task.task_type
         self.logical_date = run.logical_date
         self.execution_date = run.logical_date

@@ -19,6 +19,7 @@ from nbflow.runtime.retries import is_retryable, tries_allowed, will_retry
 from nbflow.runtime.run_info import AttemptOutcome, DagRunInfo
 from nbflow.runtime.task_instance import XCOM_RETURN_KEY, RuntimeTaskInstance
 from nbflow.runtime.xcom import XComStore
+from nbflow.utils.state import TaskInstanceState
 
 if TYPE_CHECKING:
     from nbflow.authoring.baseoperator import BaseOperator
@@ -135,7 +136,7 @@ def _run_task(request: AttemptRequest, ti: RuntimeTaskInstance, context: dict[st
             _push_result(ti, work, result)
     except NbflowSkipException as err:
         log.write(f"[nbflow] task skipped: {err}\n")
-        return "skipped", None, True
+        return TaskInstanceState.SKIPPED, None, True
     except Exception as err:  # noqa: BLE001 - any task error ends the attempt, never the runner
         error = f"{type(err).__name__}: {err}"
         if isinstance(err, NbflowTaskTimeout):  # raised inside execute: let the task stop what it started
@@ -143,8 +144,8 @@ def _run_task(request: AttemptRequest, ti: RuntimeTaskInstance, context: dict[st
         context["exception"] = err
         log.write(traceback.format_exc())
         log.write(f"[nbflow] task failed: {error}\n")
-        return "failed", error, is_retryable(err)
-    return "success", None, True
+        return TaskInstanceState.FAILED, error, is_retryable(err)
+    return TaskInstanceState.SUCCESS, None, True
 
 
 def _end_callbacks(task: "BaseOperator", state: str, retryable: bool, try_number: int, max_tries: int) -> Any:
@@ -153,9 +154,9 @@ def _end_callbacks(task: "BaseOperator", state: str, retryable: bool, try_number
     Retry or failure by the rule the recorder of this outcome applies (retries.py), so the callback
     that runs always matches the state the instance ends in.
     """
-    if state == "success":
+    if state == TaskInstanceState.SUCCESS:
         return task.on_success_callback
-    if state == "skipped":
+    if state == TaskInstanceState.SKIPPED:
         return task.on_skipped_callback
     if will_retry(try_number=try_number, max_tries=max_tries, retryable=retryable):
         return task.on_retry_callback

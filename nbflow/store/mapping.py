@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from nbflow.store.keys import TaskSpec
 from nbflow.store.models import TaskInstanceORM
 from nbflow.utils.timezone import utcnow
+from nbflow.utils.state import TaskInstanceState
 
 TI = TaskInstanceORM.__table__
 
@@ -16,7 +17,7 @@ def expand_task_instances(session: Session, dag_id: str, run_id: str, spec: Task
     where = (TI.c.dag_id == dag_id) & (TI.c.run_id == run_id) & (TI.c.task_id == spec.task_id)
     if count == 0:
         session.execute(update(TI).where(where, TI.c.map_index == -1, TI.c.state.is_(None))
-                        .values(state="skipped", updated_at=utcnow()))
+                        .values(state=TaskInstanceState.SKIPPED, updated_at=utcnow()))
         return 0
     removed = session.execute(delete(TI).where(where, TI.c.map_index == -1, TI.c.state.is_(None))).rowcount
     if not removed:  # another scheduler expanded it first

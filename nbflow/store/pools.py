@@ -14,7 +14,7 @@ from nbflow.store._prepared import prepared
 from nbflow.store._sql import rowcount, upsert
 from nbflow.store.models import PoolORM, TaskInstanceORM, table_of
 from nbflow.store.rows import PoolRow
-from nbflow.utils.state import SLOT_HOLDING_STATES
+from nbflow.utils.state import SLOT_HOLDING_STATES, TaskInstanceState
 
 POOL = table_of(PoolORM)
 TI = table_of(TaskInstanceORM)
@@ -81,7 +81,7 @@ def pool_slots_in_use(session: Session) -> dict[str, int]:
 
 def _build_slots_in_use() -> Any:
     # One IN over the state index (an OR with the deferred case would make SQLite scan every instance).
-    counted = TI.c.state.in_(sorted(SLOT_HOLDING_STATES | {"deferred"}))
-    deferred_ok = (TI.c.state != "deferred") | TI.c.pool.in_(
+    counted = TI.c.state.in_(sorted(SLOT_HOLDING_STATES | {TaskInstanceState.DEFERRED}))
+    deferred_ok = (TI.c.state != TaskInstanceState.DEFERRED) | TI.c.pool.in_(
         select(POOL.c.pool).where(POOL.c.include_deferred.is_(True)))
     return select(TI.c.pool, func.sum(TI.c.pool_slots)).where(counted, deferred_ok).group_by(TI.c.pool)

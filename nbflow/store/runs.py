@@ -16,14 +16,14 @@ from nbflow.store._prepared import prepared
 from nbflow.store._sql import ANY_STATE, check_states, insert_for, interval_bounds, rowcount, state_filter
 from nbflow.store.models import DagRunORM, table_of
 from nbflow.store.rows import DagRunRow
-from nbflow.utils.state import RUN_ACTIVE_STATES, RUN_FINISHED_STATES, RUN_STATES, RUN_TYPES
+from nbflow.utils.state import RUN_ACTIVE_STATES, RUN_FINISHED_STATES, RUN_STATES, RUN_TYPES, DagRunState, DagRunType
 from nbflow.utils.timezone import utcnow
 
 DAG_RUN = table_of(DagRunORM)
 
 
 def create_dag_run(session: Session, *, dag_id: str, run_id: str, run_type: str, logical_date: dt.datetime | None,
-                   data_interval: Any = None, conf: Mapping[str, Any] | None = None, state: str = "queued",
+                   data_interval: Any = None, conf: Mapping[str, Any] | None = None, state: str = DagRunState.QUEUED,
                    triggered_by: str | None = None, external_trigger: bool | None = None,
                    at: dt.datetime | None = None) -> DagRunRow:
     """Insert a DAG run; raises DagRunAlreadyExists if the DAG has a run with this run_id.
@@ -40,9 +40,9 @@ def create_dag_run(session: Session, *, dag_id: str, run_id: str, run_type: str,
     values = {
         "dag_id": dag_id, "run_id": run_id, "run_type": run_type, "logical_date": logical_date,
         "data_interval_start": start, "data_interval_end": end, "state": state, "conf": dict(conf or {}),
-        "queued_at": now, "start_date": now if state == "running" else None,
+        "queued_at": now, "start_date": now if state == DagRunState.RUNNING else None,
         "end_date": now if state in RUN_FINISHED_STATES else None, "triggered_by": triggered_by,
-        "external_trigger": run_type != "scheduled" if external_trigger is None else external_trigger,
+        "external_trigger": run_type != DagRunType.SCHEDULED if external_trigger is None else external_trigger,
         "updated_at": now,
     }
     stmt = (insert_for(session, DAG_RUN).values(**values)
@@ -101,9 +101,9 @@ def set_dag_run_state(session: Session, dag_id: str, run_id: str, state: str, *,
     check_states([state], RUN_STATES, "DAG run state")
     now = at or utcnow()
     values: dict[str, Any] = {"state": state, "updated_at": now}
-    if state == "running":
+    if state == DagRunState.RUNNING:
         values.update(start_date=func.coalesce(DAG_RUN.c.start_date, now), end_date=None, failed_task=None)
-    elif state == "queued":
+    elif state == DagRunState.QUEUED:
         values.update(queued_at=now, start_date=None, end_date=None, last_scheduling_decision=None,
                       failed_task=None)
     else:
@@ -122,7 +122,7 @@ def set_last_scheduling_decision(session: Session, dag_id: str, run_id: str, at:
 
 def count_active_runs(session: Session, dag_id: str, *, only_running: bool = False) -> int:
     """How many runs of the DAG are queued or running (only running with `only_running`)."""
-    states = ["running"] if only_running else sorted(RUN_ACTIVE_STATES)
+    states = [DagRunState.RUNNING] if only_running else sorted(RUN_ACTIVE_STATES)
     stmt = select(func.count()).select_from(DAG_RUN).where(DAG_RUN.c.dag_id == dag_id, DAG_RUN.c.state.in_(states))
     return int(session.scalar(stmt) or 0)
 

@@ -20,7 +20,7 @@ from nbflow.store.keys import TaskSpec, TIKey
 from nbflow.store.models import DagRunORM, TaskInstanceORM, table_of
 from nbflow.store.rows import TaskInstanceRow
 from nbflow.store.runs import set_dag_run_state
-from nbflow.utils.state import RUN_FINISHED_STATES, TI_STATES
+from nbflow.utils.state import LIVE_ATTEMPT_STATES, RUN_FINISHED_STATES, TI_STATES, DagRunState, TaskInstanceState
 from nbflow.store.types import UtcDateTime
 from nbflow.utils.timezone import utcnow
 
@@ -140,7 +140,7 @@ def _build_count(state: tuple[str | None, ...], by_dag: bool, by_run: bool) -> A
 
 
 def find_orphaned_task_instances(session: Session, *, older_than: dt.datetime | dt.timedelta,
-                                 states: Collection[str] = ("running", "restarting"),
+                                 states: Collection[str] = LIVE_ATTEMPT_STATES,
                                  now: dt.datetime | None = None) -> list[TaskInstanceRow]:
     """Task instances in `states` whose process has not shown life since `older_than`.
 
@@ -159,7 +159,7 @@ def find_orphaned_task_instances(session: Session, *, older_than: dt.datetime | 
 
 
 def clear_task_instances(session: Session, dag_id: str, run_id: str, task_ids: Collection[str] | None = None, *,
-                         retries: Mapping[str, int] | None = None, dag_run_state: str = "queued",
+                         retries: Mapping[str, int] | None = None, dag_run_state: str = DagRunState.QUEUED,
                          at: dt.datetime | None = None) -> int:
     """Reset task instances of a run (all of them when `task_ids` is None) so they run again.
 
@@ -190,10 +190,12 @@ def clear_task_instances(session: Session, dag_id: str, run_id: str, task_ids: C
     groups.append((where, {}))
     cleared = 0
     for group_where, extra in groups:
-        cleared += rowcount(session.execute(update(TI).where(*group_where, TI.c.state == "running").values(
-            **reset, **extra, state="restarting")))
         cleared += rowcount(session.execute(update(TI).where(
-            *group_where, or_(TI.c.state.is_(None), TI.c.state != "restarting")).values(**reset, **extra, state=None)))
+            *group_where, TI.c.state == TaskInstanceState.RUNNING).values(
+            **reset, **extra, state=TaskInstanceState.RESTARTING)))
+        cleared += rowcount(session.execute(update(TI).where(
+            *group_where, or_(TI.c.state.is_(None), TI.c.state != TaskInstanceState.RESTARTING)).values(
+            **reset, **extra, state=None)))
     if cleared and run_state in RUN_FINISHED_STATES:
         set_dag_run_state(session, dag_id, run_id, dag_run_state, at=now)
     return cleared

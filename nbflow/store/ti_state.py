@@ -22,7 +22,7 @@ from nbflow.store._sql import ANY_STATE, check_states, rowcount, state_filter, t
 from nbflow.store.keys import TIKey
 from nbflow.store.models import TaskInstanceHistoryORM, TaskInstanceORM, table_of
 from nbflow.store.rows import TaskInstanceHistoryRow
-from nbflow.utils.state import ATTEMPT_END_STATES, HEARTBEAT_STATES, TI_STATES
+from nbflow.utils.state import ATTEMPT_END_STATES, HEARTBEAT_STATES, TI_STATES, TaskInstanceState
 from nbflow.store.types import UtcDateTime
 from nbflow.utils.timezone import utcnow
 
@@ -31,7 +31,7 @@ HISTORY = table_of(TaskInstanceHistoryORM)
 
 _KEY_COLUMNS = frozenset({"dag_id", "task_id", "run_id", "map_index"})
 _SETTABLE = frozenset(c.name for c in TI.c) - _KEY_COLUMNS - {"state"}
-_ENDED = ATTEMPT_END_STATES | {"upstream_failed", "removed"}
+_ENDED = ATTEMPT_END_STATES | {TaskInstanceState.UPSTREAM_FAILED, TaskInstanceState.REMOVED}
 _HISTORY_COLUMNS = [c.name for c in HISTORY.c if c.name != "id"]
 
 
@@ -89,8 +89,9 @@ def claim_attempt(session: Session, key: TIKey, *, hostname: str, pid: int, supe
     `supervisor_pid`, the process that records the attempt's result (the local worker), is kept in
     external_executor_id: an attempt is only known dead once both it and its supervisor are gone.
     """
-    stmt = prepared("ti_claim", lambda: update(TI).where(key_where(TI), TI.c.state == "queued").values(
-        state="running", try_number=TI.c.try_number + 1, hostname=bindparam("v_hostname"),
+    stmt = prepared("ti_claim", lambda: update(TI).where(
+        key_where(TI), TI.c.state == TaskInstanceState.QUEUED).values(
+        state=TaskInstanceState.RUNNING, try_number=TI.c.try_number + 1, hostname=bindparam("v_hostname"),
         pid=bindparam("v_pid"), start_date=bindparam("v_now", type_=UtcDateTime()),
         last_heartbeat_at=bindparam("v_now", type_=UtcDateTime()), end_date=None, duration=None,
         external_executor_id=bindparam("v_supervisor"),
@@ -224,9 +225,9 @@ def _guarded_update_any(session: Session, keys: list[TIKey], expected: Any, incr
 
 def _implied_fields(state: str | None, now: dt.datetime, given: dict[str, Any]) -> dict[str, Any]:
     """Date columns implied by the new state (given fields win)."""
-    if state == "queued":
+    if state == TaskInstanceState.QUEUED:
         return {"queued_dttm": now}
-    if state == "running":
+    if state == TaskInstanceState.RUNNING:
         start = given.get("start_date", now)
         return {"start_date": start, "last_heartbeat_at": start, "end_date": None, "duration": None}
     if state in _ENDED:

@@ -43,6 +43,15 @@ class DagRunType(StrEnum):
     BACKFILL = "backfill"
 
 
+class JobState(StrEnum):
+    """States of a job (the row a scheduler keeps alive in the job table)."""
+
+    RUNNING = "running"
+    SUCCESS = "success"
+    RESTARTING = "restarting"
+    FAILED = "failed"
+
+
 def _values(*members: StrEnum) -> frozenset[str]:
     # Plain strings, not members: the groups are bound into SQL (`state IN (...)`), and a driver
     # should see `str`, whatever it does with Enum subclasses.
@@ -65,6 +74,14 @@ FAILED_STATES: frozenset[str] = _values(_TI.FAILED, _TI.UPSTREAM_FAILED)
 #: States that end an attempt: reaching one copies the attempt into task_instance_history.
 ATTEMPT_END_STATES: frozenset[str] = _values(_TI.SUCCESS, _TI.FAILED, _TI.SKIPPED, _TI.UP_FOR_RETRY,
                                              _TI.UP_FOR_RESCHEDULE)
+#: Airflow's `State.success_states`: the instance did not fail (depends_on_past, a task run's `succeeded`).
+SUCCESS_STATES: frozenset[str] = _values(_TI.SUCCESS, _TI.SKIPPED)
+#: States from which the scheduler (or `tasks run`) may queue an instance (None: no status yet).
+QUEUEABLE_STATES: frozenset[str | None] = frozenset({None, *_values(_TI.SCHEDULED, _TI.UP_FOR_RETRY)})
+#: States that count against a run's max_active_tasks.
+TI_ACTIVE_STATES: frozenset[str] = _values(_TI.QUEUED, _TI.RUNNING)
+#: States in which an attempt's process may still be alive (restarting: cleared while it ran).
+LIVE_ATTEMPT_STATES: frozenset[str] = _values(_TI.RUNNING, _TI.RESTARTING)
 #: States in which a task instance holds pool slots.
 SLOT_HOLDING_STATES: frozenset[str] = _values(_TI.QUEUED, _TI.RUNNING)
 #: States in which a task instance's process should be heartbeating.
