@@ -33,7 +33,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "database": {"sql_alchemy_conn": ""},
     "logging": {"base_log_folder": "", "log_level": "INFO"},
     "scheduler": {"heartbeat_sec": 1.0, "orphan_timeout_sec": 30.0, "task_heartbeat_sec": 2.0,
-                  "parse_interval_sec": 2.0, "min_loop_interval_sec": 0.02},
+                  "parse_interval_sec": 2.0, "min_loop_interval_sec": 0.02,
+                  # seconds a DAG callback's process may run before it gets SIGKILL (runtime/callbacks.py)
+                  "callback_timeout": 60.0},
     "local_executor": {"worker_start_timeout_sec": 120.0},
     "notebook": {"kernel_pool_size": 2, "output_folder": ""},
     "secrets": {"backends": "env,metastore", "cache_ttl_seconds": 300.0, "fail_closed": False},

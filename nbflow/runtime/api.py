@@ -161,6 +161,8 @@ def make_scheduler(env: Environment, *, executor: str | None = None) -> Any:
         paused_at_creation=config.getboolean("core", "dags_are_paused_at_creation"),
         parse_interval_sec=config.getfloat("scheduler", "parse_interval_sec"),
         min_loop_interval_sec=config.getfloat("scheduler", "min_loop_interval_sec"),
+        callback_timeout=config.getfloat("scheduler", "callback_timeout"),
+        log_folder=config.log_folder,
     )
     return Scheduler(dagbag=env.dagbag, session_factory=env.sessions, read_session_factory=env.readers,
                      executor=built, settings=settings)

@@ -1,4 +1,7 @@
-"""Per-attempt log files: $NBFLOW_HOME/logs/dag_id=D/run_id=R/task_id=T/[map_index=M/]attempt=N.log."""
+"""Per-attempt log files: $NBFLOW_HOME/logs/dag_id=D/run_id=R/task_id=T/[map_index=M/]attempt=N.log.
+
+A run's callbacks (run in child processes, see callbacks.py) log to dag_id=D/run_id=R/callbacks.log.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -27,6 +30,12 @@ def attempt_log_path(base: Path, dag_id: str, run_id: str, task_id: str, try_num
         parts.append(f"map_index={map_index}")
     parts.append(f"attempt={try_number}.log")
     return Path(os.path.join(*parts))
+
+
+def callback_log_path(base: Path, dag_id: str, run_id: str) -> Path:
+    """The log of every callback run for one DAG run, next to its tasks' folders."""
+    return Path(os.path.join(os.fspath(base), f"dag_id={dag_id}", f"run_id={run_id.translate(_safe)}",
+                             "callbacks.log"))
 
 
 class _MaskedTee(io.TextIOBase):

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 from nbflow.authoring.timetables import DataInterval
 from nbflow.exceptions import NbflowException
 from nbflow.runtime.attempt import fail_dead_attempt, gone_with_its_supervisor, run_info_of
-from nbflow.runtime.callbacks import Callback, CallbackRunner, as_functions
+from nbflow.runtime.callbacks import CallbackLimits, CallbackRequest, CallbackRunner, as_functions
 from nbflow.runtime.dag_source import source_of
 from nbflow.runtime.dagruns import create_run, record_dags, set_next_interval, task_specs, within_schedule
 from nbflow.runtime.executors.base import BaseExecutor
@@ -63,6 +64,8 @@ class SchedulerSettings:
     parse_interval_sec: float = 2.0
     min_loop_interval_sec: float = 0.02
     callback_wait_sec: float = 60.0  # how long a stopping scheduler waits for callbacks still running
+    callback_timeout: float = 60.0  # [scheduler] callback_timeout: a callback's process is killed after it
+    log_folder: Path = Path("logs")  # where each run's callbacks.log goes
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +114,8 @@ class Scheduler:
         # Per active run: the DAG object, the instance states and the ready task ids of the last turn.
         self._memo: dict[tuple[str, str], tuple[Any, dict[tuple[str, int], str | None], set[str]]] = {}
         self.loop_stats: list[LoopStats] = []
-        self.callbacks = CallbackRunner()
-        self._decided_callbacks: list[Callback] = []  # handed to `callbacks` once their transaction committed
+        self.callbacks = CallbackRunner(CallbackLimits(settings.log_folder, settings.callback_timeout))
+        self._decided_callbacks: list[CallbackRequest] = []  # handed to `callbacks` once their transaction committed
         self.on_loop: Callable[[LoopStats], None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -162,7 +165,9 @@ class Scheduler:
             self._process_events()
             self._hand_over_callbacks()
             if not self.callbacks.drain(timeout=self.settings.callback_wait_sec):
-                log.warning("callbacks still running after %s s; stopping without them", self.settings.callback_wait_sec)
+                log.warning("callbacks still running after %s s; stopping without them (killed)",
+                            self.settings.callback_wait_sec)
+                self.callbacks.abandon()
             with session_scope(self.sessions) as session:
                 jobs.end_job(session, self.job_id)
 
@@ -462,11 +467,11 @@ class Scheduler:
         self._dag_callback(dag, run, DagRunState.FAILED, "timed_out")
 
     def _dag_callback(self, dag: "DAG", run: Any, result: str, reason: str) -> None:
-        """Run after this turn's transactions commit, on the callback thread (see callbacks.py)."""
-        functions = as_functions(dag.on_success_callback if result == DagRunState.SUCCESS else dag.on_failure_callback)
-        if functions:
-            context = {"dag": dag, "dag_run": run_info_of(run), "run_id": run.run_id, "reason": reason}
-            self._decided_callbacks.append(Callback(functions, context, f"DAG {dag.dag_id}: {result} callback"))
+        """Run after this turn's transactions commit, in a child process (see callbacks.py)."""
+        attribute = "on_success_callback" if result == DagRunState.SUCCESS else "on_failure_callback"
+        if as_functions(getattr(dag, attribute)):
+            self._decided_callbacks.append(CallbackRequest(source_of(dag), dag.dag_id, run_info_of(run), attribute,
+                                                           reason, f"DAG {dag.dag_id}: {result} callback"))
 
     # -- ended attempts and orphans ---------------------------------------------------------------
     def _process_events(self) -> None:
@@ -477,20 +482,22 @@ class Scheduler:
             reason = event.message or f"attempt process exited with code {event.exit_code}"
             with session_scope(self.sessions) as session:
                 outcome = fail_dead_attempt(session, dag, event.key, event.try_number, reason, job_id=self.job_id)
-            if outcome:
-                log.warning("%s: %s; now %s", event.key, reason, outcome)
-                self._dead_attempt_callbacks(dag, event.key, outcome, reason)
+                if outcome:
+                    log.warning("%s: %s; now %s", event.key, reason, outcome)
+                    self._dead_attempt_callbacks(session, dag, event.key, outcome, reason)
 
-    def _dead_attempt_callbacks(self, dag: "DAG | None", key: TIKey, outcome: str, reason: str) -> None:
-        """The attempt could not run its own callbacks: on_retry/on_failure run here instead."""
+    def _dead_attempt_callbacks(self, session: Session, dag: "DAG | None", key: TIKey, outcome: str,
+                                reason: str) -> None:
+        """The attempt could not run its own callbacks: on_retry/on_failure run in a child of ours instead."""
         task = dag.task_dict.get(key.task_id) if dag is not None else None
         if task is None:
             return
-        functions = as_functions(task.on_retry_callback if outcome == TI.UP_FOR_RETRY else task.on_failure_callback)
-        if functions:
-            context = {"dag": dag, "task": task, "run_id": key.run_id, "map_index": key.map_index,
-                       "exception": NbflowException(reason), "reason": reason}
-            self._decided_callbacks.append(Callback(functions, context, f"{key}: {outcome} callback"))
+        attribute = "on_retry_callback" if outcome == TI.UP_FOR_RETRY else "on_failure_callback"
+        run = run_rows.get_dag_run(session, key.dag_id, key.run_id)
+        if as_functions(getattr(task, attribute)) and run is not None:
+            self._decided_callbacks.append(CallbackRequest(source_of(dag), key.dag_id, run_info_of(run), attribute,
+                                                           reason, f"{key}: {outcome} callback",
+                                                           task_id=key.task_id, map_index=key.map_index))
 
     def _adopt_or_reset_orphans(self, *, startup: bool) -> None:
         """Queued work of dead schedulers goes back to the queue; silent running attempts fail or retry."""
@@ -515,7 +522,7 @@ class Scheduler:
                 outcome = fail_dead_attempt(session, dag, row.key, row.try_number, reason)
                 if outcome:
                     log.warning("%s try %s: %s; now %s", row.key, row.try_number, reason, outcome)
-                    self._dead_attempt_callbacks(dag, row.key, outcome, reason)
+                    self._dead_attempt_callbacks(session, dag, row.key, outcome, reason)
 
 
 def _timed_out(dag: "DAG", run: Any, now: datetime) -> bool:

@@ -1,0 +1,75 @@
+"""`python -m nbflow.runtime.callback_process LOG_PATH`: run one DAG's (or task's) callbacks in a process of its own.
+
+The scheduler starts this process for each callback it decided (callbacks.py), so a callback that
+segfaults, calls `os._exit` or hangs ends or blocks this process, never the scheduler. The request
+(a `CallbackRequest` as JSON) comes on stdin. The DAG is loaded from its `DagSource` as `dags test`'s
+child loads it; what the callbacks print or log goes to LOG_PATH through the attempt logs' masking
+tee. Exit code: 0 when every callback returned, RAISED_EXIT_CODE when one raised (its traceback is
+in the log), 2 when the DAG or the callback could not even be found.
+"""
+from __future__ import annotations
+
+import faulthandler
+import sys
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nbflow.runtime.callbacks import RAISED_EXIT_CODE, CallbackRequest, as_functions
+
+if TYPE_CHECKING:
+    from nbflow.authoring.dag import DAG
+
+
+def callback_context(dag: "DAG", request: CallbackRequest) -> dict[str, Any]:
+    """What a DAG callback receives (Airflow's keys a run has), plus the task's for a task callback."""
+    from nbflow.exceptions import NbflowException
+
+    run = request.run
+    context: dict[str, Any] = {
+        "dag": dag, "dag_run": run, "run_id": run.run_id, "reason": request.reason,
+        "logical_date": run.logical_date, "ds": run.logical_date.strftime("%Y-%m-%d"),
+        "data_interval_start": run.data_interval_start, "data_interval_end": run.data_interval_end,
+        "params": dict(dag.params), "conf": run.conf,
+    }
+    if request.task_id is not None:
+        context.update(task=dag.task_dict[request.task_id], map_index=request.map_index,
+                       exception=NbflowException(request.reason))
+    return context
+
+
+def run_callbacks(request: CallbackRequest) -> int:
+    """Load the DAG, run each function of the requested callback in order; the process's exit code."""
+    from nbflow.exceptions import NbflowException
+    from nbflow.runtime.source_runner import load
+
+    try:
+        dag = load(request.source, request.dag_id)
+        owner = dag if request.task_id is None else dag.task_dict[request.task_id]
+    except (NbflowException, KeyError) as err:
+        print(f"[nbflow] {request.what}: cannot load it from {request.source}: {err}")
+        return 2
+    failed = False
+    for function in as_functions(getattr(owner, request.attribute, None)):
+        try:
+            function(callback_context(dag, request))
+        except Exception:  # noqa: BLE001 - the next function still runs, as in the scheduler before
+            failed = True
+            print(f"[nbflow] {request.what}: {getattr(function, '__name__', function)!s} raised:")
+            traceback.print_exc()
+    return RAISED_EXIT_CODE if failed else 0
+
+
+def main(argv: list[str]) -> int:
+    from nbflow.runtime.logs import capture_to_log
+
+    faulthandler.enable()  # a fatal signal dumps the Python stack to the scheduler's pipe (then the log)
+    request = CallbackRequest.from_json(sys.stdin.read())
+    with capture_to_log(Path(argv[0])):
+        code = run_callbacks(request)
+        sys.stdout.flush()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
