@@ -15,7 +15,7 @@ import pytest
 
 from nbflow.runtime import api
 from tests.conftest import write_dag
-from tests.runtime.scheduler_helpers import lines, make_env, wait_for
+from tests.runtime.scheduler_helpers import lines, make_env, start_nbflow_scheduler, wait_for
 
 CHAIN = """
 import time
@@ -63,12 +63,6 @@ def chain_dag(dags: Path, files: dict[str, Path]) -> None:
 def nbflow(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "nbflow.cli.main", *args], capture_output=True, text=True,
                           timeout=120)
-
-
-def start_nbflow_scheduler(stderr: Path) -> subprocess.Popen[bytes]:
-    with stderr.open("wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "nbflow.cli.main", "scheduler"], stdout=subprocess.DEVNULL,
-                                stderr=out, start_new_session=True)
 
 
 def worker_of(scheduler_pid: int) -> int:

@@ -41,6 +41,13 @@ def start_scheduler_process(*, executor: str = "local", until_idle: bool = False
                             env=dict(os.environ), start_new_session=True)
 
 
+def start_nbflow_scheduler(stderr: Path) -> subprocess.Popen[bytes]:
+    """`nbflow scheduler` as a user starts it, in its own session, its log (stderr) written to `stderr`."""
+    with stderr.open("wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "nbflow.cli.main", "scheduler"], stdout=subprocess.DEVNULL,
+                                stderr=out, start_new_session=True)
+
+
 def wait_for(condition: Callable[[], Any], *, timeout: float = 60.0, interval: float = 0.05) -> Any:
     """Poll until condition() is truthy; its value, or AssertionError after `timeout`."""
     deadline = time.monotonic() + timeout
