@@ -266,6 +266,16 @@ class SecretsBackendUnavailable(SecretsError):
         super().__init__(f"secrets backend {backend!r} is unavailable: {problem}{advice}")
 
 
+class SecretsBackendMisconfigured(SecretsError):
+    """A backend answers, but its settings point at the wrong place (a Vault mount that does not exist, the other
+    KV version, a path its policy denies): logged once as a warning, and lookups go on to the next backend."""
+
+    def __init__(self, backend: str, mount: str, path: str, problem: str, fix: str) -> None:
+        self.backend, self.mount, self.path, self.problem = backend, mount, path, problem
+        super().__init__(f"{backend}: mount point {mount!r}, path {path!r}: {problem}; {fix}; until then its "
+                         f"lookups fall through to the next secrets backend")
+
+
 class InvalidSecretError(SecretsError, ValueError):
     """A stored secret has the wrong shape (e.g. a Vault variable without a `value` key)."""
 

@@ -129,6 +129,12 @@ class VaultServer:
         created = self.root.auth.token.create(policies=[READ_POLICY], no_default_policy=False, **kwargs)
         return created["auth"]["client_token"]
 
+    def token_with_policy(self, rules: str) -> str:
+        """A token whose only policy (besides `default`) has these HCL `rules`."""
+        name = f"policy-{uuid.uuid4().hex[:8]}"
+        self.root.sys.create_or_update_policy(name, rules)
+        return self.root.auth.token.create(policies=[name])["auth"]["client_token"]
+
     def enable_approle(self, role: str = "nbflow", **role_options: Any) -> tuple[str, str]:
         """(role_id, secret_id) of an AppRole whose tokens may read the test mounts."""
         if "approle/" not in self.root.sys.list_auth_methods()["data"]:

@@ -8,6 +8,10 @@ path switches that kind off. Settings come from the `[vault]` section (`NBFLOW__
 The client logs in on first use, not when the backend is built, and logs in again once when the
 server says the token is no longer good (expired, revoked); requests time out after a few seconds
 so that an unreachable server delays a lookup briefly instead of hanging a task.
+
+A key that is not there falls through to the next backend silently; settings that point at the wrong
+place (a mount that does not exist, the other KV version, a path the policy denies) fall through too,
+but with one warning per problem naming the mount, the path and the fix (vault_mounts.py tells them apart).
 """
 from __future__ import annotations
 
@@ -18,8 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from nbflow.exceptions import InvalidSecretError, NbflowConfigException, SecretsBackendUnavailable
+from nbflow.exceptions import InvalidSecretError, NbflowConfigException, SecretsBackendMisconfigured, \
+    SecretsBackendUnavailable
 from nbflow.secrets.backends.base import BaseSecretsBackend, backends
+from nbflow.secrets.backends.vault_mounts import MountInfo, diagnose, mount_info
 from nbflow.utils.masking import mask_secret
 
 if TYPE_CHECKING:
@@ -98,6 +104,8 @@ class VaultBackend(BaseSecretsBackend):
             mask_secret(secret)  # credentials of the backend itself never reach a log either
         self._client: hvac.Client | None = None
         self._lock = threading.Lock()
+        self._mounts: dict[str, MountInfo | None] = {}  # what Vault said of the mount, asked once
+        self._warned: set[tuple[str, ...]] = set()  # misconfigurations already logged: one warning each
 
     @classmethod
     def from_config(cls, config: "Config") -> "VaultBackend":
@@ -128,17 +136,17 @@ class VaultBackend(BaseSecretsBackend):
     def get_connection(self, conn_id: str) -> "Connection | None":
         from nbflow.secrets.connection import Connection
 
-        data = self._read(self.connections_path, conn_id)
+        data = self._read(self.connections_path, conn_id, "connections_path")
         return None if data is None else Connection.from_dict(data, conn_id=conn_id)
 
     def get_variable(self, key: str) -> str | None:
-        return self._value(self.variables_path, key, "variable")
+        return self._value(self.variables_path, key, "variable", "variables_path")
 
     def get_config(self, key: str) -> str | None:
-        return self._value(self.config_path, key, "config value")
+        return self._value(self.config_path, key, "config value", "config_path")
 
-    def _value(self, base: str, key: str, kind: str) -> str | None:
-        data = self._read(base, key)
+    def _value(self, base: str, key: str, kind: str, setting: str) -> str | None:
+        data = self._read(base, key, setting)
         if data is None:
             return None
         if "value" not in data:
@@ -148,14 +156,14 @@ class VaultBackend(BaseSecretsBackend):
         value = data["value"]
         return value if isinstance(value, str) else json.dumps(value)
 
-    def _read(self, base: str, key: str) -> dict[str, Any] | None:
+    def _read(self, base: str, key: str, setting: str) -> dict[str, Any] | None:
         if not base:
             return None  # this kind is switched off
         path = f"{base}/{key}"
-        return self._call(lambda client: self._read_path(client, path), f"reading {self.mount_point}/{path}")
+        return self._call(lambda client: self._read_path(client, path, setting), f"reading {self.mount_point}/{path}")
 
-    def _read_path(self, client: "hvac.Client", path: str) -> dict[str, Any] | None:
-        from hvac.exceptions import InvalidPath
+    def _read_path(self, client: "hvac.Client", path: str, setting: str) -> dict[str, Any] | None:
+        from hvac.exceptions import Forbidden, InvalidPath
 
         try:
             if self.kv_engine_version == 1:
@@ -163,8 +171,46 @@ class VaultBackend(BaseSecretsBackend):
             response = client.secrets.kv.v2.read_secret_version(path=path, mount_point=self.mount_point,
                                                                 raise_on_deleted_version=True)
             return response["data"]["data"]
-        except InvalidPath:
+        except InvalidPath as err:
+            self._warn_if_misconfigured(client, path, setting, refused=False,
+                                        no_route="no handler for route" in str(err))
             return None
+        except Forbidden:
+            # A refused token (expired, revoked) is _call's to handle: it logs in again, or reports the backend
+            # unavailable. A token that works but may not read here is a misconfiguration.
+            if self._token_works(client) and self._warn_if_misconfigured(client, path, setting, refused=True,
+                                                                         no_route=False):
+                return None
+            raise
+
+    def _warn_if_misconfigured(self, client: "hvac.Client", path: str, setting: str, *, refused: bool,
+                               no_route: bool) -> bool:
+        """Whether reading `path` found nothing because of our settings; says so once per problem."""
+        if self.mount_point not in self._mounts:
+            self._mounts[self.mount_point] = None if no_route else mount_info(client, self.mount_point, path)
+        found = diagnose(client, mount=self.mount_point, path=path, setting=setting,
+                         kv_version=self.kv_engine_version, refused=refused, no_route=no_route,
+                         info=self._mounts[self.mount_point])
+        if found is None:
+            return False
+        key = (found.kind, found.mount, setting if found.kind == "permission" else "")
+        with self._lock:
+            first = key not in self._warned
+            self._warned.add(key)
+        if first:
+            log.warning("%s", SecretsBackendMisconfigured(f"{type(self).__name__} {self.describe()}", found.mount,
+                                                          found.path, found.problem, found.fix))
+        return True
+
+    @staticmethod
+    def _token_works(client: "hvac.Client") -> bool:
+        from hvac.exceptions import Forbidden, Unauthorized
+
+        try:
+            client.auth.token.lookup_self()
+        except (Forbidden, Unauthorized):
+            return False
+        return True
 
     # -- the client, logging in and out --------------------------------------------------------
     def read_token(self) -> str:
