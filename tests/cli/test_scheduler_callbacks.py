@@ -88,7 +88,8 @@ def running_scheduler(env) -> Iterator[Scheduler]:
 
 
 def dag(env, body: str, *, task: str = "fail") -> None:
-    """The DAG `noisy` with this callback body (indented by the caller's text), and a DAG `quiet`."""
+    """The DAG `noisy`, whose success and failure callback is `body` (statements, not indented) and whose one
+    task runs `task`; and a DAG `quiet` that just succeeds."""
     indented = "\n".join("    " + line for line in body.strip().splitlines())
     write_dag(env.dags, "noisy.py", DAG_WITH_CALLBACK.format(body=indented, task=task))
 
