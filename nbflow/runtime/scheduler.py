@@ -493,8 +493,10 @@ class Scheduler:
         if task is None:
             return
         attribute = "on_retry_callback" if outcome == TI.UP_FOR_RETRY else "on_failure_callback"
+        if not as_functions(getattr(task, attribute)):
+            return  # the common case: no callback, so no need to read the run
         run = run_rows.get_dag_run(session, key.dag_id, key.run_id)
-        if as_functions(getattr(task, attribute)) and run is not None:
+        if run is not None:
             self._decided_callbacks.append(CallbackRequest(source_of(dag), key.dag_id, run_info_of(run), attribute,
                                                            reason, f"{key}: {outcome} callback",
                                                            task_id=key.task_id, map_index=key.map_index))
