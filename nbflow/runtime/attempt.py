@@ -20,6 +20,7 @@ from nbflow.exceptions import NbflowException
 from nbflow.runtime.followups import queue_ready_downstream
 from nbflow.runtime.readiness import skippable_states
 from nbflow.runtime.retries import decide_after_failure
+from nbflow.runtime import process_tree
 from nbflow.runtime.attempt_process import StartedAttempt as StartedAttempt
 from nbflow.runtime.attempt_process import run_started_attempt as run_started_attempt
 from nbflow.runtime.run_info import AttemptOutcome, DagRunInfo
@@ -162,11 +163,15 @@ def execute_workload(workload: Workload, dag: "DAG", *, session_factory: Callabl
     stop = threading.Event()
     if heartbeat_sec:
         threading.Thread(target=_heartbeat, args=(session_factory, key, stop, heartbeat_sec), daemon=True).start()
+    # This process outlives the attempt (a scheduler, `tasks run`): what the task started ends with it.
+    process_tree.become_subreaper()
+    before = process_tree.descendants(os.getpid())
     try:
         outcome = run_started_attempt(workload, dag, started, xcoms, log_folder=log_folder,
                                       max_xcom_size=max_xcom_size)
     finally:
         stop.set()
+        process_tree.end_descendants(keep=before)
     with session_scope(session_factory) as session:
         ready = finish_attempt(session, dag, workload, outcome, xcoms=xcoms.take_pending(),
                                followups=followups is not None, max_tries=started.max_tries,
@@ -220,6 +225,17 @@ def gone_with_its_supervisor(row: Any) -> bool:
     supervisor = row.external_executor_id
     return (row.hostname == _HOSTNAME and bool(row.pid) and bool(supervisor) and supervisor.isdigit()
             and not _process_exists(row.pid) and not _process_exists(int(supervisor)))
+
+
+def attempt_process_here(row: Any) -> bool:
+    """Whether the attempt's own process (a group leader made for it, never this process) runs on this machine."""
+    pid = row.pid
+    if row.hostname != _HOSTNAME or not pid or pid == os.getpid() or not _process_exists(pid):
+        return False
+    try:
+        return os.getpgid(pid) == pid  # an attempt process leads its group; a reused pid most likely does not
+    except OSError:
+        return False
 
 
 def _process_exists(pid: int) -> bool:

@@ -24,6 +24,9 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from nbflow.runtime import process_tree
+from nbflow.runtime.process_tree import end_descendants, lead_group, own_attempt
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -56,6 +59,7 @@ def die_with_parent(parent: int) -> None:
 
 def serve(control: socket.socket, attempt_main: Callable[[socket.socket], int]) -> int:
     """Fork on request until retired or the worker is gone, then wait for the children; never returns early."""
+    process_tree.become_subreaper()  # a killed attempt's orphans come here, to be ended (see _reap)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the worker decides when attempts stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     wake_read, wake_write = os.pipe()
@@ -112,6 +116,7 @@ def _fork_one(control: socket.socket, attempt_main: Callable[[socket.socket], in
         code = 1
         try:
             die_with_parent(server)
+            own_attempt()  # its own process group, and its orphans' parent: all of it ends with the attempt
             signal.set_wakeup_fd(-1)
             for fd in inherited:
                 os.close(fd)
@@ -123,7 +128,9 @@ def _fork_one(control: socket.socket, attempt_main: Callable[[socket.socket], in
         except BaseException:  # noqa: BLE001 - the process must always leave through os._exit
             traceback.print_exc()
         finally:
+            end_attempt_processes()
             os._exit(code)
+    lead_group(pid)  # also from this side, so that the group exists before anyone signals it
     attempt_end.close()
     try:
         socket.send_fds(control, [json.dumps({"spare": pid}).encode()], [worker_end.fileno()])
@@ -133,20 +140,40 @@ def _fork_one(control: socket.socket, attempt_main: Callable[[socket.socket], in
     return pid
 
 
+def end_attempt_processes() -> None:
+    """In an attempt process about to exit: end what its task started (never raises)."""
+    try:
+        end_descendants()
+    except Exception:  # noqa: BLE001 - the exit must happen whatever this meets
+        traceback.print_exc()
+
+
 def _reap(control: socket.socket, children: set[int]) -> None:
-    while children:
+    ended = False
+    while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             children.clear()
             return
         if pid == 0:
-            return
+            break
+        if pid not in children:
+            continue  # an orphan of a killed attempt, adopted by this subreaper and ended below
+        ended = True
         children.discard(pid)
         try:
             control.send(json.dumps({"exit": pid, "code": os.waitstatus_to_exitcode(status)}).encode())
         except OSError:
             pass
+    if ended:  # a killed attempt's descendants were reparented here: they end with it
+        _end_orphans(children)
+
+
+def _end_orphans(children: set[int]) -> None:
+    orphans = [pid for pid in process_tree.children(os.getpid()) if pid not in children]
+    if orphans:
+        process_tree.end_processes([p for o in orphans for p in (o, *process_tree.descendants(o))], grace=0)
 
 
 def receive(control: socket.socket) -> tuple[dict | None, socket.socket | None]:

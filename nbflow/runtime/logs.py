@@ -8,6 +8,7 @@ import contextlib
 import io
 import logging
 import os
+import signal
 import sys
 import threading
 from collections.abc import Iterator
@@ -36,6 +37,36 @@ def callback_log_path(base: Path, dag_id: str, run_id: str) -> Path:
     """The log of every callback run for one DAG run, next to its tasks' folders."""
     return Path(os.path.join(os.fspath(base), f"dag_id={dag_id}", f"run_id={run_id.translate(_safe)}",
                              "callbacks.log"))
+
+
+DEATH_MARK = "[nbflow] attempt died: "
+
+
+def death_reason(exit_code: int | None) -> str:
+    """How a process that ended with `exit_code` (negative: killed by that signal; None: unknown) died."""
+    if exit_code is None:
+        return "lost with its supervisor"
+    if exit_code < 0:
+        try:
+            name = signal.Signals(-exit_code).name
+        except ValueError:
+            return f"signal {-exit_code}"
+        return f"signal {-exit_code} ({name})"
+    return f"exit code {exit_code}"
+
+
+def note_death(log_folder: Path, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int,
+               reason: str) -> None:
+    """Append `[nbflow] attempt died: <reason>` to the attempt's log: whoever reads the log learns why it
+    stopped (signal, exit code, timeout, heartbeat lost, cleared), not only the scheduler's stderr. Never raises."""
+    if try_number < 1:
+        return
+    path = attempt_log_path(log_folder, dag_id, run_id, task_id, try_number, map_index)
+    try:
+        with _open_log(path) as file:
+            file.write(f"{DEATH_MARK}{masker.redact(reason)}\n".encode())
+    except OSError:
+        pass  # the scheduler's log still says it
 
 
 class _MaskedTee(io.TextIOBase):

@@ -22,7 +22,10 @@ from sqlalchemy.orm import Session
 
 from nbflow.authoring.timetables import DataInterval
 from nbflow.exceptions import NbflowException
-from nbflow.runtime.attempt import fail_dead_attempt, gone_with_its_supervisor, run_info_of
+from nbflow.runtime import process_tree
+from nbflow.runtime.attempt import (attempt_process_here, fail_dead_attempt, gone_with_its_supervisor,
+                                    run_info_of)
+from nbflow.runtime.logs import note_death
 from nbflow.runtime.callbacks import CallbackLimits, CallbackRequest, CallbackRunner, as_functions
 from nbflow.runtime.dag_source import source_of
 from nbflow.runtime.dagruns import create_run, record_dags, set_next_interval, task_specs, within_schedule
@@ -484,6 +487,8 @@ class Scheduler:
                 outcome = fail_dead_attempt(session, dag, event.key, event.try_number, reason, job_id=self.job_id)
                 if outcome:
                     log.warning("%s: %s; now %s", event.key, reason, outcome)
+                    if not event.noted:
+                        self._note_death(event.key, event.try_number, reason)
                     self._dead_attempt_callbacks(session, dag, event.key, outcome, reason)
 
     def _dead_attempt_callbacks(self, session: Session, dag: "DAG | None", key: TIKey, outcome: str,
@@ -515,16 +520,36 @@ class Scheduler:
             gone = [row for row in ti_rows.task_instances_in_state(session, LIVE_ATTEMPT_STATES)
                     if gone_with_its_supervisor(row)]
             seen: set[TIKey] = set()
+            silent_keys = {r.key for r in silent}
             for row, reason in [*((r, "its process on this machine is gone") for r in gone),
                                 *((r, "no heartbeat from the attempt's process") for r in silent)]:
                 if row.key in seen or self.executor.is_running(row.key):
                     continue
                 seen.add(row.key)
                 dag = self.dagbag.dags.get(row.dag_id)
+                if row.key in silent_keys:
+                    reason = self._heartbeat_lost(row, reason)
                 outcome = fail_dead_attempt(session, dag, row.key, row.try_number, reason)
                 if outcome:
                     log.warning("%s try %s: %s; now %s", row.key, row.try_number, reason, outcome)
+                    self._note_death(row.key, row.try_number, reason)
                     self._dead_attempt_callbacks(session, dag, row.key, outcome, reason)
+
+
+    def _note_death(self, key: TIKey, try_number: int, reason: str) -> None:
+        note_death(self.settings.log_folder, key.dag_id, key.run_id, key.task_id, try_number, key.map_index,
+                   reason)
+
+    @staticmethod
+    def _heartbeat_lost(row: Any, reason: str) -> str:
+        """A silent attempt still running on this machine is stopped with all it started: its retry must not
+        run alongside it. The reason to record, saying whether it was killed."""
+        if not attempt_process_here(row):
+            return "heartbeat lost"
+        killed = process_tree.kill_tree(row.pid)
+        log.warning("%s try %s: heartbeat lost; killed its process group (%d process(es))", row.key,
+                    row.try_number, len(killed))
+        return "heartbeat lost (its process was killed)"
 
 
 def _timed_out(dag: "DAG", run: Any, now: datetime) -> bool:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from nbflow.authoring.context import running_task
 from nbflow.exceptions import NbflowSkipException, NbflowTaskTimeout, XComError
 from nbflow.runtime.context import build_context
-from nbflow.runtime.logs import attempt_log_path, capture_to_log
+from nbflow.runtime.logs import DEATH_MARK, attempt_log_path, capture_to_log
 from nbflow.runtime.retries import is_retryable, tries_allowed, will_retry
 from nbflow.runtime.run_info import AttemptOutcome, DagRunInfo
 from nbflow.runtime.task_instance import XCOM_RETURN_KEY, RuntimeTaskInstance
@@ -109,6 +109,9 @@ def run_attempt(request: AttemptRequest, xcoms: XComStore, *, echo: TextIO | Non
         _call_callbacks(_end_callbacks(task, outcome_state, retryable, request.try_number, request.tries_allowed),
                         context, log)
         log.write(f"[nbflow] {outcome_state} after {duration:.3f} s\n")
+        if isinstance(context.get("exception"), NbflowTaskTimeout):
+            timeout = ti.task.execution_timeout.total_seconds() if ti.task.execution_timeout else 0
+            log.write(f"{DEATH_MARK}execution timeout after {timeout:g} s\n")
     return AttemptOutcome(state=outcome_state, try_number=request.try_number, duration=duration, error=error,
                           retryable=retryable, skip_task_ids=tuple(ti.skip_requests),
                           skip_ignores_trigger_rules=ti.skip_ignores_trigger_rules, log_path=str(path))

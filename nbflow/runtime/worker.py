@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from nbflow.configuration import load_config
+from nbflow.runtime import process_tree
 from nbflow.runtime.attempt_process import preload
 from nbflow.runtime.fork_server import LEARN
 from nbflow.runtime.workload import Workload
@@ -55,6 +56,7 @@ class _Attempt:
     try_number: int = 0
     max_tries: int | None = None
     stopped: bool = False  # killed because the database no longer has it running (cleared, failed elsewhere)
+    overdue: bool = False  # killed because it outlived its execution_timeout by 10 s
 
 
 class Worker:
@@ -118,6 +120,7 @@ class Worker:
     # -- the loop ----------------------------------------------------------------------------------
 
     def serve(self) -> int:
+        process_tree.become_subreaper()  # orphans of the attempts it forks come here (reaped in _reap)
         signal.signal(signal.SIGTERM, self._on_term)
         read_fd, write_fd = os.pipe()
         os.set_blocking(write_fd, False)
@@ -275,6 +278,7 @@ class Worker:
             try:
                 from nbflow.runtime.fork_server import die_with_parent
                 die_with_parent(worker)
+                process_tree.own_attempt()
                 ours.close()
                 self._leave_worker_state()
                 for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGINT):
@@ -284,7 +288,10 @@ class Worker:
                 import traceback
                 traceback.print_exc()
             finally:
+                from nbflow.runtime.fork_server import end_attempt_processes
+                end_attempt_processes()
                 os._exit(code)
+        process_tree.lead_group(pid)
         theirs.close()
         return pid, ours
 
@@ -587,7 +594,9 @@ class Worker:
         self.kernels.attempt_ended(pid)  # its notebook kernel, if any, is stopped: never reused
         if attempt.recorded:
             self._report(attempt.workload, 0)
-        elif attempt.record_error:
+            return
+        self._note_death(attempt, code)
+        if attempt.record_error:
             self._report(attempt.workload, code or 1, attempt.record_error)
         elif code is None:
             self._report(attempt.workload, -1, "attempt process lost with its fork server")
@@ -596,6 +605,22 @@ class Worker:
         else:
             self._report(attempt.workload, code or 1, f"attempt process exited with code {code} "
                                                       "before reporting a result")
+
+    def _note_death(self, attempt: _Attempt, code: int | None) -> None:
+        """The last line of the attempt's log: why it died."""
+        from nbflow.runtime.logs import death_reason, note_death
+
+        if attempt.record_error:
+            reason = attempt.record_error
+        elif attempt.stopped:
+            reason = "cleared externally (no longer running in the metadata database)"
+        elif attempt.overdue:
+            reason = (f"execution timeout after {attempt.workload.execution_timeout:g} s "
+                      f"(killed: it ignored the timeout for 10 s more)")
+        else:
+            reason = death_reason(code)
+        key = attempt.workload.key
+        note_death(self.log_folder, key.dag_id, key.run_id, key.task_id, attempt.try_number, key.map_index, reason)
 
     def _drain(self, attempt: _Attempt) -> None:
         """Everything the ended process wrote is in its socket: read it all (its outcome may be there)."""
@@ -638,21 +663,16 @@ class Worker:
             print(f"nbflow worker: {attempt.workload.key} try {attempt.try_number} is no longer running in the "
                   f"metadata database (cleared or ended elsewhere); stopping its process", file=sys.stderr)
             attempt.stopped = True
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            process_tree.kill_tree(pid)  # its process group and every descendant, not the pid alone
 
     def _kill_overdue(self) -> None:
         """Backstop for execution_timeout: a child that ignored SIGALRM for 10 s more is killed."""
         now = time.monotonic()
         for pid, attempt in list(self.children.items()):
             timeout = attempt.workload.execution_timeout
-            if timeout and now > attempt.started_at + timeout + 10:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            if timeout and now > attempt.started_at + timeout + 10 and not attempt.overdue:
+                attempt.overdue = True
+                process_tree.kill_tree(pid)
 
     def _on_term(self, signum: int, frame: object) -> None:
         self.stdin_open = False

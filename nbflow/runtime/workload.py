@@ -54,3 +54,4 @@ class ExecutorEvent:
     try_number: int
     exit_code: int
     message: str = ""
+    noted: bool = False  # the attempt's log already says why it died (the local executor's worker wrote it)

@@ -113,7 +113,8 @@ class LocalExecutor(BaseExecutor):
                 self._track(Workload(**message["started"]))
                 continue
             key = TIKey(**message["key"])
-            self._report(ExecutorEvent(key, message["try_number"], message["exit_code"], message.get("message", "")))
+            self._report(ExecutorEvent(key, message["try_number"], message["exit_code"], message.get("message", ""),
+                                       noted=True))
         # The worker is gone: every attempt it still had counts as dead.
         with self._lock:
             lost = list(self._running.values())
