@@ -180,6 +180,15 @@ class DatabaseUnavailableError(MetadataDatabaseError):
         super().__init__(f"metadata database {url}: {problem}{advice}")
 
 
+class DatabaseDriverMissing(MetadataDatabaseError, NbflowConfigException):
+    """The database URL names a driver (DBAPI module) that is not installed; says which package to install."""
+
+    def __init__(self, url: str, module: str, install: str) -> None:
+        self.url, self.module, self.install = url, module, install
+        super().__init__(f"metadata database {url}: its driver {module!r} is not installed; run `{install}` "
+                         f"(or pick another driver in [database] sql_alchemy_conn)")
+
+
 class DatabaseBusyError(MetadataDatabaseError):
     """A transaction still found the database locked (or a serialization conflict) after every retry."""
 

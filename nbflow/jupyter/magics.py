@@ -490,6 +490,7 @@ class NbflowMagics(Magics):
             print(parser.format_help())
             return None
         from nbflow.jupyter.kernel_scheduler import KernelScheduler
+        from nbflow.runtime import api
         try:
             if args.verb == "start":
                 if self._scheduler is not None and self._scheduler.running:
@@ -498,7 +499,7 @@ class NbflowMagics(Magics):
                 self._scheduler = self._scheduler or KernelScheduler(self._database_ready().config)
                 self._scheduler.start([self.kernel_dags.source(d) for d in self.kernel_dags.dag_ids])
                 print(f"scheduler started in this kernel: DAGs from {self.env.config.dags_folder} and "
-                      f"{len(self.kernel_dags.dag_ids)} defined here; database {self.env.config.sql_alchemy_conn}")
+                      f"{len(self.kernel_dags.dag_ids)} defined here; database {api.database_url(self.env)}")
             elif args.verb == "stop":
                 if self._scheduler is None or not self._scheduler.running:
                     print("no scheduler is running in this kernel")

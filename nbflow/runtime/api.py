@@ -25,6 +25,7 @@ from nbflow.runtime.api_dags import run_dag_test as run_dag_test
 from nbflow.runtime.api_db import FernetKeyStatus as FernetKeyStatus
 from nbflow.runtime.api_db import FernetRotation as FernetRotation
 from nbflow.runtime.api_db import check_database as check_database
+from nbflow.runtime.api_db import database_url as database_url
 from nbflow.runtime.api_db import ensure_fernet_key as ensure_fernet_key
 from nbflow.runtime.api_db import init_database as init_database
 from nbflow.runtime.api_db import require_database as require_database
@@ -85,9 +86,13 @@ def is_paused(env: Environment, dag_id: str) -> bool | None:
 
 
 def list_runs(env: Environment, dag_id: str, *, state: str | None = None, limit: int = 100) -> list[DagRunRow]:
-    """The DAG's runs, newest first."""
+    """The DAG's runs, newest first; DagNotFound when neither the database nor the dags folder knows the DAG."""
     with session_scope(env.readers) as session:
-        return run_rows.list_dag_runs(session, dag_id, state=state, limit=limit)
+        runs = run_rows.list_dag_runs(session, dag_id, state=state, limit=limit)
+        known = bool(runs) or dag_rows.get_dag_row(session, dag_id) is not None
+    if not known:
+        env.get_dag(dag_id)  # parsed only for a DAG the database has never seen; raises DagNotFound
+    return runs
 
 
 def get_run(env: Environment, dag_id: str, run_id: str) -> DagRunRow:

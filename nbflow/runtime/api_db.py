@@ -32,6 +32,12 @@ class FernetRotation:
     keys: int
 
 
+def database_url(env: Environment) -> str:
+    """The metadata database's URL with its password hidden: the only form an interface may print."""
+    from nbflow.store.engine import safe_url
+    return safe_url(env.config.sql_alchemy_conn)
+
+
 def check_database(env: Environment) -> "DbStatus":
     """Whether the database answers and is at the newest revision; never raises for a bad database."""
     from nbflow.store.migrate import check_db

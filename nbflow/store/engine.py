@@ -31,11 +31,12 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool, QueuePool
 
-from nbflow.exceptions import DatabaseBusyError, DatabaseUnavailableError, NbflowConfigException
+from nbflow.exceptions import (DatabaseBusyError, DatabaseDriverMissing, DatabaseUnavailableError,
+                               NbflowConfigException)
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,22 @@ def make_engine(url: str | URL, *, null_pool: bool = False, pool_size: int = 5, 
         kwargs["poolclass"] = NullPool
     else:
         kwargs.update(pool_size=pool_size, max_overflow=2 * pool_size, pool_pre_ping=True)
-    return create_engine(parsed, **kwargs)
+    try:
+        return create_engine(parsed, **kwargs)
+    except ImportError as err:  # the URL's driver is not installed: say which package provides it
+        from nbflow.store.drivers import package_for
+        module = (err.name or "").split(".")[0] or None
+        raise DatabaseDriverMissing(safe_url(parsed), module or driver_name_of(parsed),
+                                    package_for(parsed, module)) from None
+    except NoSuchModuleError:
+        raise NbflowConfigException(
+            f"[database] sql_alchemy_conn: {safe_url(parsed)!r} names database {parsed.drivername!r}, which no "
+            f"installed SQLAlchemy dialect provides; nbflow supports sqlite:// and postgresql://") from None
+
+
+def driver_name_of(url: URL) -> str:
+    from nbflow.store.drivers import driver_name
+    return driver_name(url) or url.drivername
 
 
 def _configure_sqlite(engine: Engine) -> None:
