@@ -163,15 +163,13 @@ def execute_workload(workload: Workload, dag: "DAG", *, session_factory: Callabl
     stop = threading.Event()
     if heartbeat_sec:
         threading.Thread(target=_heartbeat, args=(session_factory, key, stop, heartbeat_sec), daemon=True).start()
-    # This process outlives the attempt (a scheduler, `tasks run`): what the task started ends with it.
-    process_tree.become_subreaper()
-    before = process_tree.descendants(os.getpid())
     try:
-        outcome = run_started_attempt(workload, dag, started, xcoms, log_folder=log_folder,
-                                      max_xcom_size=max_xcom_size)
+        # This process outlives the attempt (a scheduler, `tasks run`): what the task started ends with it.
+        with process_tree.owning_what_starts():
+            outcome = run_started_attempt(workload, dag, started, xcoms, log_folder=log_folder,
+                                          max_xcom_size=max_xcom_size)
     finally:
         stop.set()
-        process_tree.end_descendants(keep=before)
     with session_scope(session_factory) as session:
         ready = finish_attempt(session, dag, workload, outcome, xcoms=xcoms.take_pending(),
                                followups=followups is not None, max_tries=started.max_tries,

@@ -10,12 +10,14 @@ the platform offers (the process group) and never raises.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_GET_CHILD_SUBREAPER = 37
 GRACE = 0.5  # seconds between SIGTERM and SIGKILL
 _prctl = None
 
@@ -31,10 +33,39 @@ def _libc_prctl():  # type: ignore[no-untyped-def]
     return _prctl
 
 
-def become_subreaper() -> bool:
-    """Have orphaned descendants reparent to this process instead of PID 1; False where impossible."""
+def become_subreaper(on: bool = True) -> bool:
+    """Have orphaned descendants reparent to this process instead of PID 1 (`on=False`: no longer);
+    False where impossible."""
     prctl = _libc_prctl()
-    return bool(prctl) and prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    return bool(prctl) and prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0
+
+
+def is_subreaper() -> bool:
+    prctl = _libc_prctl()
+    if not prctl:
+        return False
+    import ctypes
+    flag = ctypes.c_int(0)
+    return prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) == 0 and bool(flag.value)
+
+
+@contextlib.contextmanager
+def owning_what_starts() -> Iterator[None]:
+    """For an attempt run in a process that outlives it (a scheduler, `tasks run`, a kernel): what starts
+    inside the block is ended when it leaves. The process is a subreaper only meanwhile: a long-lived
+    host that stayed one would collect, and never reap, the orphans of everything else it ever started."""
+    was = is_subreaper()
+    if not was:
+        become_subreaper()
+    before = descendants(os.getpid())
+    try:
+        yield
+    finally:
+        try:
+            end_descendants(keep=before)
+        finally:
+            if not was:
+                become_subreaper(False)
 
 
 def lead_group(pid: int = 0) -> bool:
@@ -153,9 +184,9 @@ def end_processes(pids: Collection[int], *, grace: float = GRACE) -> list[int]:
         deadline = time.monotonic() + 2.0
         while any(alive(p) for p in living) and time.monotonic() < deadline:
             time.sleep(0.01)
+    # Also a descendant killed after its parent: reparented to us (a subreaper), it waits to be reaped.
+    # Only these pids: another child of this process is its owner's to wait for.
     _reap(pids)
-    # A descendant killed after its parent is reparented to us (a subreaper) and waits to be reaped.
-    _reap(children(os.getpid()))
     return list(pids)
 
 
@@ -189,4 +220,4 @@ def kill_tree(pid: int) -> list[int]:
 
 
 __all__ = ["GRACE", "alive", "become_subreaper", "children", "descendants", "end_descendants", "end_processes",
-           "kill_tree", "lead_group", "own_attempt"]
+           "is_subreaper", "kill_tree", "lead_group", "own_attempt", "owning_what_starts"]
