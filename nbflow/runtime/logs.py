@@ -62,11 +62,24 @@ def note_death(log_folder: Path, dag_id: str, run_id: str, task_id: str, try_num
     if try_number < 1:
         return
     path = attempt_log_path(log_folder, dag_id, run_id, task_id, try_number, map_index)
+    if _died_already(path):
+        return  # the first to learn it said why (a scheduler that killed it; its worker then sees the signal)
     try:
         with _open_log(path) as file:
             file.write(f"{DEATH_MARK}{masker.redact(reason)}\n".encode())
     except OSError:
         pass  # the scheduler's log still says it
+
+
+def _died_already(path: Path) -> bool:
+    """Whether the log's last line already says why its attempt died."""
+    try:
+        with open(path, "rb") as file:
+            file.seek(max(file.seek(0, os.SEEK_END) - 512, 0))
+            tail = file.read().decode("utf-8", errors="replace").rstrip("\n").rsplit("\n", 1)[-1]
+    except OSError:
+        return False
+    return tail.startswith(DEATH_MARK)
 
 
 class _MaskedTee(io.TextIOBase):

@@ -9,6 +9,7 @@ the last line of its log, which says why it died.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -69,6 +70,9 @@ with DAG("cleared", schedule=None):
     BashOperator(task_id="long", bash_command=(
         '[ "{{{{ ti.try_number }}}}" -gt 1 ] && exit 0; '
         "sleep 300 >/dev/null 2>&1 & echo $! > {pids}/cleared; sleep 300"))
+
+with DAG("silent", schedule=None):
+    BashOperator(task_id="long", bash_command="sleep 300 >/dev/null 2>&1 & echo $! > {pids}/silent; sleep 300")
 
 with DAG("deaths", schedule=None):
     PythonOperator(task_id="sigkill", python_callable=lambda: os.kill(os.getpid(), signal.SIGKILL))
@@ -172,3 +176,25 @@ def test_nbflow_tasks_run_ends_what_its_task_started(env, nbflow) -> None:
     done = nbflow("tasks", "run", "leaky", "bash", run_id)
     assert done.code == 0, done.err
     assert all_gone([pid_of(env, "bash")])
+
+
+def test_an_attempt_whose_heartbeat_stopped_is_killed_with_its_children_and_its_log_says_so(
+        env, nbflow, monkeypatch) -> None:
+    monkeypatch.setenv("NBFLOW__SCHEDULER__ORPHAN_TIMEOUT_SEC", "2")
+    environment = make_env()
+    run_id = api.trigger_dag(environment, "silent").run_id
+    attempt = subprocess.Popen([sys.executable, "-m", "nbflow.cli.main", "tasks", "run", "silent", "long", run_id],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        child = pid_of(env, "silent")
+        os.kill(attempt.pid, signal.SIGSTOP)  # alive, on this machine, and silent
+        with running_scheduler(env):
+            assert finished(environment, "silent", run_id) == "failed"
+        assert attempt.wait(timeout=30) == -signal.SIGKILL
+        assert all_gone([child])
+    finally:
+        if attempt.poll() is None:
+            attempt.kill()
+            attempt.wait()
+    died = f"{DEATH_MARK}heartbeat lost (its process was killed)"
+    assert last_log_line(environment, "silent", run_id, "long") == died
