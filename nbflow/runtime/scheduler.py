@@ -25,12 +25,12 @@ from nbflow.exceptions import NbflowException
 from nbflow.runtime import process_tree
 from nbflow.runtime.attempt import (attempt_process_here, fail_dead_attempt, gone_with_its_supervisor,
                                     run_info_of)
-from nbflow.runtime.logs import note_death
 from nbflow.runtime.callbacks import CallbackLimits, CallbackRequest, CallbackRunner, as_functions
 from nbflow.runtime.dag_source import source_of
 from nbflow.runtime.dagruns import create_run, record_dags, set_next_interval, task_specs, within_schedule
 from nbflow.runtime.executors.base import BaseExecutor
 from nbflow.runtime.expansion import expansion_of
+from nbflow.runtime.logs import note_death
 from nbflow.runtime.priority import priority_weights
 from nbflow.runtime.run_state import RunState
 from nbflow.runtime.workload import Workload
@@ -528,20 +528,19 @@ class Scheduler:
                 seen.add(row.key)
                 dag = self.dagbag.dags.get(row.dag_id)
                 if row.key in silent_keys:
-                    reason = self._heartbeat_lost(row, reason)
+                    reason = self._heartbeat_lost(row)
                 outcome = fail_dead_attempt(session, dag, row.key, row.try_number, reason)
                 if outcome:
                     log.warning("%s try %s: %s; now %s", row.key, row.try_number, reason, outcome)
                     self._note_death(row.key, row.try_number, reason)
                     self._dead_attempt_callbacks(session, dag, row.key, outcome, reason)
 
-
     def _note_death(self, key: TIKey, try_number: int, reason: str) -> None:
         note_death(self.settings.log_folder, key.dag_id, key.run_id, key.task_id, try_number, key.map_index,
                    reason)
 
     @staticmethod
-    def _heartbeat_lost(row: Any, reason: str) -> str:
+    def _heartbeat_lost(row: Any) -> str:
         """A silent attempt still running on this machine is stopped with all it started: its retry must not
         run alongside it. The reason to record, saying whether it was killed."""
         if not attempt_process_here(row):
