@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from nbflow.utils.masking import masker
+from nbflow.utils.masking import MaskedFormatter, masker
 
 _safe = str.maketrans({"/": "_", ":": "_", "\\": "_"})
 # Loggers with their own handler into the attempt's log; the root handler leaves them alone.
 _ROUTED_LOGGERS = ("nbflow.task", "nbflow.secrets")
-_FORMATTER = logging.Formatter("[%(asctime)s] %(levelname)s - %(message)s")
+_FORMATTER = MaskedFormatter("[%(asctime)s] %(levelname)s - %(message)s")
 
 
 def attempt_log_path(base: Path, dag_id: str, run_id: str, task_id: str, try_number: int,
