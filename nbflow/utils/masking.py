@@ -1,11 +1,14 @@
 """One secrets masker for every surface: logs, notebook outputs, CLI, widgets and pages."""
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import re
+import sys
 import threading
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO
 
 MASK = "***"
 DEFAULT_SENSITIVE_WORDS = ("password", "secret", "passwd", "token", "api_key", "apikey", "private_key",
@@ -103,6 +106,37 @@ class MaskedFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return masker.redact(super().format(record))
+
+
+class MaskedStream(io.TextIOBase):
+    """A text stream that masks what is written before passing it on (user code printing in nbflow's process)."""
+
+    def __init__(self, inner: TextIO) -> None:
+        self.inner = inner
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.inner.write(masker.redact(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def isatty(self) -> bool:
+        return self.inner.isatty()
+
+
+@contextlib.contextmanager
+def masked_stdio() -> Iterator[None]:
+    """sys.stdout and sys.stderr masked while user code (a DAG callback) runs in this process."""
+    old_out, old_err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = MaskedStream(old_out), MaskedStream(old_err)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = old_out, old_err
 
 
 def mask_secret(secret: Any) -> None:
