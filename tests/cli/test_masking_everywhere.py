@@ -1,7 +1,7 @@
 """No secret in any output: tasks that print, echo, `env`, raise and return secrets under a real `nbflow scheduler`.
 
 The secrets are a sensitive variable (`NBFLOW_VAR_API_KEY`) and connection passwords (`NBFLOW_CONN_*`,
-URI and JSON forms). No task reads them through `Variable.get` or a hook: they reach the output the
+URI and JSON forms); a broken DAG file quotes one in its exception. No task reads them through `Variable.get` or a hook: they reach the output the
 way a hostile or careless task would leak them, straight from the environment. Afterwards every file
 under $NBFLOW_HOME is read as bytes and no form of any secret may be in it (raw, URL-encoded).
 
@@ -76,6 +76,7 @@ def env(nbflow_env, monkeypatch):
     monkeypatch.setenv("NBFLOW_CONN_WAREHOUSE", f"postgres://etl:{quote(WAREHOUSE_PASSWORD, safe='')}@db:5432/wh")
     monkeypatch.setenv("NBFLOW_CONN_API", f'{{"conn_type": "http", "host": "api", "password": "{JSON_PASSWORD}"}}')
     write_dag(nbflow_env.dags, "leaky.py", LEAKY_DAG)
+    write_dag(nbflow_env.dags, "broken.py", 'import os\nfrom nbflow import DAG\nraise RuntimeError("bad key " + os.environ["NBFLOW_VAR_API_KEY"])\n')
     return nbflow_env
 
 
@@ -124,7 +125,8 @@ def outputs_of_display_commands(nbflow: Cli, run_id: str, failing_run: str) -> s
                 ("tasks", "logs", "failing", failing_run, "raise_password"),
                 ("tasks", "xcom", "leaky", "return_key", "--run-id", run_id),
                 ("tasks", "xcom", "leaky", "return_key", "--output", "json"),
-                ("tasks", "states-for-dag-run", "failing", failing_run), ("dags", "list-runs", "failing")]
+                ("tasks", "states-for-dag-run", "failing", failing_run), ("dags", "list-runs", "failing"),
+                ("dags", "list-import-errors")]
     texts = []
     for command in commands:
         done = nbflow(*command)
@@ -149,6 +151,7 @@ def test_with_encrypted_xcoms_no_secret_is_in_any_file_under_home_or_any_output(
     assert "cannot log in to the warehouse with ***" in next(logs.rglob("task_id=raise_password/attempt=1.log")
                                                              ).read_text()
     assert '"key": "***"' in shown and "the key is ***" in shown
+    assert "bad key ***" in shown  # the broken file's import error, as recorded and listed
     assert leaks(env.home) == []
     assert leaks_in(shown) == [] and leaks_in(stderr.read_text()) == []
 
