@@ -62,6 +62,8 @@ with DAG("leaky", schedule=None):
     BashOperator(task_id="run_env", bash_command="env")
     PythonOperator(task_id="print_password", python_callable=print_it)
     PythonOperator(task_id="return_key", python_callable=return_it)
+    PythonOperator(task_id="fd_writes", python_callable=lambda: os.system(
+        'echo "fd1 $NBFLOW_VAR_API_KEY"; echo "fd2 $NBFLOW_VAR_API_KEY" >&2'))
 
 with DAG("failing", schedule=None, on_failure_callback=on_failure):
     PythonOperator(task_id="raise_password", python_callable=raise_it)
@@ -148,6 +150,8 @@ def test_with_encrypted_xcoms_no_secret_is_in_any_file_under_home_or_any_output(
     logs = env.home / "logs"
     echo_log = next(logs.rglob("task_id=echo_key/attempt=1.log")).read_text()
     assert "key=***" in echo_log  # the line is there, its secret is not
+    fd_log = next(logs.rglob("task_id=fd_writes/attempt=1.log")).read_text()
+    assert "fd1 ***" in fd_log and "fd2 ***" in fd_log  # written past sys.stdout, still in the log, masked
     assert "cannot log in to the warehouse with ***" in next(logs.rglob("task_id=raise_password/attempt=1.log")
                                                              ).read_text()
     assert '"key": "***"' in shown and "the key is ***" in shown
