@@ -12,5 +12,6 @@ def register_secrets(env: Environment) -> None:
     from nbflow.secrets.chain import SecretsChain
     from nbflow.secrets.known import register_environment_secrets, register_known_secrets
 
+    chain = SecretsChain.from_config(env.config)  # also adds core.sensitive_var_conn_names to the masker's words
     register_environment_secrets()
-    register_known_secrets(SecretsChain.from_config(env.config))
+    register_known_secrets(chain)

@@ -39,7 +39,9 @@ def preload() -> None:
     from nbflow.authoring.templating import make_template_env
     make_template_env(None).from_string("{{ 1 }}").render()
     import nbflow.runtime.notebook_dags  # noqa: F401 - builds kernel cells that workloads carry
-    from nbflow.secrets.known import register_environment_secrets
+    from nbflow.configuration import load_config
+    from nbflow.secrets.known import apply_sensitive_words, register_environment_secrets
+    apply_sensitive_words(load_config())
     register_environment_secrets()  # every forked attempt starts knowing them
 
 

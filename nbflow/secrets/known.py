@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("nbflow.secrets")
 
-_last_seen: tuple[tuple[str, str], ...] | None = None  # the environment's entries registered last time
+_last_seen: tuple[Any, ...] | None = None  # the environment's entries (and sensitive words) registered last time
 _lock = threading.Lock()
 
 
@@ -70,7 +70,14 @@ def _uri_password(uri: str) -> list[str]:
     return [written, unquote(written)] if written else []
 
 
-def connection_secrets(conn_id: str, text: str) -> list[Any]:
+def _scratch(like: SecretsMasker) -> SecretsMasker:
+    """An empty masker with `like`'s sensitive words, to collect values without registering them yet."""
+    scratch = SecretsMasker()
+    scratch.sensitive_words = like.sensitive_words
+    return scratch
+
+
+def connection_secrets(conn_id: str, text: str, words: SecretsMasker = masker) -> list[Any]:
     """What to hide of one NBFLOW_CONN_<ID> value, in its URI or JSON form."""
     text = text.strip()
     if not text.startswith("{"):
@@ -87,23 +94,28 @@ def connection_secrets(conn_id: str, text: str) -> list[Any]:
             found.extend(_uri_password(data[key]))
     extra = data.get("extra")
     if extra is not None:
-        scratch = SecretsMasker()
+        scratch = _scratch(words)
         register_nested("extra", extra, scratch)
         found.extend(scratch.secrets)
     return found
 
 
-def environment_secrets(environ: Mapping[str, str]) -> list[Any]:
+def environment_secrets(environ: Mapping[str, str], words: SecretsMasker = masker) -> list[Any]:
     """The secret values among `environ`'s NBFLOW_CONN_* and sensitively named NBFLOW_VAR_* entries."""
     found: list[Any] = []
     for name, value in environ.items():
         if name.startswith(CONN_ENV_PREFIX):
-            found.extend(connection_secrets(name[len(CONN_ENV_PREFIX):], value))
+            found.extend(connection_secrets(name[len(CONN_ENV_PREFIX):], value, words))
         elif name.startswith(VAR_ENV_PREFIX):
-            scratch = SecretsMasker()
+            scratch = _scratch(words)
             register_nested(name[len(VAR_ENV_PREFIX):], value, scratch)
             found.extend(scratch.secrets)
     return found
+
+
+def apply_sensitive_words(config: Any) -> None:
+    """Add the words of `core.sensitive_var_conn_names` to Airflow's list, before environment secrets are read."""
+    masker.set_sensitive_words(config.getlist("core", "sensitive_var_conn_names"))
 
 
 def register_environment_secrets(environ: Mapping[str, str] | None = None, into: SecretsMasker = masker) -> None:
@@ -113,12 +125,13 @@ def register_environment_secrets(environ: Mapping[str, str] | None = None, into:
     global _last_seen
     env = os.environ if environ is None else environ
     entries = tuple((k, v) for k, v in env.items() if k.startswith((CONN_ENV_PREFIX, VAR_ENV_PREFIX)))
+    seen = (into.sensitive_words, entries)
     with _lock:
-        if environ is None and into is masker and entries == _last_seen:
+        if environ is None and into is masker and seen == _last_seen:
             return
         if environ is None and into is masker:
-            _last_seen = entries
-    into.add(environment_secrets(dict(entries)))
+            _last_seen = seen
+    into.add(environment_secrets(dict(entries), into))
 
 
 def register_known_secrets(chain: "SecretsChain", into: SecretsMasker = masker) -> None:
@@ -140,11 +153,3 @@ def _register_listed(backend: Any, into: SecretsMasker) -> None:
             register_nested(record.key, record.value, into)
     except Exception as err:  # noqa: BLE001 - nothing listed means nothing to register, not a failure
         log.debug("secrets backend %r listed nothing to mask: %s", getattr(backend, "name", backend), err)
-
-
-def register_all(config: Any = None) -> None:
-    """Environment and metastore secrets, for a long-lived process that reads the database (the scheduler)."""
-    from nbflow.secrets.chain import SecretsChain, default_chain
-
-    register_environment_secrets()
-    register_known_secrets(SecretsChain.from_config(config) if config is not None else default_chain())

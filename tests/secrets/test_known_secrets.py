@@ -99,3 +99,17 @@ def test_the_masked_formatter_masks_messages_arguments_and_tracebacks() -> None:
         log.exception("failed")
     assert "fmt-secret-42" not in stream.getvalue()
     assert "WARNING connecting with ***" in stream.getvalue() and "ValueError: refused ***" in stream.getvalue()
+
+
+def test_words_added_by_sensitive_var_conn_names_apply_to_environment_variables(monkeypatch) -> None:
+    from nbflow.configuration import load_config
+    from nbflow.secrets.known import apply_sensitive_words
+
+    monkeypatch.setenv("NBFLOW__CORE__SENSITIVE_VAR_CONN_NAMES", "pin")
+    monkeypatch.setenv("NBFLOW_VAR_DOOR_PIN", "pin-code-4711")
+    try:
+        apply_sensitive_words(load_config())
+        register_environment_secrets()
+        assert masker.redact("the pin is pin-code-4711") == "the pin is ***"
+    finally:
+        masker.set_sensitive_words([])
