@@ -27,6 +27,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "dags_are_paused_at_creation": True,
         "max_xcom_size": 49152,
         "fernet_key": "",
+        # store XCom values encrypted with the Fernet key ("fernet:<token>"); reading works either way
+        "encrypt_xcom": False,
         "default_timezone": "UTC",
         "sensitive_var_conn_names": "",
     },

@@ -113,6 +113,17 @@ class XComError(NbflowException):
     """An XCom value cannot be stored (type or size) or pulled."""
 
 
+class UndecryptableXComError(XComError):
+    """An XCom value stored encrypted (`core.encrypt_xcom`) that no configured Fernet key decrypts."""
+
+    def __init__(self, dag_id: str, run_id: str, task_id: str, map_index: int, key: str, problem: str) -> None:
+        self.dag_id, self.run_id, self.task_id, self.map_index, self.key = dag_id, run_id, task_id, map_index, key
+        label = task_id + (f"[{map_index}]" if map_index >= 0 else "")
+        super().__init__(f"XCom {key!r} of task {label} of run {run_id} of DAG {dag_id!r} is encrypted and "
+                         f"{problem}; put the key it was written with in core.fernet_key "
+                         f"(NBFLOW__CORE__FERNET_KEY=NEW,OLD), or clear the task to compute it again")
+
+
 class TaskDeferred(NbflowException):
     """Reserved for deferrable operators (Airflow compatibility)."""
 

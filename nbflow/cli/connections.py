@@ -263,7 +263,8 @@ def open_chain(conf: Config) -> "SecretsChain":
 
     if not any(getattr(handler, "nbflow_cli", False) for handler in log.handlers):
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("warning: %(message)s"))
+        from nbflow.utils.masking import MaskedFormatter
+        handler.setFormatter(MaskedFormatter("warning: %(message)s"))
         handler.nbflow_cli = True  # type: ignore[attr-defined]
         log.addHandler(handler)
     return SecretsChain.from_config(conf)

@@ -1,4 +1,4 @@
-"""How a command fails: one line on stderr, exit 1; the traceback only under `--verbose`."""
+"""How a command fails: one line on stderr, exit 1; the traceback only under `--verbose`; both masked."""
 from __future__ import annotations
 
 import sys
@@ -23,10 +23,12 @@ def one_line(err: BaseException) -> str:
 
 def report_failure(err: BaseException, *, verbose: bool, stream: TextIO | None = None) -> int:
     """Print `error: <one line>` (after the traceback when verbose) and return the exit code, 1."""
+    from nbflow.utils.masking import masker
+
     out = stream or sys.stderr
     if verbose:
-        traceback.print_exception(type(err), err, err.__traceback__, file=out)
-    message = one_line(err)
+        out.write(masker.redact("".join(traceback.format_exception(type(err), err, err.__traceback__))))
+    message = masker.redact(one_line(err))
     if not verbose and not isinstance(err, NbflowException):
         message += " (run with --verbose for the traceback)"
     print(f"error: {message}", file=out, flush=True)

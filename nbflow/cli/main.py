@@ -43,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command not in NO_CONFIG:
             from nbflow.configuration import load_config
             conf = load_config()
+            from nbflow.secrets.known import apply_sensitive_words, register_environment_secrets
+            apply_sensitive_words(conf)
+            register_environment_secrets()  # what the command prints, its error line included, hides them
         return int(args.run(args, conf) or 0)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

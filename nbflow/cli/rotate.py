@@ -18,7 +18,8 @@ from nbflow.configuration import Config
 def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser(
         "rotate-fernet-key", parents=[common],
-        help="re-encrypt stored connection passwords, extras and variables with the first key of core.fernet_key",
+        help="re-encrypt stored connection passwords, extras, variables and encrypted XComs with the first key "
+             "of core.fernet_key",
         description="Re-encrypt every stored connection password, extra and variable value with the first of the "
                     "comma-separated keys in core.fernet_key (NBFLOW__CORE__FERNET_KEY=new,old); the other keys "
                     "only decrypt. Afterwards the old keys can be removed.")
@@ -29,10 +30,11 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
 def rotate_fernet_key(args: argparse.Namespace, conf: Config) -> int:
     from nbflow.runtime import api
     result = api.rotate_fernet_key(open_env(conf, database=False))
-    emit([{"connections": result.connections, "variables": result.variables}], ["connections", "variables"],
-         args.output)
+    emit([{"connections": result.connections, "variables": result.variables, "xcoms": result.xcoms}],
+         ["connections", "variables", "xcoms"], args.output)
     advice = ("; the other key(s) in core.fernet_key can now be removed" if result.keys > 1 else
               "; core.fernet_key holds only this key (to rotate, put a new key first: NEW,OLD)")
-    print(f"re-encrypted {result.connections} connection(s) and {result.variables} variable(s) with the first "
+    print(f"re-encrypted {result.connections} connection(s), {result.variables} variable(s) and {result.xcoms} "
+          f"XCom(s) with the first "
           f"Fernet key{advice}", file=sys.stderr)
     return 0

@@ -45,6 +45,7 @@ def run_scheduler(args: argparse.Namespace, conf: Config) -> int:
         api.init_database(env)
     else:
         api.require_database(env)
+    api.register_secrets(env)  # run errors and news it logs never show a stored secret
     scheduler = api.make_scheduler(env, executor=args.executor)
     if threading.current_thread() is threading.main_thread():  # handlers only where Python allows them
         signal.signal(signal.SIGTERM, lambda *_: scheduler.stop())
@@ -63,7 +64,8 @@ def _print_scheduler_news() -> None:
     import logging
 
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("nbflow scheduler: %(message)s"))
+    from nbflow.utils.masking import MaskedFormatter
+    handler.setFormatter(MaskedFormatter("nbflow scheduler: %(message)s"))
     logger = logging.getLogger("nbflow.scheduler")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)

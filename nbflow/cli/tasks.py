@@ -26,6 +26,8 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
 
     from nbflow.cli.task_runs import register_verbs
     register_verbs(verbs, common)  # run, clear, states-for-dag-run, logs
+    from nbflow.cli.xcoms import register_xcom_verb
+    register_xcom_verb(verbs, common)
 
 
 def test_task(args: argparse.Namespace, conf: Config) -> int:

@@ -307,7 +307,7 @@ class NbflowMagics(Magics):
             env = self._database_ready()
             for run in api.list_runs(env, dag_id, limit=20):
                 try:
-                    return serialize(api.get_xcom(env, dag_id, task_id, run.run_id).value)
+                    return serialize(api.get_xcom(env, dag_id, task_id, run.run_id, masked=False).value)
                 except NbflowException:
                     continue
         except (NbflowException, UsageError):
@@ -522,7 +522,8 @@ class NbflowMagics(Magics):
 
     @line_magic("xcom")
     def xcom_line(self, line: str) -> Any:
-        """%xcom DAG_ID TASK_ID [--run RUN_ID] [--key KEY]: a task's XCom value (latest run by default)."""
+        """%xcom DAG_ID TASK_ID [--run RUN_ID] [--key KEY]: a task's XCom value (latest run by default), secrets
+        masked (the value is for display; a task reads the real one)."""
         from nbflow.runtime import api
 
         parser = _xcom_parser()
@@ -532,7 +533,7 @@ class NbflowMagics(Magics):
             return None
         try:
             entry = api.get_xcom(self._database_ready(), args.dag_id, args.task_id, args.run, key=args.key,
-                                 map_index=args.map_index)
+                                 map_index=args.map_index, masked=True)
         except NbflowException as err:
             raise UsageError(str(err)) from None
         return entry.value

@@ -196,16 +196,24 @@ class _SavedRun(NotebookExecutionManager):
 
 
 def write_masked(nb: NotebookNode, path: Path) -> None:
-    """Write the notebook atomically, every secret the masker knows replaced in sources and metadata.
+    """Write the notebook atomically, every secret the masker knows replaced in sources, outputs and metadata.
 
-    Outputs were masked as they arrived; the injected parameters cell may hold a rendered secret.
+    Outputs were masked as they arrived, but a secret registered later (the kernel read a variable,
+    a parameter was rendered) is hidden again here; the injected parameters cell may hold one too.
     """
-    cells = [{**cell, "source": masker.redact(cell.get("source", ""))} for cell in nb.cells]
+    cells = [_masked_cell(cell) for cell in nb.cells]
     masked = nbformat.from_dict({**nb, "metadata": masker.redact_value(dict(nb.metadata)), "cells": cells})
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(nbformat.writes(masked), encoding="utf-8")
     os.replace(partial, path)
+
+
+def _masked_cell(cell: Any) -> dict[str, Any]:
+    masked = {**cell, "source": masker.redact(cell.get("source", ""))}
+    if cell.get("outputs"):
+        masked["outputs"] = masker.redact_value(list(cell["outputs"]))
+    return masked
 
 
 class _Progress:

@@ -35,6 +35,7 @@ from nbflow.runtime.api_db import upgrade_database as upgrade_database
 from nbflow.runtime.api_tasks import LogChunk as LogChunk
 from nbflow.runtime.api_tasks import TaskRunResult as TaskRunResult
 from nbflow.runtime.api_tasks import TaskTestResult as TaskTestResult
+from nbflow.runtime.api_secrets import register_secrets as register_secrets
 from nbflow.runtime.api_tasks import XComEntry as XComEntry
 from nbflow.runtime.api_tasks import attempt_ended as attempt_ended
 from nbflow.runtime.api_tasks import get_xcom as get_xcom

@@ -91,9 +91,10 @@ def list_dags(env: Environment) -> DagListing:
 
 
 def list_import_errors(env: Environment) -> list[ImportErrorEntry]:
-    """The dags folder's files that failed to load, by path."""
+    """The dags folder's files that failed to load, by path; a secret an exception quotes is masked."""
+    from nbflow.utils.masking import masker
     bag = env.dagbag
-    return [ImportErrorEntry(file=_relative(path, bag.dag_folder), path=path, error=error)
+    return [ImportErrorEntry(file=_relative(path, bag.dag_folder), path=path, error=masker.redact(error))
             for path, error in sorted(bag.import_errors.items())]
 
 

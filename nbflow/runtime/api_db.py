@@ -12,6 +12,8 @@ from nbflow.exceptions import DatabaseNotReady, MetadataDatabaseError
 from nbflow.runtime.environment import Environment
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from nbflow.store.migrate import DbStatus
 
 
@@ -30,6 +32,7 @@ class FernetRotation:
     connections: int
     variables: int
     keys: int
+    xcoms: int = 0
 
 
 def database_url(env: Environment) -> str:
@@ -105,6 +108,7 @@ def rotate_fernet_key(env: Environment) -> FernetRotation:
     engine = make_engine(conf.sql_alchemy_conn)
     try:
         result = rotate(engine, fernet)
+        xcoms = _rotate_xcoms(engine, fernet, encrypt=conf.getboolean("core", "encrypt_xcom"))
     except DBAPIError as err:
         problem = str(err.orig or err).strip().splitlines()[0]
         hint = ("; run `nbflow db init` first" if "no such table" in problem.lower() or "does not exist" in
@@ -113,4 +117,14 @@ def rotate_fernet_key(env: Environment) -> FernetRotation:
                                     f"{problem}{hint}") from None
     finally:
         engine.dispose()
-    return FernetRotation(connections=result.connections, variables=result.variables, keys=len(keys))
+    return FernetRotation(connections=result.connections, variables=result.variables, keys=len(keys), xcoms=xcoms)
+
+
+def _rotate_xcoms(engine: "Engine", fernet: object, *, encrypt: bool) -> int:
+    """Encrypted XComs re-encrypted with the first key (and plain ones encrypted under core.encrypt_xcom)."""
+    from sqlalchemy.orm import Session
+
+    from nbflow.runtime.xcom_encryption import reencrypt_xcoms
+
+    with Session(engine) as session, session.begin():
+        return reencrypt_xcoms(session, fernet, encrypt=encrypt)

@@ -230,8 +230,11 @@ def attempt_ended(env: Environment, dag_id: str, run_id: str, task_id: str, *, t
 
 
 def get_xcom(env: Environment, dag_id: str, task_id: str, run_id: str | None = None, *, map_index: int = -1,
-             key: str = XCOM_RETURN_KEY) -> XComEntry:
+             key: str = XCOM_RETURN_KEY, masked: bool = True) -> XComEntry:
     """What task instance `task_id` (of run `run_id`, default the DAG's latest run) pushed under `key`.
+
+    For display, `masked` (the default) replaces every known secret in the value (and the value of every
+    sensitively named field) with ***; code that feeds the value to another task passes masked=False.
 
     Errors name what is missing: the DAG (DagNotFound), its runs (NoDagRunYet, DagRunNotFound),
     the task instance (TaskInstanceNotFound), or the value (XComNotFound).
@@ -261,5 +264,11 @@ def get_xcom(env: Environment, dag_id: str, task_id: str, run_id: str | None = N
             raise TaskInstanceNotFound(dag_id, run_id, task_id, map_index)
     if row is None:
         raise XComNotFound(dag_id, run_id, task_id, map_index, key)
+    value = deserialize(row.value)
+    if masked:
+        from nbflow.runtime.api_secrets import register_secrets
+        from nbflow.utils.masking import masker
+        register_secrets(env)
+        value = masker.redact_value(value)
     return XComEntry(dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index, key=key,
-                     value=deserialize(row.value), timestamp=row.timestamp)
+                     value=value, timestamp=row.timestamp)

@@ -21,6 +21,7 @@ from nbflow.runtime.task_runner import AttemptRequest, run_attempt
 from nbflow.runtime.workload import Workload
 from nbflow.runtime.xcom import MemoryXComStore, XComStore
 from nbflow.store.keys import TIKey
+from nbflow.utils.masking import masker
 from nbflow.utils.state import TaskInstanceState
 
 if TYPE_CHECKING:
@@ -38,6 +39,10 @@ def preload() -> None:
     from nbflow.authoring.templating import make_template_env
     make_template_env(None).from_string("{{ 1 }}").render()
     import nbflow.runtime.notebook_dags  # noqa: F401 - builds kernel cells that workloads carry
+    from nbflow.configuration import load_config
+    from nbflow.secrets.known import apply_sensitive_words, register_environment_secrets
+    apply_sensitive_words(load_config())
+    register_environment_secrets()  # every forked attempt starts knowing them
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +81,11 @@ def could_not_start(workload: Workload, try_number: int, error: str, log_folder:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as log:
-            log.write(f"[nbflow] {key} try {try_number}: could not start the attempt: {error}\n")
+            log.write(f"[nbflow] {key} try {try_number}: could not start the attempt: {masker.redact(error)}\n")
     except OSError:
         pass  # the outcome still carries the error
-    return AttemptOutcome(state=TaskInstanceState.FAILED, try_number=try_number, duration=0.0, error=error,
+    return AttemptOutcome(state=TaskInstanceState.FAILED, try_number=try_number, duration=0.0,
+                          error=masker.redact(error),
                           retryable=False, log_path=str(path))
 
 

@@ -62,7 +62,11 @@ def run_callbacks(request: CallbackRequest) -> int:
 
 def main(argv: list[str]) -> int:
     from nbflow.runtime.logs import capture_to_log
+    from nbflow.configuration import load_config
+    from nbflow.secrets.known import apply_sensitive_words, register_environment_secrets
 
+    apply_sensitive_words(load_config())
+    register_environment_secrets()
     faulthandler.enable()  # a fatal signal dumps the Python stack to the scheduler's pipe (then the log)
     request = CallbackRequest.from_json(sys.stdin.read())
     with capture_to_log(Path(argv[0])):

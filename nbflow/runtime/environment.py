@@ -56,7 +56,9 @@ class Environment:
 
     def _factories(self) -> "tuple[Callable[[], Session], Callable[[], Session]]":
         if self._sessions is None or self._readers is None:
+            from nbflow.runtime.xcom_encryption import configure_xcom_encryption
             from nbflow.store import make_engine, make_session_factory
+            configure_xcom_encryption(self.config)  # XComs written and read through these sessions
             engine = make_engine(self.config.sql_alchemy_conn)
             self._sessions = make_session_factory(engine)
             self._readers = make_session_factory(engine, read_only=True)

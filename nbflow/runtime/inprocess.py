@@ -146,9 +146,12 @@ def _dag_callback(dag: "DAG", run_state: str, run: DagRunInfo, params: dict[str,
         return
     context = {"dag": dag, "dag_run": run, "run_id": run.run_id, "params": params,
                "reason": f"task {failed_task} failed" if failed_task else run_state}
-    for fn in callback if isinstance(callback, (list, tuple)) else [callback]:
-        try:
-            fn(context)
-        except Exception:  # noqa: BLE001 - a callback never changes the run's state
-            import traceback
-            traceback.print_exc()
+    from nbflow.utils.masking import masked_stdio
+
+    with masked_stdio():  # what the callback prints reaches the terminal masked, as task output does
+        for fn in callback if isinstance(callback, (list, tuple)) else [callback]:
+            try:
+                fn(context)
+            except Exception:  # noqa: BLE001 - a callback never changes the run's state
+                import traceback
+                traceback.print_exc()

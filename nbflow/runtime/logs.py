@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from nbflow.utils.masking import masker
+from nbflow.utils.masking import MaskedFormatter, masker
 
 _safe = str.maketrans({"/": "_", ":": "_", "\\": "_"})
 # Loggers with their own handler into the attempt's log; the root handler leaves them alone.
 _ROUTED_LOGGERS = ("nbflow.task", "nbflow.secrets")
-_FORMATTER = logging.Formatter("[%(asctime)s] %(levelname)s - %(message)s")
+_FORMATTER = MaskedFormatter("[%(asctime)s] %(levelname)s - %(message)s")
 
 
 def attempt_log_path(base: Path, dag_id: str, run_id: str, task_id: str, try_number: int,
@@ -120,6 +120,90 @@ class _MaskedTee(io.TextIOBase):
         return "utf-8"
 
 
+class _FdWriter(io.TextIOBase):
+    """Echo to a saved terminal descriptor while descriptors 1 and 2 point into the attempt's log."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        data = text.encode("utf-8", "replace")
+        while data:
+            data = data[os.write(self.fd, data):]
+        return len(text)
+
+
+def _in_kernel() -> bool:
+    """Whether this process is a running Jupyter kernel (whose descriptors 1 and 2 ipykernel watches itself)."""
+    kernelapp = sys.modules.get("ipykernel.kernelapp")
+    return kernelapp is not None and kernelapp.IPKernelApp.initialized()
+
+
+def _fileno(stream: object) -> int | None:
+    try:
+        return stream.fileno()  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+
+
+def _anonymous_file() -> int:
+    """A file with no name (memory on Linux): what the task writes there never rests unmasked on disk."""
+    if hasattr(os, "memfd_create"):
+        return os.memfd_create("nbflow-attempt-output", os.MFD_CLOEXEC)
+    import tempfile
+    with tempfile.TemporaryFile() as handle:  # unlinked at once; outside $NBFLOW_HOME
+        return os.dup(handle.fileno())
+
+
+@contextlib.contextmanager
+def _descriptors_into(tee: _MaskedTee) -> Iterator[None]:
+    """Point descriptors 1 and 2 at an anonymous file while the attempt runs, then append what landed there
+    to the log through the tee (masked). So what bypasses sys.stdout (os.system, a subprocess without pipes,
+    a C library) reaches the attempt's log masked, never the terminal or the scheduler's stderr unmasked.
+    A file, not a pipe and a reader thread: ~10 µs instead of ~130 µs per attempt, at the price of that
+    output arriving in the log when the attempt ends. Not in a Jupyter kernel, whose output capture owns
+    those descriptors."""
+    if _in_kernel():
+        yield
+        return
+    for stream in (tee._echo, sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(Exception):
+            stream.flush()  # type: ignore[union-attr]
+    try:
+        saved = (os.dup(1), os.dup(2))
+    except OSError:  # no descriptors 1 and 2 to redirect
+        yield
+        return
+    sink = _anonymous_file()
+    os.dup2(sink, 1)
+    os.dup2(sink, 2)
+    echo = tee._echo
+    echo_fd = _fileno(echo) if echo is not None else None
+    if echo_fd in (1, 2):  # the terminal itself: write to its saved descriptor, not into the sink
+        tee._echo = _FdWriter(saved[echo_fd - 1])
+    try:
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        try:
+            size = os.lseek(sink, 0, os.SEEK_END)
+            if size:
+                os.lseek(sink, 0, os.SEEK_SET)
+                with os.fdopen(os.dup(sink), "rb") as written:
+                    text = written.read().decode("utf-8", "replace")
+                tee.write("[nbflow] written to file descriptors 1 and 2:\n" + text + ("" if text.endswith("\n")
+                                                                                       else "\n"))
+        finally:
+            tee._echo = echo
+            os.close(sink)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
 # Folders this process created or found: a retry in the same process opens its file without asking the
 # file system again. Bounded, for long-lived processes (a kernel's scheduler) that run many attempts.
 _known_folders: set[str] = set()
@@ -183,7 +267,8 @@ def capture_to_log(path: Path, *, echo: TextIO | None = None) -> Iterator[TextIO
         old_out, old_err = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = tee  # type: ignore[assignment]
         try:
-            yield tee  # type: ignore[misc]
+            with _descriptors_into(tee):
+                yield tee  # type: ignore[misc]
         finally:
             sys.stdout, sys.stderr = old_out, old_err
             task_logger.removeHandler(handler)

@@ -15,6 +15,8 @@ from nbflow.authoring.context import running_task
 from nbflow.exceptions import NbflowSkipException, NbflowTaskTimeout, XComError
 from nbflow.runtime.context import build_context
 from nbflow.runtime.logs import DEATH_MARK, attempt_log_path, capture_to_log
+from nbflow.secrets.known import register_environment_secrets
+from nbflow.utils.masking import masker
 from nbflow.runtime.retries import is_retryable, tries_allowed, will_retry
 from nbflow.runtime.run_info import AttemptOutcome, DagRunInfo
 from nbflow.runtime.task_instance import XCOM_RETURN_KEY, RuntimeTaskInstance
@@ -100,6 +102,7 @@ def run_attempt(request: AttemptRequest, xcoms: XComStore, *, echo: TextIO | Non
     path = attempt_log_path(request.log_folder, request.run.dag_id, request.run.run_id, task.task_id,
                             request.try_number, request.map_index)
     started = time.monotonic()
+    register_environment_secrets()  # `echo $NBFLOW_VAR_API_KEY` never asks the chain; mask it all the same
     with capture_to_log(path, echo=echo) as log:
         log.write(f"[nbflow] {ti.key} try {request.try_number} of {task.retries + 1} "
                   f"({task.task_type})\n")
@@ -112,7 +115,8 @@ def run_attempt(request: AttemptRequest, xcoms: XComStore, *, echo: TextIO | Non
         if isinstance(context.get("exception"), NbflowTaskTimeout):
             timeout = ti.task.execution_timeout.total_seconds() if ti.task.execution_timeout else 0
             log.write(f"{DEATH_MARK}execution timeout after {timeout:g} s\n")
-    return AttemptOutcome(state=outcome_state, try_number=request.try_number, duration=duration, error=error,
+    return AttemptOutcome(state=outcome_state, try_number=request.try_number, duration=duration,
+                          error=masker.redact(error) if error else error,
                           retryable=retryable, skip_task_ids=tuple(ti.skip_requests),
                           skip_ignores_trigger_rules=ti.skip_ignores_trigger_rules, log_path=str(path))
 

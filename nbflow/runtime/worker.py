@@ -69,6 +69,8 @@ class Worker:
         self.config = load_config()
         self.parallelism = parallelism
         self.dagbag = DagBag(dags_folder, import_timeout=self.config.getfloat("core", "dagbag_import_timeout"))
+        from nbflow.runtime.xcom_encryption import configure_xcom_encryption
+        configure_xcom_encryption(self.config)  # the XComs this worker records (core.encrypt_xcom)
         self.engine = make_engine(self.config.sql_alchemy_conn)
         self.sessions = make_session_factory(self.engine)
         self.readers = make_session_factory(self.engine, read_only=True)

@@ -118,9 +118,8 @@ class SecretsChain:
     def _find_connection(self, conn_id: str) -> "tuple[Connection | None, list[str]]":
         conn, searched = self._lookup("connection", conn_id, lambda backend: backend.get_connection(conn_id))
         if conn is not None:
-            masker.add(conn.password)
-            for name, value in conn.extra_dejson.items():
-                masker.add_if_sensitive(str(name), value)
+            from nbflow.secrets.known import register_connection
+            register_connection(conn)
         return conn, searched
 
     def get_connection(self, conn_id: str) -> "Connection":
@@ -137,7 +136,6 @@ class SecretsChain:
             if default is NOTSET:
                 raise VariableNotFound(key, searched)
             return default
-        masker.add_if_sensitive(key, value)
         return value
 
     def get_config(self, key: str) -> str | None:
@@ -153,6 +151,8 @@ class SecretsChain:
             if cacheable:
                 hit = self.cache.get((kind, index, ident))
                 if hit is not NOTSET:
+                    if kind != "connection":
+                        _register_value(backend, kind, ident, hit)  # a forked child may not know it yet
                     return hit, searched
             try:
                 value = fetch(backend)
@@ -169,6 +169,8 @@ class SecretsChain:
                 continue
             searched.append(describe(backend))
             if value is not None:
+                if kind != "connection":
+                    _register_value(backend, kind, ident, value)
                 if cacheable:
                     self.cache.put((kind, index, ident), value)
                 return value, searched
@@ -230,6 +232,15 @@ class SecretsChain:
                             "lookups will keep returning that value, not the one stored in %r",
                             kind, ident, describe(backend), describe(writer))
                 return
+
+
+def _register_value(backend: Any, kind: str, ident: str, value: Any) -> None:
+    """Mask what a backend returned: all of it from a secrets store (Vault), else what has a sensitive name."""
+    if kind == "config" or getattr(backend, "masks_all_values", False):
+        masker.add(value)
+    else:
+        from nbflow.secrets.known import register_nested
+        register_nested(ident, value)
 
 
 def describe(backend: Any) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from nbflow.store._sql import interval_bounds, rowcount, upsert
 from nbflow.store.models import DagORM, ImportErrorORM, table_of
 from nbflow.store.rows import DagRow, ImportErrorRow
+from nbflow.utils.masking import masker
 from nbflow.utils.timezone import utcnow
 
 DAG = table_of(DagORM)
@@ -104,7 +105,8 @@ def record_import_errors(session: Session, errors: Mapping[str, str], *,
     """Replace the recorded import errors with `errors` ({filename: stacktrace}).
 
     With `filenames`, only errors of those files are replaced (the files just parsed); otherwise
-    the whole previous set is. DAGs defined in a failing file get `has_import_errors`.
+    the whole previous set is. DAGs defined in a failing file get `has_import_errors`. A traceback is
+    stored masked: a DAG file's exception may quote a secret it read, and the table is shown in the CLI.
     """
     clear = delete(IMPORT_ERROR)
     if filenames is not None:
@@ -113,7 +115,7 @@ def record_import_errors(session: Session, errors: Mapping[str, str], *,
     stamp = at or utcnow()
     if errors:
         session.execute(insert(IMPORT_ERROR), [
-            {"filename": name, "dag_id": None, "stacktrace": trace, "timestamp": stamp}
+            {"filename": name, "dag_id": None, "stacktrace": masker.redact(trace), "timestamp": stamp}
             for name, trace in sorted(errors.items())])
         session.execute(update(DAG).where(DAG.c.fileloc.in_(list(errors))).values(has_import_errors=True))
 

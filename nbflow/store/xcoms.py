@@ -1,11 +1,13 @@
-"""XCom rows: values tasks push, stored as JSON text the runtime's XCom backend wrote.
+"""XCom rows: values tasks push, stored as JSON text the runtime's XCom backend wrote (encrypted when the
+installed codec says so, see codec.py); every function here hands back the JSON text.
 
 Every function takes the caller's session and does not commit (STYLE §10).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from typing import Any
 
@@ -14,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from nbflow.store._prepared import key_params, key_where, prepared
 from nbflow.store._sql import insert_for, rowcount, ti_key_filter
+from nbflow.store.codec import PREFIX, current_codec
 from nbflow.store.keys import TIKey
 from nbflow.store.models import DagRunORM, XComORM, table_of
 from nbflow.store.rows import XComRow
@@ -31,7 +34,8 @@ def set_xcom(session: Session, ti: TIKey, key: str, value_json: str, *, at: dt.d
     """Store (or overwrite) the value `ti` pushed under `key`. The DAG run must exist."""
     dialect = session.get_bind().dialect.name
     stmt = prepared(("xcom_set", dialect), lambda: _build_set(session))
-    session.execute(stmt, {**key_params(ti), "v_key": key, "v_value": value_json, "v_timestamp": at or utcnow()})
+    session.execute(stmt, {**key_params(ti), "v_key": key, "v_value": current_codec().encode(value_json),
+                           "v_timestamp": at or utcnow()})
 
 
 def _build_set(session: Session) -> Any:
@@ -49,7 +53,14 @@ def get_xcom(session: Session, ti: TIKey, key: str = XCOM_RETURN_KEY) -> XComRow
     """The value `ti` pushed under `key` in its own run, or None."""
     stmt = prepared("xcom_get", lambda: select(XCOM).where(key_where(XCOM), XCOM.c.key == bindparam("v_key")))
     found = session.execute(stmt, {**key_params(ti), "v_key": key}).mappings().first()
-    return XComRow.from_mapping(found) if found else None
+    return _decoded(XComRow.from_mapping(found)) if found else None
+
+
+def _decoded(row: XComRow) -> XComRow:
+    if not row.value.startswith(PREFIX):
+        return row
+    ti = TIKey(row.dag_id, row.task_id, row.run_id, row.map_index)
+    return dataclasses.replace(row, value=current_codec().decode(row.value, ti, row.key))
 
 
 def get_values_of_tasks(session: Session, dag_id: str, run_id: str, task_ids: Collection[str],
@@ -62,7 +73,8 @@ def get_values_of_tasks(session: Session, dag_id: str, run_id: str, task_ids: Co
         XCOM.c.key == bindparam("v_key"), XCOM.c.task_id.in_(bindparam("k_task_ids", expanding=True))))
     rows = session.execute(stmt, {"k_dag_id": dag_id, "k_run_id": run_id, "v_key": key,
                                   "k_task_ids": sorted(task_ids)}).all()
-    return {task_id: value for task_id, value in rows}
+    codec = current_codec()
+    return {task_id: codec.decode(value, TIKey(dag_id, task_id, run_id, -1), key) for task_id, value in rows}
 
 
 def get_xcoms(session: Session, dag_id: str, run_id: str, task_ids: str | Collection[str] | None = None,
@@ -84,7 +96,7 @@ def get_xcoms(session: Session, dag_id: str, run_id: str, task_ids: str | Collec
         stmt = stmt.where(XCOM.c.map_index.in_([map_indexes] if isinstance(map_indexes, int) else list(map_indexes)))
     if not include_prior_dates:
         stmt = stmt.where(XCOM.c.run_id == run_id).order_by(XCOM.c.task_id, XCOM.c.map_index, XCOM.c.key)
-        return [XComRow.from_mapping(m) for m in session.execute(stmt).mappings()]
+        return [_decoded(XComRow.from_mapping(m)) for m in session.execute(stmt).mappings()]
     if logical_date is None:
         logical_date = session.scalar(select(DAG_RUN.c.logical_date)
                                       .where(DAG_RUN.c.dag_id == dag_id, DAG_RUN.c.run_id == run_id))
@@ -95,10 +107,26 @@ def get_xcoms(session: Session, dag_id: str, run_id: str, task_ids: str | Collec
     else:
         stmt = stmt.where(run.c.logical_date <= literal(logical_date, UtcDateTime()))
     stmt = stmt.order_by(run.c.logical_date.desc(), XCOM.c.timestamp.desc(), XCOM.c.task_id, XCOM.c.map_index)
-    return [XComRow.from_mapping(m) for m in session.execute(stmt).mappings()]
+    return [_decoded(XComRow.from_mapping(m)) for m in session.execute(stmt).mappings()]
 
 
 def delete_xcoms_for(session: Session, ti: TIKey) -> int:
     """Delete every XCom `ti` pushed (done when a new attempt starts); how many were deleted."""
     stmt = prepared("xcom_delete", lambda: delete(XCOM).where(key_where(XCOM)))
     return rowcount(session.execute(stmt, key_params(ti)))
+
+
+def reencode_xcoms(session: Session, recode: "Callable[[XComRow], str | None]") -> int:
+    """Rewrite each XCom's stored text as `recode(row)` returns it (None: leave it); how many changed.
+
+    For key rotation: `recode` sees the row as stored (not decoded) and returns its new stored text."""
+    changed = 0
+    for found in session.execute(select(XCOM)).mappings().all():
+        row = XComRow.from_mapping(found)
+        new = recode(row)
+        if new is not None and new != row.value:
+            session.execute(XCOM.update().where(
+                XCOM.c.dag_id == row.dag_id, XCOM.c.task_id == row.task_id, XCOM.c.run_id == row.run_id,
+                XCOM.c.map_index == row.map_index, XCOM.c.key == row.key).values(value=new))
+            changed += 1
+    return changed

@@ -1,15 +1,27 @@
 """One secrets masker for every surface: logs, notebook outputs, CLI, widgets and pages."""
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import re
+import sys
 import threading
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO
 
 MASK = "***"
 DEFAULT_SENSITIVE_WORDS = ("password", "secret", "passwd", "token", "api_key", "apikey", "private_key",
                            "credential", "authorization", "access_token")
 _MIN_LENGTH = 4  # masking "a" or "no" would shred ordinary text
+
+
+def _variants(text: str) -> set[str]:
+    """The forms a secret takes on its way to an output: raw, URL-encoded (a URI's password), JSON-escaped."""
+    import json
+    from urllib.parse import quote, quote_plus
+
+    return {text, quote(text, safe=""), quote_plus(text, safe=""), json.dumps(text)[1:-1]}
 
 
 class SecretsMasker:
@@ -37,14 +49,15 @@ class SecretsMasker:
             return
         with self._lock:
             if text not in self._secrets:
-                variants = {text}
-                try:
-                    from urllib.parse import quote
-                    variants.add(quote(text, safe=""))
-                except Exception:  # noqa: BLE001
-                    pass
+                variants = _variants(text)
                 self._secrets |= {v for v in variants if len(v) >= _MIN_LENGTH}
                 self._pattern = None
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        """Every registered form of every secret."""
+        with self._lock:
+            return frozenset(self._secrets)
 
     def is_sensitive(self, name: str) -> bool:
         lowered = name.lower()
@@ -83,6 +96,47 @@ class SecretsMasker:
 
 
 masker = SecretsMasker()
+
+
+class MaskedFormatter(logging.Formatter):
+    """A logging formatter whose every line (message, arguments, traceback) passes through the masker.
+
+    Installed on each handler nbflow sets up, so a record that reaches a file or a terminal never
+    carries a registered secret, whichever logger emitted it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return masker.redact(super().format(record))
+
+
+class MaskedStream(io.TextIOBase):
+    """A text stream that masks what is written before passing it on (user code printing in nbflow's process)."""
+
+    def __init__(self, inner: TextIO) -> None:
+        self.inner = inner
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.inner.write(masker.redact(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def isatty(self) -> bool:
+        return self.inner.isatty()
+
+
+@contextlib.contextmanager
+def masked_stdio() -> Iterator[None]:
+    """sys.stdout and sys.stderr masked while user code (a DAG callback) runs in this process."""
+    old_out, old_err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = MaskedStream(old_out), MaskedStream(old_err)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = old_out, old_err
 
 
 def mask_secret(secret: Any) -> None:

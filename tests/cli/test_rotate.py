@@ -53,8 +53,8 @@ def test_rotation_re_encrypts_with_the_first_key_so_the_old_one_can_go(nbflow: C
 
     done = nbflow("rotate-fernet-key", "--output", "json", extra_env={"NBFLOW__CORE__FERNET_KEY": f"{new},{old}"})
     assert done.code == 0, done.err
-    assert done.json() == [{"connections": 1, "variables": 1}]
-    assert "re-encrypted 1 connection(s) and 1 variable(s) with the first Fernet key" in done.err
+    assert done.json() == [{"connections": 1, "variables": 1, "xcoms": 0}]
+    assert "re-encrypted 1 connection(s), 1 variable(s) and 0 XCom(s) with the first Fernet key" in done.err
 
     after = ciphertexts(nbflow.env.home)
     assert after != before and PASSWORD not in "".join(after) and TOKEN not in "".join(after)
@@ -88,7 +88,7 @@ def test_rotation_with_the_generated_key_alone_keeps_values_readable(nbflow: Cli
     before = ciphertexts(nbflow.env.home)
     done = nbflow("rotate-fernet-key")
     assert done.code == 0, done.err
-    assert done.out.splitlines()[2].split() == ["0", "1"]
+    assert done.out.splitlines()[2].split() == ["0", "1", "0"]
     assert "holds only this key" in done.err
     assert ciphertexts(nbflow.env.home) != before  # a fresh token (new IV), same key
     assert nbflow("variables", "get", "greeting").out == "hello\n"

@@ -38,6 +38,9 @@ class BaseSecretsBackend:
     name: ClassVar[str] = "custom"
     #: Whether the chain may keep this backend's answers for `secrets.cache_ttl_seconds`.
     cacheable: ClassVar[bool] = True
+    #: Whether every variable this backend returns is a secret to mask (Vault sets it: what it holds is
+    #: secret by definition); otherwise only variables whose name is sensitive are masked, as in Airflow.
+    masks_all_values: ClassVar[bool] = False
 
     @classmethod
     def from_config(cls, config: "Config") -> "Self":
