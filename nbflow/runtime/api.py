@@ -17,7 +17,10 @@ from nbflow.exceptions import DagRunNotFound, NbflowException
 from nbflow.runtime.api_dags import DagListing as DagListing
 from nbflow.runtime.api_dags import DagSummary as DagSummary
 from nbflow.runtime.api_dags import ImportErrorEntry as ImportErrorEntry
+from nbflow.runtime.api_dags import TaskSummary as TaskSummary
 from nbflow.runtime.api_dags import get_dag as get_dag
+from nbflow.runtime.api_dags import get_serialized_dag as get_serialized_dag
+from nbflow.runtime.api_dags import list_tasks as list_tasks
 from nbflow.runtime.api_dags import list_dags as list_dags
 from nbflow.runtime.api_dags import list_import_errors as list_import_errors
 from nbflow.runtime.api_dags import new_test_run as new_test_run
