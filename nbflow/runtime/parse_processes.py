@@ -1,8 +1,10 @@
 """Parsing DAG files in child processes: whatever a file does at import, the parent survives and learns why.
 
-Each file is imported in a child forked from this (warm: nbflow already imported) process, at most
-`processes` at once. The child reports its DAGs, serialized, as JSON over a pipe and leaves with
-`os._exit`. The parent enforces the deadline from outside (SIGKILL at the import timeout plus one
+Files are imported in children forked from this (warm: nbflow already imported) process, at most
+`processes` at once, each child parsing a batch of files in turn. It announces each file before
+parsing it and reports its DAGs, serialized, as one JSON line over a pipe; it leaves with `os._exit`.
+A child that dies takes only the file it announced last: the rest of its batch goes to a new child.
+The parent enforces the deadline from outside (SIGKILL at a file's import timeout plus one
 second, so no signal mask or `except BaseException` in the file can stop it) and caps the child's
 address space with RLIMIT_AS. A child that dies in any way (exit code, signal, timeout, an exception
 while reporting) becomes an import error naming the file and how it failed; other files are unaffected.
@@ -24,6 +26,7 @@ from typing import Any
 from nbflow.runtime.dag_source import DagSource
 
 GRACE_SECONDS = 1.0  # beyond the import timeout, before the parent's SIGKILL
+BATCH_LIMIT = 64  # files one child parses in turn (a child that dies leaves the rest to a new one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +50,15 @@ class ParseOutcome:
 
 @dataclass
 class _Child:
-    source: DagSource
+    """One parsing process and the batch it was given; `current` is the file it announced last."""
+
+    batch: list[DagSource]
     pid: int
     fd: int
-    deadline: float
-    chunks: list[bytes] = field(default_factory=list)
+    buffer: bytes = b""
+    current: int | None = None
+    done: int = 0  # files of the batch finished (reported)
+    deadline: float = float("inf")
     killed_at_deadline: bool = False
 
 
@@ -97,8 +104,26 @@ def _parse_here(source: DagSource, timeout: float) -> dict[str, Any]:
     return {"dags": dags, "errors": errors, "source_hash": source_hash}
 
 
-def _child_main(source: DagSource, write_fd: int, limits: ParseLimits) -> None:
-    """Runs in the forked child; never returns."""
+def _write(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _report(source: DagSource, timeout: float) -> dict[str, Any]:
+    """The result for one source; an exception escaping the parse (MemoryError while serializing) is its error."""
+    try:
+        return _parse_here(source, timeout)
+    except Exception as err:  # noqa: BLE001 - anything raised here is this file's fault
+        last = (str(err).strip().splitlines() or [""])[-1]
+        text = f"{type(err).__name__}: {last}" if last else type(err).__name__
+        return {"dags": [], "errors": [f"{source.location}: DagFileProcessError: parsing this file failed: {text}"],
+                "source_hash": source.content_hash}
+
+
+def _child_main(batch: list[DagSource], write_fd: int, limits: ParseLimits) -> None:
+    """Runs in the forked child: parse each source of the batch in turn, announcing it first
+    (`S <n>` line) so the parent knows which file to blame, then its result (`R <json>` line). Never returns."""
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -106,28 +131,20 @@ def _child_main(source: DagSource, write_fd: int, limits: ParseLimits) -> None:
         import faulthandler
         faulthandler.disable()  # a file that crashes the child is reported once, by the parent
         _limit_memory(limits.max_memory_mb)
-        result = _parse_here(source, limits.timeout)
-        data = json.dumps(result).encode()
-        view = memoryview(data)
-        while view:
-            written = os.write(write_fd, view)
-            view = view[written:]
-    except BaseException as err:  # noqa: BLE001 - the parent reads the reason from stderr-free JSON
-        try:
-            last = (str(err).strip().splitlines() or [""])[-1]
-            text = f"{type(err).__name__}: {last}" if last else type(err).__name__
-            os.write(write_fd, json.dumps({"crash": text}).encode())
-        except BaseException:  # noqa: BLE001
-            code = 70
+        for number, source in enumerate(batch):
+            _write(write_fd, f"S {number}\n".encode())
+            result = _report(source, limits.timeout)
+            _write(write_fd, b"R " + json.dumps(result).encode() + b"\n")
+    except BaseException:  # noqa: BLE001 - SystemExit, MemoryError...: the parent blames the current file
+        code = 70
     finally:
         os._exit(code)
 
 
 # -- in the parent --------------------------------------------------------------------------------
 
-def _describe_death(child: _Child, status: int, limits: ParseLimits) -> str:
-    where = child.source.location
-    if child.killed_at_deadline:
+def _describe_death(location: str, how_killed: bool, status: int, limits: ParseLimits) -> str:
+    if how_killed:
         how = (f"timed out after {limits.timeout:g} s (core.dagbag_import_timeout) and was killed; move slow "
                f"work into tasks, or raise the limit")
     elif os.WIFSIGNALED(status):
@@ -143,70 +160,80 @@ def _describe_death(child: _Child, status: int, limits: ParseLimits) -> str:
         how = f"exited with exit code {os.WEXITSTATUS(status)} before it finished"
     else:
         how = f"ended with status {status}"
-    return f"{where}: DagFileProcessError: the process parsing this file {how}"
+    return f"{location}: DagFileProcessError: the process parsing this file {how}"
 
 
-def _outcome(child: _Child, status: int, limits: ParseLimits) -> ParseOutcome:
-    where = child.source.location
-    raw = b"".join(child.chunks)
-    exited_cleanly = not child.killed_at_deadline and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-    if raw and exited_cleanly:
-        try:
-            result = json.loads(raw)
-        except ValueError:
-            result = None
-        if isinstance(result, dict) and "crash" in result:
-            return ParseOutcome(where, errors=(f"{where}: DagFileProcessError: parsing this file failed: "
-                                               f"{result['crash']}",))
-        if isinstance(result, dict):
-            return ParseOutcome(where, tuple(result["dags"]), tuple(result["errors"]), result["source_hash"])
-    return ParseOutcome(where, errors=(_describe_death(child, status, limits),))
-
-
-def _start(source: DagSource, limits: ParseLimits) -> _Child:
+def _start(batch: list[DagSource], limits: ParseLimits) -> _Child:
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child; coverage cannot see past os._exit
         os.close(read_fd)
-        _child_main(source, write_fd, limits)
+        _child_main(batch, write_fd, limits)
     os.close(write_fd)
     os.set_blocking(read_fd, False)
-    deadline = time.monotonic() + limits.timeout + GRACE_SECONDS if limits.timeout > 0 else float("inf")
-    return _Child(source, pid, read_fd, deadline)
+    return _Child(batch, pid, read_fd)
 
 
-def _drain(child: _Child) -> bool:
-    """Read what the child wrote; True once the pipe is closed (the child exited or closed it)."""
+def _take_lines(child: _Child, results: dict[str, ParseOutcome], limits: ParseLimits) -> None:
+    *lines, child.buffer = child.buffer.split(b"\n")
+    for line in lines:
+        if line.startswith(b"S "):
+            child.current = int(line[2:])
+            child.deadline = time.monotonic() + limits.timeout + GRACE_SECONDS if limits.timeout > 0 \
+                else float("inf")
+        elif line.startswith(b"R ") and child.current is not None:
+            result = json.loads(line[2:])
+            location = child.batch[child.current].location
+            results[location] = ParseOutcome(location, tuple(result["dags"]), tuple(result["errors"]),
+                                             result["source_hash"])
+            child.done, child.current, child.deadline = child.current + 1, None, float("inf")
+
+
+def _drain(child: _Child, results: dict[str, ParseOutcome], limits: ParseLimits) -> bool:
+    """Read what the child wrote; True once the pipe is closed (the child exited)."""
     while True:
         try:
             chunk = os.read(child.fd, 1 << 16)
         except BlockingIOError:
+            _take_lines(child, results, limits)
             return False
         if not chunk:
+            _take_lines(child, results, limits)
             return True
-        child.chunks.append(chunk)
+        child.buffer += chunk
 
 
-def _finish(child: _Child, limits: ParseLimits) -> ParseOutcome:
+def _finish(child: _Child, results: dict[str, ParseOutcome], pending: list[DagSource],
+            limits: ParseLimits) -> None:
+    """The child exited: blame the file it was parsing, if any, and queue the files it never reached."""
     os.close(child.fd)
     _, status = os.waitpid(child.pid, 0)
-    return _outcome(child, status, limits)
+    clean = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and not child.killed_at_deadline
+    blamed = child.current if child.current is not None else (None if clean else child.done)
+    if blamed is not None and blamed < len(child.batch):
+        location = child.batch[blamed].location
+        results[location] = ParseOutcome(location, errors=(_describe_death(location, child.killed_at_deadline,
+                                                                           status, limits),))
+        child.done = blamed + 1
+    pending.extend(reversed(child.batch[child.done:]))
 
 
 def parse_in_children(sources: Iterable[DagSource], limits: ParseLimits) -> dict[str, ParseOutcome]:
-    """Parse every source, each in its own child, and return the outcomes by location."""
+    """Parse every source in child processes (batches, `limits.processes` at once); outcomes by location."""
     pending = list(sources)
-    pending.reverse()
+    pending.reverse()  # popped from the end: in the given order
     running: dict[int, _Child] = {}  # by pipe fd
     results: dict[str, ParseOutcome] = {}
     width = max(1, limits.processes)
     try:
         while pending or running:
             while pending and len(running) < width:
-                child = _start(pending.pop(), limits)
+                size = max(1, min(BATCH_LIMIT, -(-len(pending) // (width - len(running)))))
+                batch = [pending.pop() for _ in range(min(size, len(pending)))]
+                child = _start(batch, limits)
                 running[child.fd] = child
             now = time.monotonic()
-            for child in list(running.values()):
+            for child in running.values():
                 if now >= child.deadline and not child.killed_at_deadline:
                     child.killed_at_deadline = True
                     os.kill(child.pid, signal.SIGKILL)
@@ -214,9 +241,9 @@ def parse_in_children(sources: Iterable[DagSource], limits: ParseLimits) -> dict
             ready, _, _ = select.select(list(running), [], [], min(wait, 1.0))
             for fd in ready:
                 child = running[fd]
-                if _drain(child):
+                if _drain(child, results, limits):
                     del running[fd]
-                    results[child.source.location] = _finish(child, limits)
+                    _finish(child, results, pending, limits)
     finally:
         for child in running.values():  # interrupted: leave no child behind
             try:

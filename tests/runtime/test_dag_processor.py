@@ -159,3 +159,11 @@ def test_refresh_in_a_spawned_process_stores_what_a_kernel_may_not_fork_to_parse
                     env=dict(os.environ))
     assert refresh_in_subprocess(config).parsed == (str(dags / "good.py"),)
     assert set(stored_dags(make_session_factory(make_engine(url)))) == {"good"}
+
+
+def test_files_after_a_fatal_one_in_the_same_batch_are_still_parsed(sessions, dags: Path) -> None:
+    write_dag(dags, "a.py", one_dag("first"))
+    bad = write_dag(dags, "b.py", "# nbflow dag\nimport os\nos._exit(5)\n")
+    write_dag(dags, "c.py", one_dag("third"))
+    refresh(sessions, ProcessorSettings(dags, ParseLimits(timeout=5, processes=1)))
+    assert set(stored_dags(sessions)) == {"first", "third"} and "exit code 5" in import_errors(sessions)[str(bad)]
