@@ -75,9 +75,13 @@ class DagCatalog:
 
 
 def _database_ready(env: Environment) -> bool:
-    from nbflow.runtime.api_db import check_database
-    status = check_database(env)
-    return status.reachable and status.at_head
+    """Whether the metadata database exists and is at head (asked without Alembic: this is on every listing)."""
+    from nbflow.store import session_scope
+    from nbflow.store.revision import at_newest_revision, database_file_missing
+    if database_file_missing(env.config.sql_alchemy_conn):
+        return False
+    with session_scope(env.readers) as session:
+        return at_newest_revision(session)
 
 
 def catalog(env: Environment) -> DagCatalog:
