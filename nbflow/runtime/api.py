@@ -56,9 +56,22 @@ from nbflow.utils.state import DagRunType
 
 def trigger_dag(env: Environment, dag_id: str, *, conf: dict[str, Any] | None = None, run_id: str | None = None,
                 logical_date: datetime | None = None, run_type: str = DagRunType.MANUAL) -> DagRunRow:
-    """Create a queued run of the DAG (the scheduler picks it up); params are checked now."""
-    dag = env.get_dag(dag_id)
-    dag.params.validate(conf or {}, where=f"DAG {dag_id!r}")
+    """Create a queued run of the DAG (the scheduler picks it up); params are checked now.
+
+    The DAG is read as the DAG processor stored it; its file is imported only in a child process, and
+    only when the DAG has Params to check the conf against.
+    """
+    from nbflow.runtime.dag_processor import in_kernel
+    if in_kernel():  # a kernel must not fork: it checks with the DAG it parses itself
+        dag: Any = env.get_dag(dag_id)
+        dag.params.validate(conf or {}, where=f"DAG {dag_id!r}")
+    else:
+        from nbflow.runtime.dag_source import source_of
+        from nbflow.runtime.expansion_process import check_params_in_child
+        dag = get_serialized_dag(env, dag_id)
+        if dag.params:
+            check_params_in_child(source_of(dag), dag_id, conf or {},
+                                  timeout=env.config.getfloat("core", "dagbag_import_timeout"))
     if run_id is not None and not re.match(r"^[A-Za-z0-9_.:+\-]+$", run_id):
         raise NbflowException(f"run id {run_id!r} may only contain letters, digits and _ . : + -")
     logical = logical_date or datetime.now(timezone.utc)
@@ -167,7 +180,12 @@ def make_scheduler(env: Environment, *, executor: str | None = None) -> Any:
         callback_timeout=config.getfloat("scheduler", "callback_timeout"),
         log_folder=config.log_folder,
     )
-    return Scheduler(dagbag=env.dagbag, session_factory=env.sessions, read_session_factory=env.readers,
+    # The scheduler decides from serialized DAGs: DAG files are parsed only in the DAG processor's children.
+    from nbflow.runtime.dag_processor import ProcessorSettings
+    from nbflow.runtime.serialized_dagbag import SerializedDagBag
+    from nbflow.runtime.api_dags import kernel_sources
+    dagbag = SerializedDagBag(env.sessions, ProcessorSettings.from_config(config), sources=lambda: kernel_sources(env))
+    return Scheduler(dagbag=dagbag, session_factory=env.sessions, read_session_factory=env.readers,
                      executor=built, settings=settings)
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
     from nbflow.runtime.inprocess import RunResult, TaskEvent
     from nbflow.runtime.run_info import DagRunInfo
+    from nbflow.runtime.dag_source import DagSource
     from nbflow.runtime.serialized_dag import SerializedDag
 
 
@@ -91,9 +92,6 @@ def catalog(env: Environment) -> DagCatalog:
     (inside a Jupyter kernel, which must not fork, a spawned process refreshes). Before `nbflow db init`
     every file is parsed, in children, and nothing is stored.
     """
-    cached = env.cache.get("catalog")
-    if cached is not None:
-        return cached
     from nbflow.runtime import dag_processor
     from nbflow.runtime.serialized_dag import SerializedDag
     settings = dag_processor.ProcessorSettings.from_config(env.config)
@@ -104,12 +102,11 @@ def catalog(env: Environment) -> DagCatalog:
         else:
             parsed = dag_processor.parse_folder(settings)
             found = DagCatalog(parsed.dags, parsed.import_errors, {})
-        env.cache["catalog"] = found
         return found
     if dag_processor.in_kernel():
-        dag_processor.refresh_in_subprocess(env.config)
+        dag_processor.refresh_in_subprocess(env.config, sources=kernel_sources(env))
     else:
-        dag_processor.refresh(env.sessions, settings)
+        dag_processor.refresh(env.sessions, settings, sources=kernel_sources(env))
     from nbflow.store import dags as dag_rows
     from nbflow.store import serialized_dags as stored
     from nbflow.store import session_scope
@@ -121,8 +118,13 @@ def catalog(env: Environment) -> DagCatalog:
     inside = {dag_id: dag for dag_id, dag in dags.items()  # the folder's DAGs, and kernels' cells
               if dag.fileloc.startswith(KERNEL_PREFIX) or _within(dag.fileloc, folder)}
     found = DagCatalog(inside, {path: error for path, error in errors.items() if _within(path, folder)}, paused)
-    env.cache["catalog"] = found
     return found
+
+
+def kernel_sources(env: Environment) -> "list[DagSource]":
+    """DAG sources a kernel registered (cells): parsed by the DAG processor like files, from their text."""
+    bag = env._dagbag  # only if this environment already holds one: building it would parse the folder here
+    return list(getattr(bag, "sources", {}).values()) if bag is not None else []
 
 
 def _within(path: str, folder: str) -> bool:

@@ -170,20 +170,23 @@ def _store(session: "Session", settings: ProcessorSettings, known: dict, listing
                 continue
             owners[data["dag_id"]] = path
             mine.append(data)
-        stored.replace_file_dags(session, path, mine, source_hash=digest)
+        if mine or not problems:  # a file that breaks keeps its DAGs as last stored, beside its error
+            stored.replace_file_dags(session, path, mine, source_hash=digest)
         stored.record_dag_file(session, path=path, mtime=mtime, size=size, hash=digest,
                                import_error="\n\n".join(problems) if problems else None)
         record_dags(session, [SerializedDag(data) for data in mine], paused_at_creation=settings.paused_at_creation)
-        dag_rows.deactivate_missing_dags(session, seen_dag_ids=[data["dag_id"] for data in mine], filelocs=[path])
+        if mine or not problems:
+            dag_rows.deactivate_missing_dags(session, seen_dag_ids=[data["dag_id"] for data in mine], filelocs=[path])
     for path, error in listing.errors.items():  # invalid `.nbflowignore` lines
         stored.record_dag_file(session, path=path, mtime=0, size=0, hash="", import_error=error)
 
 
-def refresh_in_subprocess(config: Config) -> RefreshResult:
+def refresh_in_subprocess(config: Config, *, sources: Iterable[DagSource] = ()) -> RefreshResult:
     """`refresh` from a spawned process: for callers that must not fork (a Jupyter kernel)."""
     import json
     import subprocess
-    payload = json.dumps({"values": config.values, "file": str(config.file) if config.file else None})
+    payload = json.dumps({"values": config.values, "file": str(config.file) if config.file else None,
+                          "sources": [source.to_dict() for source in sources]})
     done = subprocess.run([sys.executable, "-m", "nbflow.runtime.dag_processor"], input=payload, text=True,
                           capture_output=True, env=dict(config.env) or None, check=False)
     if done.returncode != 0:
@@ -200,8 +203,30 @@ def _main() -> None:
     from nbflow.store import make_engine, make_session_factory
     given = json.loads(sys.stdin.read())
     config = Config(values=given["values"], env=dict(os.environ), file=Path(given["file"]) if given["file"] else None)
-    result = refresh(make_session_factory(make_engine(config.sql_alchemy_conn)), ProcessorSettings.from_config(config))
+    sources = [DagSource.from_dict(item) for item in given.get("sources", [])]
+    result = refresh(make_session_factory(make_engine(config.sql_alchemy_conn)), ProcessorSettings.from_config(config),
+                     sources=sources)
     print(json.dumps({"parsed": list(result.parsed), "unchanged": result.unchanged, "removed": list(result.removed)}))
+
+
+def good_files(session_factory: "Callable[[], Session]") -> "set[str] | None":
+    """Files from which the DAG processor stored DAGs (None when it cannot say: no table, or it never ran).
+
+    Processes that import DAG files to run tasks (the local executor's worker and fork server) import
+    only these, so a file that exits, crashes or hangs at import never reaches them."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from nbflow.store import serialized_dags as stored
+    from nbflow.store import session_scope
+    try:
+        with session_scope(session_factory) as session:
+            known = stored.dag_files(session)
+            if not known:
+                return None  # the DAG processor never ran here (a scheduler given a DagBag): no filter
+            killers = {path for path, row in known.items() if "DagFileProcessError:" in (row.import_error or "")}
+            return set(stored.owners(session).values()) - killers
+    except SQLAlchemyError:
+        return None
 
 
 def in_kernel() -> bool:
@@ -209,7 +234,7 @@ def in_kernel() -> bool:
     return "ipykernel" in sys.modules and any(name == "ipykernel.kernelapp" for name in sys.modules)
 
 
-__all__ = ["FolderParse", "ProcessorSettings", "RefreshResult", "in_kernel", "parse_folder", "refresh",
+__all__ = ["FolderParse", "ProcessorSettings", "RefreshResult", "good_files", "in_kernel", "parse_folder", "refresh",
            "refresh_in_subprocess"]
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from nbflow.configuration import Config
 from nbflow.exceptions import DagsFolderNotFound
@@ -39,7 +39,6 @@ class Environment:
     _sessions: "Callable[[], Session] | None" = None
     _readers: "Callable[[], Session] | None" = None
     _dagbag: "DagBag | None" = None
-    cache: dict[str, Any] = field(default_factory=dict)  # what door functions computed once per command
 
     @classmethod
     def from_config(cls, config: Config) -> "Environment":

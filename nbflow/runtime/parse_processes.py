@@ -19,7 +19,7 @@ import os
 import select
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,7 +97,10 @@ def _parse_here(source: DagSource, timeout: float) -> dict[str, Any]:
     errors = list(parsed.errors)
     for dag in parsed.dags:
         try:
-            dags.append(serialize_dag(dag, source_hash=source_hash))
+            data = serialize_dag(dag, source_hash=source_hash)
+            if source.kind == "cells":  # no file to read them from later: the cells travel with the DAG
+                data["source"] = source.to_dict()
+            dags.append(data)
         except Exception as err:  # noqa: BLE001 - a DAG that cannot be serialized is that file's error
             errors.append(f"{source.location}: SerializationError: DAG {dag.dag_id!r} cannot be stored: "
                           f"{type(err).__name__}: {err}")
@@ -255,4 +258,55 @@ def parse_in_children(sources: Iterable[DagSource], limits: ParseLimits) -> dict
     return results
 
 
-__all__ = ["ParseLimits", "ParseOutcome", "parse_in_children"]
+
+
+def run_in_child(work: "Callable[[], Any]", timeout: float) -> tuple[Any, str | None]:
+    """Run `work()` in a forked child with a hard deadline (SIGKILL); its JSON result, or why there is none.
+
+    For the scheduler's few needs of user objects (expanding a mapped task): the user code runs in the
+    child, and whatever it does (exit, crash, hang) comes back as an error text, never as the parent's end.
+    """
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(read_fd)
+        code = 0
+        try:
+            import faulthandler
+            faulthandler.disable()
+            try:
+                payload = {"ok": work()}
+            except Exception as err:  # noqa: BLE001 - reported to the parent
+                payload = {"error": f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0]}"}
+            _write(write_fd, json.dumps(payload).encode())
+        except BaseException:  # noqa: BLE001
+            code = 70
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    deadline = time.monotonic() + timeout
+    chunks: list[bytes] = []
+    killed = False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 and not killed:
+                os.kill(pid, signal.SIGKILL)
+                killed = True
+            ready, _, _ = select.select([read_fd], [], [], max(left, 0.05) if not killed else 1.0)
+            if ready:
+                chunk = os.read(read_fd, 1 << 16)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+    finally:
+        os.close(read_fd)
+        _, status = os.waitpid(pid, 0)
+    if not killed and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and chunks:
+        result = json.loads(b"".join(chunks))
+        return result.get("ok"), result.get("error")
+    how = _describe_death("the child", killed, status, ParseLimits(timeout=timeout))
+    return None, how.split("DagFileProcessError: ", 1)[-1]
+
+
+__all__ = ["ParseLimits", "ParseOutcome", "parse_in_children", "run_in_child"]

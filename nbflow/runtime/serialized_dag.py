@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from nbflow.authoring.baseoperator import BaseOperator
     from nbflow.authoring.dag import DAG
     from nbflow.authoring.timetables import Timetable
+    from nbflow.runtime.dag_source import DagSource
 
 FORMAT_VERSION = 1
 # default_args whose value the scheduler or a listing reads (others may hold callables: not kept)
@@ -174,10 +175,22 @@ class SerializedTask:
         return f"<SerializedTask {self.data['task_id']}>"
 
     def __getattr__(self, name: str) -> Any:
+        data = self.__dict__["data"]
+        if name in _TASK_CALLBACKS:  # the callable stays in the file: say only whether there is one
+            return True if data["has_callbacks"].get(name) else None
         try:
-            return self.__dict__["data"][name]
+            return data[name]
         except KeyError:
             raise AttributeError(name) from None
+
+    @property
+    def dag_id(self) -> str:
+        return self.dag.dag_id if self.dag is not None else ""
+
+    def next_retry_delay(self, try_number: int, *, logical_date: datetime | None = None) -> timedelta:
+        """As BaseOperator.next_retry_delay (the same rule, read from the stored settings)."""
+        from nbflow.authoring.baseoperator import BaseOperator
+        return BaseOperator.next_retry_delay(self, try_number, logical_date=logical_date)  # type: ignore[arg-type]
 
     @property
     def operator_name(self) -> str:
@@ -255,6 +268,15 @@ class SerializedDag:
         self.task_group = self._build_groups()
         self._timetable: "Timetable | None" = None
 
+    @property
+    def on_success_callback(self) -> bool | None:
+        """Whether the DAG has one (the callable stays in the file; it runs in a child that loads it)."""
+        return True if self.has_callbacks.get("on_success_callback") else None
+
+    @property
+    def on_failure_callback(self) -> bool | None:
+        return True if self.has_callbacks.get("on_failure_callback") else None
+
     @classmethod
     def from_dag(cls, dag: "DAG") -> "SerializedDag":
         """A DAG's serialized form, as the database would give it back (JSON round trip included)."""
@@ -298,6 +320,15 @@ class SerializedDag:
 
     def get_edge_info(self, upstream_task_id: str, downstream_task_id: str) -> dict[str, Any]:
         return self.edge_info.get((upstream_task_id, downstream_task_id), {})
+
+    @property
+    def source(self) -> "DagSource":
+        """Where the DAG comes from, for workloads and callbacks (a file, read where it is loaded)."""
+        from nbflow.runtime.dag_source import DagSource
+        if "source" in self.data:  # kernel cells
+            return DagSource.from_dict(self.data["source"])
+        kind = "notebook" if self.fileloc.endswith(".ipynb") else "python"
+        return DagSource(kind, self.fileloc, self.source_hash)  # type: ignore[arg-type]
 
     @property
     def schedule_summary(self) -> str | None:

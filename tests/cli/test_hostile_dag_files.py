@@ -22,7 +22,7 @@ HOSTILE = {
     "sigalrm_blocked": ("import signal, time\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\n"
                         "while True:\n    time.sleep(1)\n", "timed out after 1 s"),
     "segfault": ("import ctypes\nctypes.string_at(0)\n", "died of signal SIGSEGV"),
-    "memory_hog": ("hog = [bytearray(1024 ** 2) for _ in range(100_000)]\n", "MemoryError"),
+    "memory_hog": ("hog = [bytearray(64 * 1024 ** 2) for _ in range(1_000)]\n", "MemoryError"),
     "syntax_error": ("def broken(:\n", "SyntaxError"),
 }
 FAST = {"NBFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "1", "NBFLOW__DAG_PROCESSOR__MAX_MEMORY_MB": "256"}
@@ -88,3 +88,25 @@ def test_a_new_file_with_a_dag_appears_in_the_next_listing(initialised: Cli) -> 
     write_dag(initialised.env.dags, "more.py", GOOD.replace('"good"', '"more"'))
     done = initialised("dags", "list", "-o", "json")
     assert [row["dag_id"] for row in done.json()] == ["good", "more"]
+
+
+PARAMS_DAG = """
+    from nbflow import DAG
+    from nbflow.models import Param
+    from nbflow.operators.empty import EmptyOperator
+    with DAG("checked", schedule=None, params={"n": Param(1, type="integer")}):
+        EmptyOperator(task_id="a")
+"""
+
+
+def test_trigger_queues_a_run_beside_an_exiting_file(initialised: Cli) -> None:
+    write_dag(initialised.env.dags, "good.py", GOOD)
+    write_dag(initialised.env.dags, "bad.py", "# nbflow dag\n" + HOSTILE["os_exit"][0])
+    done = initialised("dags", "trigger", "good", "-o", "json", extra_env=FAST)
+    assert done.code == 0 and done.json()[0]["state"] == "queued"
+
+
+def test_trigger_checks_the_conf_against_params_in_a_child(initialised: Cli) -> None:
+    write_dag(initialised.env.dags, "checked.py", PARAMS_DAG)
+    done = initialised("dags", "trigger", "checked", "--conf", '{"n": "many"}')
+    assert done.code == 1 and "DAG 'checked'" in done.error_line and "n" in done.error_line
