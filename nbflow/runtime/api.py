@@ -184,7 +184,8 @@ def make_scheduler(env: Environment, *, executor: str | None = None) -> Any:
     from nbflow.runtime.dag_processor import ProcessorSettings
     from nbflow.runtime.serialized_dagbag import SerializedDagBag
     from nbflow.runtime.api_dags import kernel_sources
-    dagbag = SerializedDagBag(env.sessions, ProcessorSettings.from_config(config), sources=lambda: kernel_sources(env))
+    dagbag = SerializedDagBag(env.sessions, ProcessorSettings.from_config(config), sources=lambda: kernel_sources(env),
+                              config=config)
     return Scheduler(dagbag=dagbag, session_factory=env.sessions, read_session_factory=env.readers,
                      executor=built, settings=settings)
 

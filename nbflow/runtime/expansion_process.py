@@ -37,9 +37,11 @@ def count_mapped_instances(source: DagSource, dag_id: str, task_id: str, run: "D
                            sessions: "Callable[[], Session]", *, timeout: float) -> int:
     """How many instances the mapped task `task_id` expands to in `run`; NbflowException says why not."""
 
+    parent = os.getpid()
+
     def work() -> int:
         bind = getattr(sessions, "kw", {}).get("bind")
-        if bind is not None:
+        if bind is not None and os.getpid() != parent:  # in the forked child (a kernel runs this itself)
             from nbflow.store import dispose_after_fork
             dispose_after_fork(bind)
         from nbflow.runtime.expansion import expansion_of

@@ -266,6 +266,12 @@ def run_in_child(work: "Callable[[], Any]", timeout: float) -> tuple[Any, str | 
     For the scheduler's few needs of user objects (expanding a mapped task): the user code runs in the
     child, and whatever it does (exit, crash, hang) comes back as an error text, never as the parent's end.
     """
+    from nbflow.runtime.dag_processor import in_kernel
+    if in_kernel():  # a kernel is never forked (DESIGN.md); it holds these DAG objects already anyway
+        try:
+            return work(), None
+        except Exception as err:  # noqa: BLE001 - reported like a child's error
+            return None, f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0]}"
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
