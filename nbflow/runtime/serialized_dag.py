@@ -263,10 +263,27 @@ class SerializedDag:
         self.fail_fast: bool = data.get("fail_fast", False)
         self.has_callbacks: dict[str, bool] = data["has_callbacks"]
         self.edge_info = {(up, down): info for up, down, info in data["edges"]}
-        self.task_dict: dict[str, SerializedTask] = {t["task_id"]: SerializedTask(t, self) for t in data["tasks"]}
-        self.groups: dict[str, SerializedGroup] = {}
-        self.task_group = self._build_groups()
+        self._task_dict: dict[str, SerializedTask] | None = None  # built on first use: a listing needs no task
+        self._groups: dict[str, SerializedGroup] = {}
+        self._task_group: SerializedGroup | None = None
         self._timetable: "Timetable | None" = None
+
+    @property
+    def task_dict(self) -> dict[str, SerializedTask]:
+        if self._task_dict is None:
+            self._task_dict = {t["task_id"]: SerializedTask(t, self) for t in self.data["tasks"]}
+        return self._task_dict
+
+    @property
+    def task_group(self) -> SerializedGroup:
+        if self._task_group is None:
+            self._task_group = self._build_groups()
+        return self._task_group
+
+    @property
+    def groups(self) -> dict[str, SerializedGroup]:
+        self.task_group  # noqa: B018 - builds them
+        return self._groups
 
     @property
     def on_success_callback(self) -> bool | None:
@@ -287,17 +304,19 @@ class SerializedDag:
         return f"<SerializedDag {self.dag_id}: {len(self.task_dict)} tasks>"
 
     def _build_groups(self) -> SerializedGroup:
+        groups = self._groups
         for group in self.data["task_groups"]:
-            self.groups[group["group_id"]] = SerializedGroup(group["group_id"], group["label"], group["tooltip"])
+            groups[group["group_id"]] = SerializedGroup(group["group_id"], group["label"], group["tooltip"])
         root = SerializedGroup(None, None, None)
+        tasks = self.task_dict
 
         def fill(target: SerializedGroup, names: list[str]) -> None:
             for name in names:
-                target.children[name] = self.groups.get(name) if name in self.groups else self.task_dict[name]
+                target.children[name] = groups[name] if name in groups else tasks[name]
 
         fill(root, self.data["root_children"])
         for group in self.data["task_groups"]:
-            fill(self.groups[group["group_id"]], group["children"])
+            fill(groups[group["group_id"]], group["children"])
         return root
 
     @property
