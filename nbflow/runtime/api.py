@@ -175,7 +175,9 @@ def make_scheduler(env: Environment, *, executor: str | None = None) -> Any:
         heartbeat_sec=config.getfloat("scheduler", "heartbeat_sec"),
         orphan_timeout_sec=config.getfloat("scheduler", "orphan_timeout_sec"),
         paused_at_creation=config.getboolean("core", "dags_are_paused_at_creation"),
-        parse_interval_sec=config.getfloat("scheduler", "parse_interval_sec"),
+        # how often the DAG processor runs in the loop; `[scheduler] parse_interval_sec` is the older name
+        parse_interval_sec=min(config.getfloat("scheduler", "parse_interval_sec"),
+                               config.getfloat("dag_processor", "refresh_interval")),
         min_loop_interval_sec=config.getfloat("scheduler", "min_loop_interval_sec"),
         callback_timeout=config.getfloat("scheduler", "callback_timeout"),
         log_folder=config.log_folder,
