@@ -148,7 +148,8 @@ def refresh(session_factory: "Callable[[], Session]", settings: ProcessorSetting
 def _store(session: "Session", settings: ProcessorSettings, known: dict, listing: files.FolderListing,
            to_parse: dict[str, tuple[DagSource, int, int, str]], outcomes: dict[str, ParseOutcome],
            touched: list[tuple[str, int, int]], removed: list[str], now_ns: int) -> None:
-    from nbflow.runtime.dagruns import record_dags
+    # `dag` rows (pause flags, next runs) stay the scheduler's and `dags trigger`'s to write (record_dags):
+    # a listing shows a DAG without one as paused or not by its default.
     from nbflow.store import dags as dag_rows
     from nbflow.store import serialized_dags as stored
 
@@ -174,7 +175,6 @@ def _store(session: "Session", settings: ProcessorSettings, known: dict, listing
             stored.replace_file_dags(session, path, mine, source_hash=digest)
         stored.record_dag_file(session, path=path, mtime=mtime, size=size, hash=digest,
                                import_error="\n\n".join(problems) if problems else None)
-        record_dags(session, [SerializedDag(data) for data in mine], paused_at_creation=settings.paused_at_creation)
         if mine or not problems:
             dag_rows.deactivate_missing_dags(session, seen_dag_ids=[data["dag_id"] for data in mine], filelocs=[path])
     for path, error in listing.errors.items():  # invalid `.nbflowignore` lines
