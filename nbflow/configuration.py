@@ -38,6 +38,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                   "parse_interval_sec": 2.0, "min_loop_interval_sec": 0.02,
                   # seconds a DAG callback's process may run before it gets SIGKILL (runtime/callbacks.py)
                   "callback_timeout": 60.0},
+    # The DAG processor (runtime/dag_processor.py) parses DAG files in child processes: how many at once,
+    # how much address space each may add (MiB, RLIMIT_AS; 0: no cap), how often the scheduler refreshes (s).
+    "dag_processor": {"parsing_processes": 2, "max_memory_mb": 2048, "refresh_interval": 2.0},
     "local_executor": {"worker_start_timeout_sec": 120.0},
     "notebook": {"kernel_pool_size": 2, "output_folder": ""},
     "secrets": {"backends": "env,metastore", "cache_ttl_seconds": 300.0, "fail_closed": False},

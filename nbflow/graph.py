@@ -18,6 +18,7 @@ from nbflow.utils.state import TaskInstanceState as TI
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
     from nbflow.authoring.taskgroup import TaskGroup
+    from nbflow.runtime.serialized_dag import SerializedDag
 
 # One fill colour per task instance state: Airflow's hues, lightened so black labels stay readable.
 STATE_COLORS: dict[str, str] = {
@@ -57,7 +58,7 @@ def _attrs(values: Mapping[str, Any]) -> str:
     return ", ".join(f"{key}={_quote(value)}" for key, value in values.items() if value is not None)
 
 
-def dag_to_dot(dag: "DAG", states: Mapping[str, str | None] | None = None) -> str:
+def dag_to_dot(dag: "DAG | SerializedDag", states: Mapping[str, str | None] | None = None) -> str:
     """DOT text for `dag`, left to right; with `states` (task_id → state) nodes are coloured by state,
     otherwise by their operator's `ui_color`. Task groups are clusters; edge labels come from `Label`s."""
     graph = {"rankdir": "LR", "label": dag.dag_id, "labelloc": "t", "fontname": "Helvetica", "fontsize": 14,
@@ -77,11 +78,9 @@ def dag_to_dot(dag: "DAG", states: Mapping[str, str | None] | None = None) -> st
     return "\n".join(lines) + "\n"
 
 
-def _add_group(lines: list[str], group: "TaskGroup", states: Mapping[str, str | None] | None, indent: str) -> None:
-    from nbflow.authoring.taskgroup import TaskGroup
-
+def _add_group(lines: list[str], group: "TaskGroup | Any", states: Mapping[str, str | None] | None, indent: str) -> None:
     for child in group.children.values():
-        if isinstance(child, TaskGroup):
+        if hasattr(child, "children"):  # a TaskGroup, or a serialized DAG's group
             lines.append(f"{indent}subgraph {_quote('cluster_' + node_id(child.group_id or '')[2:])} {{")
             cluster = {"label": child.label, "style": "rounded,dashed", "color": "#6f8fcf",
                        "tooltip": child.tooltip or None}

@@ -78,7 +78,7 @@ def list_import_errors(args: argparse.Namespace, conf: Config) -> int:
 def show_dag(args: argparse.Namespace, conf: Config) -> int:
     from nbflow.graph import RENDER_FORMATS, dag_to_dot, render
     from nbflow.runtime import api
-    dag = api.get_dag(open_env(conf, database=False), args.dag_id)
+    dag = api.get_serialized_dag(open_env(conf, database=False), args.dag_id)  # its file is not imported here
     dot = dag_to_dot(dag)
     if not args.save:
         sys.stdout.write(dot)

@@ -4,9 +4,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nbflow.cli.arguments import add_run_arguments, parse_conf, parse_logical_date
+from nbflow.cli.arguments import add_output, add_run_arguments, parse_conf, parse_logical_date
 from nbflow.cli.errors import CliError
 from nbflow.cli.loading import open_env
+from nbflow.cli.output import emit
 from nbflow.configuration import Config
 from nbflow.utils.state import TaskInstanceState
 
@@ -23,6 +24,11 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     parser.add_argument("--map-index", type=int, default=None, metavar="N",
                         help="for a mapped task: which of its instances to run")
     parser.set_defaults(run=test_task)
+
+    parser = verbs.add_parser("list", parents=[common], help="the tasks of one DAG (its file is parsed in a child)")
+    parser.add_argument("dag_id", metavar="DAG_ID")
+    add_output(parser)
+    parser.set_defaults(run=list_tasks)
 
     from nbflow.cli.task_runs import register_verbs
     register_verbs(verbs, common)  # run, clear, states-for-dag-run, logs
@@ -41,4 +47,17 @@ def test_task(args: argparse.Namespace, conf: Config) -> int:
         raise CliError(f"task {result.label} failed: {(result.error or 'no error message').splitlines()[0]}; "
                        f"log: {result.log_path}")
     print(f"task {result.label}: {result.state} in {result.duration:.3f} s; log: {result.log_path}", file=sys.stderr)
+    return 0
+
+
+TASK_COLUMNS = ["task_id", "operator", "upstream", "downstream", "trigger_rule", "retries", "pool"]
+
+
+def list_tasks(args: argparse.Namespace, conf: Config) -> int:
+    from nbflow.runtime import api
+    tasks = api.list_tasks(open_env(conf, database=False), args.dag_id)
+    rows = [{"task_id": t.task_id, "operator": t.operator, "upstream": list(t.upstream),
+             "downstream": list(t.downstream), "trigger_rule": t.trigger_rule, "retries": t.retries,
+             "pool": t.pool} for t in tasks]
+    emit(rows, TASK_COLUMNS, args.output, empty_message=f"DAG {args.dag_id} has no tasks")
     return 0

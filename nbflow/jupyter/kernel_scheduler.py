@@ -55,10 +55,10 @@ class KernelScheduler:
         if self.running:
             return
         env = api.Environment.from_config(self.config)
-        for source in sources:
-            env.dagbag.add_source(source)
         # Never the sequential executor here: it would run tasks in the kernel's own process.
         self.scheduler = api.make_scheduler(env, executor="local")
+        for source in sources:  # cells go to the DAG processor as sources; the kernel parses no DAG file
+            self.scheduler.dagbag.add_source(source)
         logger = logging.getLogger("nbflow.scheduler")
         if self.news not in logger.handlers:
             logger.addHandler(self.news)

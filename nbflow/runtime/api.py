@@ -17,7 +17,10 @@ from nbflow.exceptions import DagRunNotFound, NbflowException
 from nbflow.runtime.api_dags import DagListing as DagListing
 from nbflow.runtime.api_dags import DagSummary as DagSummary
 from nbflow.runtime.api_dags import ImportErrorEntry as ImportErrorEntry
+from nbflow.runtime.api_dags import TaskSummary as TaskSummary
 from nbflow.runtime.api_dags import get_dag as get_dag
+from nbflow.runtime.api_dags import get_serialized_dag as get_serialized_dag
+from nbflow.runtime.api_dags import list_tasks as list_tasks
 from nbflow.runtime.api_dags import list_dags as list_dags
 from nbflow.runtime.api_dags import list_import_errors as list_import_errors
 from nbflow.runtime.api_dags import new_test_run as new_test_run
@@ -55,9 +58,22 @@ from nbflow.utils.state import DagRunType
 
 def trigger_dag(env: Environment, dag_id: str, *, conf: dict[str, Any] | None = None, run_id: str | None = None,
                 logical_date: datetime | None = None, run_type: str = DagRunType.MANUAL) -> DagRunRow:
-    """Create a queued run of the DAG (the scheduler picks it up); params are checked now."""
-    dag = env.get_dag(dag_id)
-    dag.params.validate(conf or {}, where=f"DAG {dag_id!r}")
+    """Create a queued run of the DAG (the scheduler picks it up); params are checked now.
+
+    The DAG is read as the DAG processor stored it; its file is imported only in a child process, and
+    only when the DAG has Params to check the conf against.
+    """
+    from nbflow.runtime.dag_processor import in_kernel
+    if in_kernel():  # a kernel must not fork: it checks with the DAG it parses itself
+        dag: Any = env.get_dag(dag_id)
+        dag.params.validate(conf or {}, where=f"DAG {dag_id!r}")
+    else:
+        from nbflow.runtime.dag_source import source_of
+        from nbflow.runtime.expansion_process import check_params_in_child
+        dag = get_serialized_dag(env, dag_id)
+        if dag.params:
+            check_params_in_child(source_of(dag), dag_id, conf or {},
+                                  timeout=env.config.getfloat("core", "dagbag_import_timeout"))
     if run_id is not None and not re.match(r"^[A-Za-z0-9_.:+\-]+$", run_id):
         raise NbflowException(f"run id {run_id!r} may only contain letters, digits and _ . : + -")
     logical = logical_date or datetime.now(timezone.utc)
@@ -165,12 +181,20 @@ def make_scheduler(env: Environment, *, executor: str | None = None) -> Any:
         heartbeat_sec=config.getfloat("scheduler", "heartbeat_sec"),
         orphan_timeout_sec=config.getfloat("scheduler", "orphan_timeout_sec"),
         paused_at_creation=config.getboolean("core", "dags_are_paused_at_creation"),
-        parse_interval_sec=config.getfloat("scheduler", "parse_interval_sec"),
+        # how often the DAG processor runs in the loop; `[scheduler] parse_interval_sec` is the older name
+        parse_interval_sec=min(config.getfloat("scheduler", "parse_interval_sec"),
+                               config.getfloat("dag_processor", "refresh_interval")),
         min_loop_interval_sec=config.getfloat("scheduler", "min_loop_interval_sec"),
         callback_timeout=config.getfloat("scheduler", "callback_timeout"),
         log_folder=config.log_folder,
     )
-    return Scheduler(dagbag=env.dagbag, session_factory=env.sessions, read_session_factory=env.readers,
+    # The scheduler decides from serialized DAGs: DAG files are parsed only in the DAG processor's children.
+    from nbflow.runtime.dag_processor import ProcessorSettings
+    from nbflow.runtime.serialized_dagbag import SerializedDagBag
+    from nbflow.runtime.api_dags import kernel_sources
+    dagbag = SerializedDagBag(env.sessions, ProcessorSettings.from_config(config), sources=lambda: kernel_sources(env),
+                              config=config)
+    return Scheduler(dagbag=dagbag, session_factory=env.sessions, read_session_factory=env.readers,
                      executor=built, settings=settings)
 
 

@@ -1,7 +1,8 @@
 """DAGs as the dags folder defines them: list, find, report broken files, test-run one in this process.
 
 Part of the door `nbflow.runtime.api` (re-exported there); none of these needs a running scheduler,
-and only `list_dags` reads the metadata database (for pause flags, when it exists).
+and the listings never import a DAG file in this process: they read what the DAG processor stored
+(`catalog`), parsing changed files in child processes first.
 """
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from nbflow.runtime.dag_source import KERNEL_PREFIX
 from nbflow.runtime.environment import Environment
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
     from nbflow.runtime.inprocess import RunResult, TaskEvent
     from nbflow.runtime.run_info import DagRunInfo
+    from nbflow.runtime.dag_source import DagSource
+    from nbflow.runtime.serialized_dag import SerializedDag
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,40 +66,138 @@ def _relative(path: str, folder: Path) -> str:
         return path
 
 
-def _paused_flags(env: Environment) -> dict[str, bool]:
-    """Pause flags recorded in the metadata database; none when it does not exist (yet)."""
-    from nbflow.runtime.api_db import check_database
-    status = check_database(env)
-    if not (status.reachable and status.at_head):
-        return {}
+@dataclass(frozen=True, slots=True)
+class DagCatalog:
+    """The dags folder as the DAG processor sees it: serialized DAGs, import errors, pause flags."""
+
+    dags: "dict[str, SerializedDag]"
+    import_errors: dict[str, str]
+    paused: dict[str, bool]
+
+
+def _database_ready(env: Environment) -> bool:
+    """Whether the metadata database exists and is at head (asked without Alembic: this is on every listing)."""
+    from nbflow.store import session_scope
+    from nbflow.store.revision import at_newest_revision, database_file_missing
+    if database_file_missing(env.config.sql_alchemy_conn):
+        return False
+    with session_scope(env.readers) as session:
+        return at_newest_revision(session)
+
+
+def catalog(env: Environment) -> DagCatalog:
+    """The DAGs of the dags folder, parsed only in child processes (never in this one).
+
+    With a database at head, changed files are parsed again and stored, then everything is read back
+    (inside a Jupyter kernel, which must not fork, a spawned process refreshes). Before `nbflow db init`
+    every file is parsed, in children, and nothing is stored.
+    """
+    from nbflow.runtime import dag_processor
+    from nbflow.runtime.serialized_dag import SerializedDag
+    settings = dag_processor.ProcessorSettings.from_config(env.config)
+    if not _database_ready(env):
+        if dag_processor.in_kernel():
+            bag = env.dagbag
+            found = DagCatalog({i: SerializedDag.from_dag(d) for i, d in bag.dags.items()}, dict(bag.import_errors), {})
+        else:
+            parsed = dag_processor.parse_folder(settings)
+            found = DagCatalog(parsed.dags, parsed.import_errors, {})
+        return found
+    if dag_processor.in_kernel():
+        dag_processor.refresh_in_subprocess(env.config, sources=kernel_sources(env))
+    else:
+        dag_processor.refresh(env.sessions, settings, sources=kernel_sources(env))
     from nbflow.store import dags as dag_rows
+    from nbflow.store import serialized_dags as stored
     from nbflow.store import session_scope
     with session_scope(env.readers) as session:
-        return {row.dag_id: row.is_paused for row in dag_rows.list_dags(session, include_inactive=True)}
+        dags = {row.dag_id: SerializedDag(row.data) for row in stored.list_serialized_dags(session)}
+        errors = stored.import_errors(session)
+        paused = {row.dag_id: row.is_paused for row in dag_rows.list_dags(session, include_inactive=True)}
+    folder = str(settings.folder)
+    inside = {dag_id: dag for dag_id, dag in dags.items()  # the folder's DAGs, and kernels' cells
+              if dag.fileloc.startswith(KERNEL_PREFIX) or _within(dag.fileloc, folder)}
+    found = DagCatalog(inside, {path: error for path, error in errors.items() if _within(path, folder)}, paused)
+    return found
+
+
+def kernel_sources(env: Environment) -> "list[DagSource]":
+    """DAG sources a kernel registered (cells): parsed by the DAG processor like files, from their text."""
+    bag = env._dagbag  # only if this environment already holds one: building it would parse the folder here
+    return list(getattr(bag, "sources", {}).values()) if bag is not None else []
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def list_dags(env: Environment) -> DagListing:
     """Every DAG of the dags folder, sorted by id, with its pause flag (recorded, else its default)."""
-    bag = env.dagbag
-    paused = _paused_flags(env)
+    found = catalog(env)
+    folder = Path(os.path.abspath(env.config.dags_folder))
     default_paused = env.config.getboolean("core", "dags_are_paused_at_creation")
     rows = []
-    for dag_id in sorted(bag.dags):
-        dag = bag.dags[dag_id]
+    for dag_id in sorted(found.dags):
+        dag = found.dags[dag_id]
         rows.append(DagSummary(
-            dag_id=dag_id, file=_relative(dag.fileloc, bag.dag_folder), fileloc=dag.fileloc,
-            schedule=None if dag.schedule is None else dag.timetable.summary, tags=tuple(dag.tags),
-            paused=paused.get(dag_id, default_paused if dag.is_paused_upon_creation is None
-                              else dag.is_paused_upon_creation)))
-    return DagListing(folder=bag.dag_folder, dags=tuple(rows), import_error_count=len(bag.import_errors))
+            dag_id=dag_id, file=_relative(dag.fileloc, folder), fileloc=dag.fileloc,
+            schedule=dag.schedule_summary, tags=tuple(dag.tags),
+            paused=found.paused.get(dag_id, default_paused if dag.is_paused_upon_creation is None
+                                    else dag.is_paused_upon_creation)))
+    return DagListing(folder=folder, dags=tuple(rows), import_error_count=len(found.import_errors))
 
 
 def list_import_errors(env: Environment) -> list[ImportErrorEntry]:
     """The dags folder's files that failed to load, by path; a secret an exception quotes is masked."""
     from nbflow.utils.masking import masker
-    bag = env.dagbag
-    return [ImportErrorEntry(file=_relative(path, bag.dag_folder), path=path, error=masker.redact(error))
-            for path, error in sorted(bag.import_errors.items())]
+    folder = Path(os.path.abspath(env.config.dags_folder))
+    return [ImportErrorEntry(file=_relative(path, folder), path=path, error=masker.redact(error))
+            for path, error in sorted(catalog(env).import_errors.items())]
+
+
+def get_serialized_dag(env: Environment, dag_id: str) -> "SerializedDag":
+    """The DAG `dag_id` as stored by the DAG processor (to draw or list its tasks), its file never
+    imported here; DagNotFound names the known ids or says why the file defining it failed."""
+    found = catalog(env)
+    if dag_id in found.dags:
+        return found.dags[dag_id]
+    from nbflow.exceptions import DagNotFound, DagsFolderNotFound
+    from nbflow.runtime.file_parsing import definition_line
+    if not env.config.dags_folder.exists():
+        raise DagsFolderNotFound(str(env.config.dags_folder))
+    for path, error in sorted(found.import_errors.items()):
+        try:
+            source = Path(path).read_bytes()
+        except OSError:
+            continue
+        if definition_line(source, dag_id) is not None:
+            raise DagNotFound(f"DAG {dag_id!r} could not be loaded: {error.splitlines()[0]}")
+    known = ", ".join(sorted(found.dags)) or "none"
+    hint = f"; {len(found.import_errors)} file(s) failed to import (nbflow dags list-import-errors)" \
+        if found.import_errors else ""
+    raise DagNotFound(f"DAG {dag_id!r} not found in {env.config.dags_folder}; known: {known}{hint}")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSummary:
+    """One task of a DAG as `tasks list` shows it."""
+
+    task_id: str
+    operator: str
+    upstream: tuple[str, ...]
+    downstream: tuple[str, ...]
+    trigger_rule: str
+    retries: int
+    pool: str
+    is_mapped: bool
+
+
+def list_tasks(env: Environment, dag_id: str) -> list[TaskSummary]:
+    """The tasks of DAG `dag_id`, in the order the DAG defines them (from the stored DAG)."""
+    dag = get_serialized_dag(env, dag_id)
+    return [TaskSummary(task.task_id, task.operator_name, tuple(sorted(task.upstream_task_ids)),
+                        tuple(sorted(task.downstream_task_ids)), task.trigger_rule, task.retries, task.pool,
+                        task.is_mapped) for task in dag.tasks]
 
 
 def get_dag(env: Environment, dag_id: str) -> "DAG":

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,10 +93,14 @@ class DagBag:
     """
 
     def __init__(self, dag_folder: str | os.PathLike[str], *, import_timeout: float = 30.0,
-                 include_examples: bool = False, collect: bool = True) -> None:
+                 include_examples: bool = False, collect: bool = True,
+                 only_files: "Callable[[], Collection[str] | None] | None" = None) -> None:
         self.dag_folder = Path(os.path.abspath(dag_folder))
         self.import_timeout = float(import_timeout)
         self.include_examples = include_examples
+        # Which files may be imported here (None: all): a worker imports only files the DAG processor
+        # parsed into DAGs in its children, so a file that exits or hangs at import never reaches it.
+        self.only_files = only_files
         self.dags: dict[str, DAG] = {}
         self.import_errors: dict[str, str] = {}
         self.file_dag_ids: dict[str, list[str]] = {}
@@ -106,6 +110,7 @@ class DagBag:
         self._last_good: dict[str, dict[str, DAG]] = {}  # file -> the DAGs it last contributed
         self._listing_errors: dict[str, str] = {}
         self._extra: dict[str, ParsedFile] = {}  # DAGs from outside the folder (kernel cells), by location
+        self.sources: dict[str, DagSource] = {}  # those cells as sources, for the DAG processor
         self._extra_changed: set[str] = set()  # locations added or replaced since the last refresh
         # A kernel adds cells from its main thread while its scheduler thread refreshes.
         self._mutex = threading.RLock()
@@ -134,6 +139,10 @@ class DagBag:
 
     def _refresh(self) -> FolderChanges:
         listing = files.list_dag_files(self.dag_folder)
+        allowed = self.only_files() if self.only_files is not None else None
+        if allowed is not None:
+            keep = set(allowed)
+            listing = files.FolderListing({p: st for p, st in listing.files.items() if p in keep}, {})
         self._listing_errors = listing.errors
         _add_to_sys_path(self.dag_folder)
         previous = self._files
@@ -174,6 +183,7 @@ class DagBag:
         """Add (or replace) DAGs that do not live in the folder: cells registered from a kernel."""
         parsed = parse_cells(source)
         with self._mutex:
+            self.sources[source.location] = source
             self._extra[source.location] = parsed
             self._extra_changed.add(source.location)
             self._assemble()
@@ -181,6 +191,7 @@ class DagBag:
 
     def remove_source(self, location: str) -> None:
         with self._mutex:
+            self.sources.pop(location, None)
             if self._extra.pop(location, None) is not None:
                 self._extra_changed.add(location)
                 self._assemble()

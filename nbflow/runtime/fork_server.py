@@ -22,7 +22,7 @@ import signal
 import socket
 import traceback
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nbflow.runtime import process_tree
 from nbflow.runtime.process_tree import end_descendants, lead_group, own_attempt
@@ -210,6 +210,17 @@ def main(argv: list[str] | None = None) -> int:
     return serve(control, lambda sock: _attempt(sock, host))
 
 
+def _good_files(config: Any) -> "set[str] | None":
+    """The files the DAG processor parsed into DAGs (asked on a short-lived engine, disposed before forking)."""
+    from nbflow.runtime.dag_processor import good_files
+    from nbflow.store import make_engine, make_session_factory
+    engine = make_engine(config.sql_alchemy_conn)
+    try:
+        return good_files(make_session_factory(engine))
+    finally:
+        engine.dispose()
+
+
 def warm_host(dags_folder: "Path") -> "AttemptHost":
     """Import what attempts need, parse the DAGs and build what each attempt would build for itself."""
     from nbflow.configuration import load_config
@@ -219,7 +230,8 @@ def warm_host(dags_folder: "Path") -> "AttemptHost":
 
     preload()
     config = load_config()
-    dagbag = DagBag(dags_folder, import_timeout=config.getfloat("core", "dagbag_import_timeout"))
+    dagbag = DagBag(dags_folder, import_timeout=config.getfloat("core", "dagbag_import_timeout"), collect=False,
+                    only_files=lambda: _good_files(config))
     dagbag.collect()
     for dag in dagbag.dags.values():
         dag.get_template_env()

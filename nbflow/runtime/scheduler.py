@@ -30,9 +30,11 @@ from nbflow.runtime.dag_source import source_of
 from nbflow.runtime.dagruns import create_run, record_dags, set_next_interval, task_specs, within_schedule
 from nbflow.runtime.executors.base import BaseExecutor
 from nbflow.runtime.expansion import expansion_of
+from nbflow.runtime.expansion_process import count_mapped_instances
 from nbflow.runtime.logs import note_death
 from nbflow.runtime.priority import priority_weights
 from nbflow.runtime.run_state import RunState
+from nbflow.runtime.serialized_dag import SerializedDag
 from nbflow.runtime.workload import Workload
 from nbflow.runtime.xcom_db import DbXComStore
 from nbflow.store import dags as dag_rows
@@ -51,6 +53,7 @@ from nbflow.utils.state import TaskInstanceState as TI
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
     from nbflow.runtime.dagbag import DagBag
+    from nbflow.runtime.serialized_dagbag import SerializedDagBag
 
 log = logging.getLogger("nbflow.scheduler")
 _UNFINISHED = tuple(sorted(TI_STATES - TI_FINISHED_STATES, key=lambda s: (s is not None, s or "")))
@@ -99,7 +102,7 @@ class _Plan:
 class Scheduler:
     """Drives DAG runs to completion through an executor; see the module docstring."""
 
-    def __init__(self, *, dagbag: "DagBag", session_factory: Callable[[], Session], executor: BaseExecutor,
+    def __init__(self, *, dagbag: "DagBag | SerializedDagBag", session_factory: Callable[[], Session], executor: BaseExecutor,
                  settings: SchedulerSettings, read_session_factory: Callable[[], Session] | None = None) -> None:
         self.dagbag = dagbag
         self.sessions = session_factory
@@ -138,12 +141,12 @@ class Scheduler:
 
     def run(self, *, num_runs: int | None = None, until_idle: bool = False) -> None:
         """Loop until stopped, `num_runs` turns, or (with `until_idle`) no run is active."""
+        self._sync_dags(force=True)  # before the executor's worker starts: it imports only files parsed good
         self.executor.start()
         with session_scope(self.sessions) as session:
             self.job_id = jobs.start_job(session, "scheduler", hostname=socket.gethostname(), pid=os.getpid()).id
         turns = 0
         try:
-            self._sync_dags(force=True)
             self._adopt_or_reset_orphans(startup=True)
             stats = None
             while not self._stop.is_set():
@@ -382,8 +385,12 @@ class Scheduler:
     def _expand(self, session: Session, dag: "DAG", run: Any, task: Any) -> None:
         info = run_info_of(run)
         try:
-            params = dag.params.validate(info.conf, where=f"DAG {dag.dag_id!r}")
-            count = len(expansion_of(dag, task.task_id, info, params, DbXComStore(self.sessions)))
+            if isinstance(dag, SerializedDag):  # no user object here: the DAG file is loaded in a child
+                count = count_mapped_instances(source_of(dag), dag.dag_id, task.task_id, info, self.sessions,
+                                               timeout=self.settings.callback_timeout)
+            else:
+                params = dag.params.validate(info.conf, where=f"DAG {dag.dag_id!r}")
+                count = len(expansion_of(dag, task.task_id, info, params, DbXComStore(self.sessions)))
         except NbflowException as err:
             log.warning("%s.%s: cannot expand mapped task: %s", dag.dag_id, task.task_id, err)
             ti_state.set_task_state(session, TIKey(dag.dag_id, task.task_id, run.run_id, -1), TI.FAILED,

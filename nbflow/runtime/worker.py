@@ -68,11 +68,14 @@ class Worker:
         preload()  # for the attempts this worker forks itself (notebook tasks with a pooled kernel)
         self.config = load_config()
         self.parallelism = parallelism
-        self.dagbag = DagBag(dags_folder, import_timeout=self.config.getfloat("core", "dagbag_import_timeout"))
         from nbflow.runtime.xcom_encryption import configure_xcom_encryption
         configure_xcom_encryption(self.config)  # the XComs this worker records (core.encrypt_xcom)
         self.engine = make_engine(self.config.sql_alchemy_conn)
         self.sessions = make_session_factory(self.engine)
+        from nbflow.runtime.dag_processor import good_files
+        sessions = self.sessions
+        self.dagbag = DagBag(dags_folder, import_timeout=self.config.getfloat("core", "dagbag_import_timeout"),
+                             collect=False, only_files=lambda: good_files(sessions))
         self.readers = make_session_factory(self.engine, read_only=True)
         self.xcoms = DbXComStore(self.sessions, self.readers)
         self.runs: dict[tuple[str, str], Any] = {}  # what attempts see of each run (begin_attempt)

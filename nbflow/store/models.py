@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     ForeignKeyConstraint,
@@ -91,6 +92,31 @@ class ImportErrorORM(Base):
     dag_id: Mapped[str | None] = mapped_column(String(ID_LEN))
     stacktrace: Mapped[str] = mapped_column(Text)
     timestamp: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SerializedDagORM(Base):
+    """A DAG as the DAG processor last parsed it (JSON): what the scheduler and listings read."""
+
+    __tablename__ = "serialized_dag"
+
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    fileloc: Mapped[str] = mapped_column(Text, index=True)
+    source_hash: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DagFileORM(Base):
+    """One DAG file (or kernel source) the DAG processor saw: its stamp and hash, and its import error."""
+
+    __tablename__ = "dag_file"
+
+    path: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    mtime: Mapped[int] = mapped_column(BigInteger)  # ns
+    size: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    parsed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    import_error: Mapped[str | None] = mapped_column(Text)
 
 
 class DagRunORM(Base):

@@ -60,6 +60,29 @@ class ImportErrorRow(_Snapshot):
 
 
 @dataclass(frozen=True, slots=True)
+class SerializedDagRow(_Snapshot):
+    """A `serialized_dag` row: one DAG as the DAG processor stored it (its JSON form in `data`)."""
+
+    dag_id: str
+    fileloc: str
+    source_hash: str
+    data: dict[str, Any]
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DagFileRow(_Snapshot):
+    """A `dag_file` row: a file the DAG processor parsed, its stamp (mtime in ns), hash and import error."""
+
+    path: str
+    mtime: int
+    size: int
+    hash: str
+    parsed_at: dt.datetime
+    import_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class DagRunRow(_Snapshot):
     """A `dag_run` row."""
 

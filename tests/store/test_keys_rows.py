@@ -18,6 +18,7 @@ SNAPSHOTS = {
     models.TaskInstanceORM: rows.TaskInstanceRow, models.TaskInstanceHistoryORM: rows.TaskInstanceHistoryRow,
     models.XComORM: rows.XComRow, models.PoolORM: rows.PoolRow, models.ConnectionORM: rows.ConnectionRow,
     models.VariableORM: rows.VariableRow, models.JobORM: rows.JobRow,
+    models.SerializedDagORM: rows.SerializedDagRow, models.DagFileORM: rows.DagFileRow,
 }
 
 

@@ -30,12 +30,12 @@ def test_check_reports_an_empty_database_as_reachable_but_not_at_head(db_url: st
     status = check_db(db_url)
     assert isinstance(status, DbStatus)
     assert (status.reachable, status.current_revision, status.at_head) == (True, None, False)
-    assert status.head_revision == head_revision() == "0002"
+    assert status.head_revision == head_revision() == "0003"
 
 
 def test_init_creates_every_table_at_head_with_the_default_pool(db_url: str) -> None:
     status = init_db(db_url)
-    assert (status.reachable, status.at_head, status.current_revision) == (True, True, "0002")
+    assert (status.reachable, status.at_head, status.current_revision) == (True, True, "0003")
     engine = make_engine(db_url)
     try:
         assert set(Base.metadata.tables) | {"alembic_version"} <= set(inspect(engine).get_table_names())
@@ -119,3 +119,15 @@ def test_read_only_sqlite_file_raises_naming_the_url(tmp_path: Path) -> None:
     url = f"sqlite:///file:{path}?mode=ro&uri=true"  # read-only even for root, unlike chmod
     with pytest.raises(DatabaseUnavailableError, match=r"metadata database sqlite:///file.*nbflow\.db.*readonly"):
         init_db(url)
+
+
+def test_the_fast_revision_check_agrees_with_alembic(db_url: str) -> None:
+    from nbflow.store import make_engine, make_session_factory, session_scope
+    from nbflow.store.revision import at_newest_revision, newest_revision
+    assert newest_revision() == head_revision()
+    sessions = make_session_factory(make_engine(db_url))
+    with session_scope(sessions) as session:
+        before = at_newest_revision(session)
+    init_db(db_url)
+    with session_scope(sessions) as session:
+        assert (before, at_newest_revision(session)) == (False, True)

@@ -1,0 +1,242 @@
+"""The DAG processor: keeps the metadata database's serialized DAGs in step with the dags folder.
+
+`refresh` stats every DAG file; a file whose (mtime, size) is unchanged since it was parsed costs
+nothing more, one whose stamp changed is hashed, and only new files and files whose content changed
+are parsed, each in a child process (`parse_processes`). Results land in `serialized_dag` and
+`dag_file` (with the file's import error); files that disappeared take their DAGs with them. No user
+code ever runs in the calling process, so a file that exits, crashes, hangs or eats memory costs
+the caller at most its import timeout, once, and becomes an import error naming the file.
+
+`parse_folder` does the same without a database (before `nbflow db init`): every file, in children.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nbflow.configuration import Config
+from nbflow.runtime import file_parsing as files
+from nbflow.runtime.dag_source import KERNEL_PREFIX, DagSource, content_hash
+from nbflow.runtime.parse_processes import ParseLimits, ParseOutcome, parse_in_children
+from nbflow.runtime.serialized_dag import SerializedDag
+from nbflow.utils.masking import masker
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+# Like git's "racily clean" index entries: a file whose mtime is this close to when it was parsed may
+# have been rewritten within one clock tick with the same size, so its content is hashed again.
+_RACY_NS = 2_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessorSettings:
+    """Where the DAG files are and how to parse them (from `[core]` and `[dag_processor]`)."""
+
+    folder: Path
+    limits: ParseLimits
+    paused_at_creation: bool = True
+
+    @classmethod
+    def from_config(cls, config: Config) -> "ProcessorSettings":
+        limits = ParseLimits(timeout=config.getfloat("core", "dagbag_import_timeout"),
+                             processes=config.getint("dag_processor", "parsing_processes"),
+                             max_memory_mb=config.getint("dag_processor", "max_memory_mb"))
+        return cls(Path(os.path.abspath(config.dags_folder)), limits,
+                   config.getboolean("core", "dags_are_paused_at_creation"))
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshResult:
+    """What one refresh did: files parsed (new or changed), files unchanged, files forgotten."""
+
+    parsed: tuple[str, ...]
+    unchanged: int
+    removed: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FolderParse:
+    """A folder parsed without a database: its DAGs (serialized) and its import errors, by path."""
+
+    dags: dict[str, SerializedDag]
+    import_errors: dict[str, str]
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError:
+        return None
+
+
+def _error_text(outcome: ParseOutcome) -> str | None:
+    return "\n\n".join(outcome.errors) if outcome.errors else None
+
+
+def _duplicate_error(path: str, dag_id: str, owner: str) -> str:
+    return (f"{path}: NbflowDagDuplicatedIdException: DAG {dag_id!r} is defined in both {owner} and {path}; "
+            f"rename one of them (dag_ids are unique across the dags folder)")
+
+
+def parse_folder(settings: ProcessorSettings) -> FolderParse:
+    """Every DAG file of the folder parsed in children, nothing stored: for use before `db init`."""
+    listing = files.list_dag_files(settings.folder) if settings.folder.exists() else files.FolderListing({}, {})
+    outcomes = parse_in_children([DagSource.for_file(path) for path in listing.files], settings.limits)
+    dags: dict[str, SerializedDag] = {}
+    errors: dict[str, str] = dict(listing.errors)
+    for path in listing.files:
+        outcome = outcomes[path]
+        problems = list(outcome.errors)
+        for data in outcome.dags:
+            if data["dag_id"] in dags:
+                problems.append(_duplicate_error(path, data["dag_id"], dags[data["dag_id"]].fileloc))
+                continue
+            dags[data["dag_id"]] = SerializedDag(data)
+        if problems:
+            errors[path] = "\n\n".join(problems)
+    return FolderParse(dags, errors)
+
+
+def refresh(session_factory: "Callable[[], Session]", settings: ProcessorSettings, *,
+            sources: Iterable[DagSource] = ()) -> RefreshResult:
+    """Bring the stored DAGs up to date with the folder (and with kernel `sources`, parsed as given)."""
+    from nbflow.store import serialized_dags as stored
+    from nbflow.store import session_scope
+
+    listing = files.list_dag_files(settings.folder) if settings.folder.exists() else files.FolderListing({}, {})
+    with session_scope(session_factory) as session:
+        known = stored.dag_files(session)
+    to_parse: dict[str, tuple[DagSource, int, int, str]] = {}
+    touched: list[tuple[str, int, int]] = []
+    unchanged = 0
+    now_ns = time.time_ns()
+    for path, (mtime, size) in listing.files.items():
+        row = known.get(path)
+        parsed_ns = int(row.parsed_at.timestamp() * 1e9) if row is not None else 0
+        if row is not None and (row.mtime, row.size) == (mtime, size) and mtime + _RACY_NS < parsed_ns:
+            unchanged += 1
+            continue
+        content = _read(path)
+        if content is None:
+            continue  # vanished since the scan; the next refresh forgets it
+        digest = content_hash(content)
+        if row is not None and row.hash == digest:
+            unchanged += 1
+            if (row.mtime, row.size) != (mtime, size):
+                touched.append((path, mtime, size))
+            continue
+        to_parse[path] = (DagSource(DagSource.for_file(path).kind, path, digest), mtime, size, digest)
+    for source in sources:
+        row = known.get(source.location)
+        if row is not None and row.hash == source.content_hash:
+            unchanged += 1
+            continue
+        to_parse[source.location] = (source, 0, len(source.text or ""), source.content_hash)
+    outcomes = parse_in_children([item[0] for item in to_parse.values()], settings.limits) if to_parse else {}
+    removed = [path for path in known if not path.startswith(KERNEL_PREFIX) and path not in listing.files]
+    with session_scope(session_factory) as session:
+        _store(session, settings, known, listing, to_parse, outcomes, touched, removed, now_ns)
+    return RefreshResult(tuple(to_parse), unchanged, tuple(removed))
+
+
+def _store(session: "Session", settings: ProcessorSettings, known: dict, listing: files.FolderListing,
+           to_parse: dict[str, tuple[DagSource, int, int, str]], outcomes: dict[str, ParseOutcome],
+           touched: list[tuple[str, int, int]], removed: list[str], now_ns: int) -> None:
+    # `dag` rows (pause flags, next runs) stay the scheduler's and `dags trigger`'s to write (record_dags):
+    # a listing shows a DAG without one as paused or not by its default.
+    from nbflow.store import dags as dag_rows
+    from nbflow.store import serialized_dags as stored
+
+    for path, mtime, size in touched:
+        stored.touch_dag_file(session, path=path, mtime=mtime, size=size)
+    if removed:
+        stored.forget_dag_files(session, removed)
+        dag_rows.deactivate_missing_dags(session, seen_dag_ids=(), filelocs=removed)
+    # Ids held by the files parsed now are theirs again only if they still define them (first by path wins).
+    owners = {dag_id: path for dag_id, path in stored.owners(session).items() if path not in to_parse}
+    for path, (source, mtime, size, digest) in to_parse.items():
+        outcome = outcomes.get(path) or ParseOutcome(path, errors=(f"{path}: DagFileProcessError: not parsed",))
+        problems = list(outcome.errors)
+        mine = []
+        for data in outcome.dags:
+            owner = owners.get(data["dag_id"])
+            if owner is not None and owner != path and (owner in listing.files or owner.startswith(KERNEL_PREFIX)):
+                problems.append(_duplicate_error(path, data["dag_id"], owner))
+                continue
+            owners[data["dag_id"]] = path
+            mine.append(data)
+        if mine or not problems:  # a file that breaks keeps its DAGs as last stored, beside its error
+            stored.replace_file_dags(session, path, mine, source_hash=digest)
+        stored.record_dag_file(session, path=path, mtime=mtime, size=size, hash=digest,
+                               import_error=masker.redact("\n\n".join(problems)) if problems else None)
+        if mine or not problems:
+            dag_rows.deactivate_missing_dags(session, seen_dag_ids=[data["dag_id"] for data in mine], filelocs=[path])
+    for path, error in listing.errors.items():  # invalid `.nbflowignore` lines
+        stored.record_dag_file(session, path=path, mtime=0, size=0, hash="", import_error=error)
+
+
+def refresh_in_subprocess(config: Config, *, sources: Iterable[DagSource] = ()) -> RefreshResult:
+    """`refresh` from a spawned process: for callers that must not fork (a Jupyter kernel)."""
+    import json
+    import subprocess
+    payload = json.dumps({"values": config.values, "file": str(config.file) if config.file else None,
+                          "sources": [source.to_dict() for source in sources]})
+    done = subprocess.run([sys.executable, "-m", "nbflow.runtime.dag_processor"], input=payload, text=True,
+                          capture_output=True, env=dict(config.env) or None, check=False)
+    if done.returncode != 0:
+        from nbflow.exceptions import NbflowException
+        last = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        raise NbflowException(f"the DAG processor failed: {last}")
+    data = json.loads(done.stdout)
+    return RefreshResult(tuple(data["parsed"]), data["unchanged"], tuple(data["removed"]))
+
+
+def _main() -> None:
+    """`python -m nbflow.runtime.dag_processor`: one refresh for the config given as JSON on stdin."""
+    import json
+    from nbflow.store import make_engine, make_session_factory
+    given = json.loads(sys.stdin.read())
+    config = Config(values=given["values"], env=dict(os.environ), file=Path(given["file"]) if given["file"] else None)
+    sources = [DagSource.from_dict(item) for item in given.get("sources", [])]
+    result = refresh(make_session_factory(make_engine(config.sql_alchemy_conn)), ProcessorSettings.from_config(config),
+                     sources=sources)
+    print(json.dumps({"parsed": list(result.parsed), "unchanged": result.unchanged, "removed": list(result.removed)}))
+
+
+def good_files(session_factory: "Callable[[], Session]") -> "set[str] | None":
+    """Files from which the DAG processor stored DAGs (None when it cannot say: no table, or it never ran).
+
+    Processes that import DAG files to run tasks (the local executor's worker and fork server) import
+    only these, so a file that exits, crashes or hangs at import never reaches them."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from nbflow.store import serialized_dags as stored
+    from nbflow.store import session_scope
+    try:
+        with session_scope(session_factory) as session:
+            known = stored.dag_files(session)
+            if not known:
+                return None  # the DAG processor never ran here (a scheduler given a DagBag): no filter
+            killers = {path for path, row in known.items() if "DagFileProcessError:" in (row.import_error or "")}
+            return set(stored.owners(session).values()) - killers
+    except SQLAlchemyError:
+        return None
+
+
+def in_kernel() -> bool:
+    """True inside a Jupyter kernel, which must never be forked (DESIGN.md)."""
+    return "ipykernel" in sys.modules and any(name == "ipykernel.kernelapp" for name in sys.modules)
+
+
+__all__ = ["FolderParse", "ProcessorSettings", "RefreshResult", "good_files", "in_kernel", "parse_folder", "refresh",
+           "refresh_in_subprocess"]
+
+if __name__ == "__main__":
+    _main()

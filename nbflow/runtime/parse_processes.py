@@ -1,0 +1,318 @@
+"""Parsing DAG files in child processes: whatever a file does at import, the parent survives and learns why.
+
+Files are imported in children forked from this (warm: nbflow already imported) process, at most
+`processes` at once, each child parsing a batch of files in turn. It announces each file before
+parsing it and reports its DAGs, serialized, as one JSON line over a pipe; it leaves with `os._exit`.
+A child that dies takes only the file it announced last: the rest of its batch goes to a new child.
+The parent enforces the deadline from outside (SIGKILL at a file's import timeout plus one
+second, so no signal mask or `except BaseException` in the file can stop it) and caps the child's
+address space with RLIMIT_AS. A child that dies in any way (exit code, signal, timeout, an exception
+while reporting) becomes an import error naming the file and how it failed; other files are unaffected.
+
+Never fork a Jupyter kernel (many threads, ZMQ sockets; DESIGN.md): callers in a kernel use a spawned
+process instead (`dag_processor.refresh_in_subprocess`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nbflow.runtime.dag_source import DagSource
+
+GRACE_SECONDS = 1.0  # beyond the import timeout, before the parent's SIGKILL
+BATCH_LIMIT = 64  # files one child parses in turn (a child that dies leaves the rest to a new one)
+
+
+@dataclass(frozen=True, slots=True)
+class ParseLimits:
+    """How a child may parse: the import timeout (s), how many at once, extra address space (MiB, 0: none)."""
+
+    timeout: float = 30.0
+    processes: int = 2
+    max_memory_mb: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ParseOutcome:
+    """What parsing one source produced: serialized DAGs (JSON dicts) and import error texts."""
+
+    location: str
+    dags: tuple[dict[str, Any], ...] = ()
+    errors: tuple[str, ...] = ()
+    source_hash: str = ""
+
+
+@dataclass
+class _Child:
+    """One parsing process and the batch it was given; `current` is the file it announced last."""
+
+    batch: list[DagSource]
+    pid: int
+    fd: int
+    buffer: bytes = b""
+    current: int | None = None
+    done: int = 0  # files of the batch finished (reported)
+    deadline: float = float("inf")
+    killed_at_deadline: bool = False
+
+
+# -- in the child ---------------------------------------------------------------------------------
+
+def _limit_memory(extra_mb: int) -> None:
+    """Cap the address space at what the child inherited plus `extra_mb` (RLIMIT_AS, where supported)."""
+    if extra_mb <= 0:
+        return
+    try:
+        import resource
+        with open("/proc/self/statm") as file:
+            pages = int(file.read().split()[0])
+        current = pages * os.sysconf("SC_PAGE_SIZE")
+        limit = current + extra_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, OSError, ValueError):
+        pass  # not Linux: no cap, the deadline still holds
+
+
+def _parse_here(source: DagSource, timeout: float) -> dict[str, Any]:
+    """Parse one source in this (child) process and return the JSON-ready result."""
+    from nbflow.runtime.dagbag import ParsedFile, parse_cells, parse_file
+    from nbflow.runtime.serialized_dag import serialize_dag
+
+    parsed: ParsedFile
+    if source.kind == "cells":
+        parsed = parse_cells(source)
+        source_hash = source.content_hash
+    else:
+        st = os.stat(source.location)
+        parsed = parse_file(source.location, (st.st_mtime_ns, st.st_size), timeout=timeout)
+        from nbflow.runtime.dag_source import content_hash
+        source_hash = content_hash(parsed.source) if parsed.source else ""
+    dags = []
+    errors = list(parsed.errors)
+    for dag in parsed.dags:
+        try:
+            data = serialize_dag(dag, source_hash=source_hash)
+            if source.kind == "cells":  # no file to read them from later: the cells travel with the DAG
+                data["source"] = source.to_dict()
+            dags.append(data)
+        except Exception as err:  # noqa: BLE001 - a DAG that cannot be serialized is that file's error
+            errors.append(f"{source.location}: SerializationError: DAG {dag.dag_id!r} cannot be stored: "
+                          f"{type(err).__name__}: {err}")
+    return {"dags": dags, "errors": errors, "source_hash": source_hash}
+
+
+def _write(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _report(source: DagSource, timeout: float) -> dict[str, Any]:
+    """The result for one source; an exception escaping the parse (MemoryError while serializing) is its error."""
+    try:
+        return _parse_here(source, timeout)
+    except Exception as err:  # noqa: BLE001 - anything raised here is this file's fault
+        last = (str(err).strip().splitlines() or [""])[-1]
+        text = f"{type(err).__name__}: {last}" if last else type(err).__name__
+        return {"dags": [], "errors": [f"{source.location}: DagFileProcessError: parsing this file failed: {text}"],
+                "source_hash": source.content_hash}
+
+
+def _child_main(batch: list[DagSource], write_fd: int, limits: ParseLimits) -> None:
+    """Runs in the forked child: parse each source of the batch in turn, announcing it first
+    (`S <n>` line) so the parent knows which file to blame, then its result (`R <json>` line). Never returns."""
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        import faulthandler
+        faulthandler.disable()  # a file that crashes the child is reported once, by the parent
+        _limit_memory(limits.max_memory_mb)
+        for number, source in enumerate(batch):
+            _write(write_fd, f"S {number}\n".encode())
+            result = _report(source, limits.timeout)
+            _write(write_fd, b"R " + json.dumps(result).encode() + b"\n")
+    except BaseException:  # noqa: BLE001 - SystemExit, MemoryError...: the parent blames the current file
+        code = 70
+    finally:
+        os._exit(code)
+
+
+# -- in the parent --------------------------------------------------------------------------------
+
+def _describe_death(location: str, how_killed: bool, status: int, limits: ParseLimits) -> str:
+    if how_killed:
+        how = (f"timed out after {limits.timeout:g} s (core.dagbag_import_timeout) and was killed; move slow "
+               f"work into tasks, or raise the limit")
+    elif os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = str(number)
+        how = f"died of signal {name}"
+        if number == signal.SIGKILL:
+            how += " (killed from outside, perhaps for memory: dag_processor.max_memory_mb)"
+    elif os.WIFEXITED(status):
+        how = f"exited with exit code {os.WEXITSTATUS(status)} before it finished"
+    else:
+        how = f"ended with status {status}"
+    return f"{location}: DagFileProcessError: the process parsing this file {how}"
+
+
+def _start(batch: list[DagSource], limits: ParseLimits) -> _Child:
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child; coverage cannot see past os._exit
+        os.close(read_fd)
+        _child_main(batch, write_fd, limits)
+    os.close(write_fd)
+    os.set_blocking(read_fd, False)
+    return _Child(batch, pid, read_fd)
+
+
+def _take_lines(child: _Child, results: dict[str, ParseOutcome], limits: ParseLimits) -> None:
+    *lines, child.buffer = child.buffer.split(b"\n")
+    for line in lines:
+        if line.startswith(b"S "):
+            child.current = int(line[2:])
+            child.deadline = time.monotonic() + limits.timeout + GRACE_SECONDS if limits.timeout > 0 \
+                else float("inf")
+        elif line.startswith(b"R ") and child.current is not None:
+            result = json.loads(line[2:])
+            location = child.batch[child.current].location
+            results[location] = ParseOutcome(location, tuple(result["dags"]), tuple(result["errors"]),
+                                             result["source_hash"])
+            child.done, child.current, child.deadline = child.current + 1, None, float("inf")
+
+
+def _drain(child: _Child, results: dict[str, ParseOutcome], limits: ParseLimits) -> bool:
+    """Read what the child wrote; True once the pipe is closed (the child exited)."""
+    while True:
+        try:
+            chunk = os.read(child.fd, 1 << 16)
+        except BlockingIOError:
+            _take_lines(child, results, limits)
+            return False
+        if not chunk:
+            _take_lines(child, results, limits)
+            return True
+        child.buffer += chunk
+
+
+def _finish(child: _Child, results: dict[str, ParseOutcome], pending: list[DagSource],
+            limits: ParseLimits) -> None:
+    """The child exited: blame the file it was parsing, if any, and queue the files it never reached."""
+    os.close(child.fd)
+    _, status = os.waitpid(child.pid, 0)
+    clean = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and not child.killed_at_deadline
+    blamed = child.current if child.current is not None else (None if clean else child.done)
+    if blamed is not None and blamed < len(child.batch):
+        location = child.batch[blamed].location
+        results[location] = ParseOutcome(location, errors=(_describe_death(location, child.killed_at_deadline,
+                                                                           status, limits),))
+        child.done = blamed + 1
+    pending.extend(reversed(child.batch[child.done:]))
+
+
+def parse_in_children(sources: Iterable[DagSource], limits: ParseLimits) -> dict[str, ParseOutcome]:
+    """Parse every source in child processes (batches, `limits.processes` at once); outcomes by location."""
+    pending = list(sources)
+    pending.reverse()  # popped from the end: in the given order
+    running: dict[int, _Child] = {}  # by pipe fd
+    results: dict[str, ParseOutcome] = {}
+    width = max(1, limits.processes)
+    try:
+        while pending or running:
+            while pending and len(running) < width:
+                size = max(1, min(BATCH_LIMIT, -(-len(pending) // (width - len(running)))))
+                batch = [pending.pop() for _ in range(min(size, len(pending)))]
+                child = _start(batch, limits)
+                running[child.fd] = child
+            now = time.monotonic()
+            for child in running.values():
+                if now >= child.deadline and not child.killed_at_deadline:
+                    child.killed_at_deadline = True
+                    os.kill(child.pid, signal.SIGKILL)
+            wait = max(0.0, min(child.deadline for child in running.values()) - now)
+            ready, _, _ = select.select(list(running), [], [], min(wait, 1.0))
+            for fd in ready:
+                child = running[fd]
+                if _drain(child, results, limits):
+                    del running[fd]
+                    _finish(child, results, pending, limits)
+    finally:
+        for child in running.values():  # interrupted: leave no child behind
+            try:
+                os.kill(child.pid, signal.SIGKILL)
+                os.close(child.fd)
+                os.waitpid(child.pid, 0)
+            except OSError:
+                pass
+    return results
+
+
+
+
+def run_in_child(work: "Callable[[], Any]", timeout: float) -> tuple[Any, str | None]:
+    """Run `work()` in a forked child with a hard deadline (SIGKILL); its JSON result, or why there is none.
+
+    For the scheduler's few needs of user objects (expanding a mapped task): the user code runs in the
+    child, and whatever it does (exit, crash, hang) comes back as an error text, never as the parent's end.
+    """
+    from nbflow.runtime.dag_processor import in_kernel
+    if in_kernel():  # a kernel is never forked (DESIGN.md); it holds these DAG objects already anyway
+        try:
+            return work(), None
+        except Exception as err:  # noqa: BLE001 - reported like a child's error
+            return None, f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0]}"
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(read_fd)
+        code = 0
+        try:
+            import faulthandler
+            faulthandler.disable()
+            try:
+                payload = {"ok": work()}
+            except Exception as err:  # noqa: BLE001 - reported to the parent
+                payload = {"error": f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0]}"}
+            _write(write_fd, json.dumps(payload).encode())
+        except BaseException:  # noqa: BLE001
+            code = 70
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    deadline = time.monotonic() + timeout
+    chunks: list[bytes] = []
+    killed = False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 and not killed:
+                os.kill(pid, signal.SIGKILL)
+                killed = True
+            ready, _, _ = select.select([read_fd], [], [], max(left, 0.05) if not killed else 1.0)
+            if ready:
+                chunk = os.read(read_fd, 1 << 16)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+    finally:
+        os.close(read_fd)
+        _, status = os.waitpid(pid, 0)
+    if not killed and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and chunks:
+        result = json.loads(b"".join(chunks))
+        return result.get("ok"), result.get("error")
+    how = _describe_death("the child", killed, status, ParseLimits(timeout=timeout))
+    return None, how.split("DagFileProcessError: ", 1)[-1]
+
+
+__all__ = ["ParseLimits", "ParseOutcome", "parse_in_children", "run_in_child"]

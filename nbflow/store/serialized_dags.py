@@ -1,0 +1,89 @@
+"""Serialized DAGs and the DAG processor's file table (`serialized_dag`, `dag_file`).
+
+The DAG processor writes here after parsing files in child processes; the scheduler and the read-only
+commands read. Every function takes the caller's session and does not commit (STYLE §10).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from nbflow.store._sql import upsert
+from nbflow.store.models import DagFileORM, SerializedDagORM, table_of
+from nbflow.store.rows import DagFileRow, SerializedDagRow
+from nbflow.utils.timezone import utcnow
+
+SERIALIZED_DAG = table_of(SerializedDagORM)
+DAG_FILE = table_of(DagFileORM)
+
+
+def dag_files(session: Session) -> dict[str, DagFileRow]:
+    """Every file the DAG processor recorded, by path."""
+    return {m["path"]: DagFileRow.from_mapping(m) for m in session.execute(select(DAG_FILE)).mappings()}
+
+
+def record_dag_file(session: Session, *, path: str, mtime: int, size: int, hash: str,
+                    import_error: str | None, parsed_at: dt.datetime | None = None) -> None:
+    """Insert or replace the record of one parsed file."""
+    values = {"path": path, "mtime": mtime, "size": size, "hash": hash, "import_error": import_error,
+              "parsed_at": parsed_at or utcnow()}
+    upsert(session, DAG_FILE, values, conflict=["path"], update=("mtime", "size", "hash", "import_error",
+                                                                 "parsed_at"))
+
+
+def touch_dag_file(session: Session, *, path: str, mtime: int, size: int) -> None:
+    """A file whose stamp changed but whose content did not: record the new stamp only."""
+    session.execute(DAG_FILE.update().where(DAG_FILE.c.path == path).values(mtime=mtime, size=size))
+
+
+def forget_dag_files(session: Session, paths: Collection[str]) -> None:
+    """Drop files that are gone, and the DAGs they defined."""
+    if not paths:
+        return
+    session.execute(delete(DAG_FILE).where(DAG_FILE.c.path.in_(list(paths))))
+    session.execute(delete(SERIALIZED_DAG).where(SERIALIZED_DAG.c.fileloc.in_(list(paths))))
+
+
+def replace_file_dags(session: Session, fileloc: str, dags: Iterable[dict[str, Any]], *,
+                      source_hash: str) -> None:
+    """Make `dags` (JSON forms) the DAGs of `fileloc`: upsert them and delete the file's others."""
+    kept: list[str] = []
+    now = utcnow()
+    for data in dags:
+        kept.append(data["dag_id"])
+        upsert(session, SERIALIZED_DAG, {"dag_id": data["dag_id"], "fileloc": fileloc, "source_hash": source_hash,
+                                         "data": data, "updated_at": now},
+               conflict=["dag_id"], update=("fileloc", "source_hash", "data", "updated_at"))
+    stale = delete(SERIALIZED_DAG).where(SERIALIZED_DAG.c.fileloc == fileloc)
+    if kept:
+        stale = stale.where(SERIALIZED_DAG.c.dag_id.not_in(kept))
+    session.execute(stale)
+
+
+def owners(session: Session) -> dict[str, str]:
+    """Which file each stored DAG came from, by dag_id."""
+    return {dag_id: path for dag_id, path in session.execute(select(SERIALIZED_DAG.c.dag_id, SERIALIZED_DAG.c.fileloc)).all()}
+
+
+def list_serialized_dags(session: Session, dag_ids: Collection[str] | None = None) -> list[SerializedDagRow]:
+    """Stored DAGs ordered by dag_id (all, or those in `dag_ids`)."""
+    stmt = select(SERIALIZED_DAG).order_by(SERIALIZED_DAG.c.dag_id)
+    if dag_ids is not None:
+        stmt = stmt.where(SERIALIZED_DAG.c.dag_id.in_(list(dag_ids)))
+    return [SerializedDagRow.from_mapping(m) for m in session.execute(stmt).mappings()]
+
+
+def get_serialized_dag(session: Session, dag_id: str) -> SerializedDagRow | None:
+    """The stored DAG `dag_id`, or None."""
+    found = session.execute(select(SERIALIZED_DAG).where(SERIALIZED_DAG.c.dag_id == dag_id)).mappings().first()
+    return SerializedDagRow.from_mapping(found) if found else None
+
+
+def import_errors(session: Session) -> dict[str, str]:
+    """The import error of every recorded file that has one, by path."""
+    stmt = select(DAG_FILE.c.path, DAG_FILE.c.import_error).where(DAG_FILE.c.import_error.is_not(None))
+    return {path: error for path, error in session.execute(stmt.order_by(DAG_FILE.c.path)).all()}

@@ -1,0 +1,169 @@
+"""The DAG processor: files parsed in child processes, stored as serialized DAGs, re-parsed only when changed."""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+
+from nbflow.runtime.dag_processor import ProcessorSettings, parse_folder, refresh
+from nbflow.runtime.parse_processes import ParseLimits
+from nbflow.runtime.serialized_dag import SerializedDag
+from nbflow.store import make_engine, make_session_factory, session_scope
+from nbflow.store import serialized_dags as stored
+from nbflow.store.migrate import init_db
+from tests.conftest import write_dag
+
+GOOD = """
+    from datetime import datetime, timedelta
+    from nbflow import DAG
+    from nbflow.operators.empty import EmptyOperator
+    from nbflow.sdk import TaskGroup
+
+    with DAG("good", schedule="@daily", start_date=datetime(2025, 1, 1), tags=["t"], max_active_runs=2,
+             default_args={"retries": 3, "retry_delay": timedelta(seconds=7)}):
+        with TaskGroup("grp"):
+            first = EmptyOperator(task_id="first", pool="p1", trigger_rule="all_done")
+        first >> EmptyOperator(task_id="second")
+"""
+
+
+def one_dag(dag_id: str) -> str:
+    return f"""
+        from nbflow import DAG
+        from nbflow.operators.empty import EmptyOperator
+        with DAG("{dag_id}"):
+            EmptyOperator(task_id="only")
+    """
+
+
+@pytest.fixture
+def sessions(tmp_path: Path) -> Callable[[], Session]:
+    url = f"sqlite:///{tmp_path / 'meta.db'}"
+    init_db(url)
+    return make_session_factory(make_engine(url))
+
+
+@pytest.fixture
+def dags(tmp_path: Path) -> Path:
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    return folder
+
+
+def settings(folder: Path, timeout: float = 5.0) -> ProcessorSettings:
+    return ProcessorSettings(folder, ParseLimits(timeout=timeout, processes=2, max_memory_mb=512))
+
+
+def stored_dags(sessions: Callable[[], Session]) -> dict[str, SerializedDag]:
+    with session_scope(sessions) as session:
+        return {row.dag_id: SerializedDag(row.data) for row in stored.list_serialized_dags(session)}
+
+
+def import_errors(sessions: Callable[[], Session]) -> dict[str, str]:
+    with session_scope(sessions) as session:
+        return stored.import_errors(session)
+
+
+def test_refresh_stores_each_dag_of_a_file_with_its_structure(sessions, dags: Path) -> None:
+    path = write_dag(dags, "good.py", GOOD)
+    refresh(sessions, settings(dags))
+    dag = stored_dags(sessions)["good"]
+    assert (dag.fileloc, dag.schedule_summary, dag.tags, dag.max_active_runs) == (str(path), "@daily", ["t"], 2)
+    first = dag.get_task("grp.first")
+    assert (first.retries, first.retry_delay.total_seconds(), first.pool, first.trigger_rule) == (3, 7.0, "p1",
+                                                                                                  "all_done")
+    assert first.downstream_task_ids == {"second"} and first.task_group.group_id == "grp"
+
+
+def test_an_unchanged_file_is_not_parsed_again(sessions, dags: Path) -> None:
+    write_dag(dags, "good.py", GOOD)
+    refresh(sessions, settings(dags))
+    again = refresh(sessions, settings(dags))
+    assert (again.parsed, again.unchanged) == ((), 1)
+
+
+def test_a_file_touched_without_a_content_change_is_not_parsed_again(sessions, dags: Path) -> None:
+    path = write_dag(dags, "good.py", GOOD)
+    refresh(sessions, settings(dags))
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    assert refresh(sessions, settings(dags)).parsed == ()
+
+
+def test_a_changed_file_is_parsed_again_and_its_old_dags_go(sessions, dags: Path) -> None:
+    path = write_dag(dags, "one.py", one_dag("before"))
+    refresh(sessions, settings(dags))
+    write_dag(dags, "one.py", one_dag("after"))
+    result = refresh(sessions, settings(dags))
+    assert result.parsed == (str(path),) and set(stored_dags(sessions)) == {"after"}
+
+
+def test_a_deleted_file_takes_its_dags_and_record_with_it(sessions, dags: Path) -> None:
+    path = write_dag(dags, "one.py", one_dag("gone"))
+    refresh(sessions, settings(dags))
+    path.unlink()
+    assert refresh(sessions, settings(dags)).removed == (str(path),)
+    with session_scope(sessions) as session:
+        assert stored_dags(sessions) == {} and stored.dag_files(session) == {}
+
+
+@pytest.mark.parametrize(("text", "how"), [
+    ("import os\nos._exit(3)\n", "exited with exit code 3"),
+    ("import ctypes\nctypes.string_at(0)\n", "died of signal SIGSEGV"),
+    ("import signal, time\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\ntime.sleep(600)\n",
+     "timed out after 1 s"),
+    ("data = bytearray(64 * 1024 ** 3)\n", "MemoryError"),
+    ("raise RuntimeError('first line\\nthe last line')\n", "RuntimeError: first line"),
+    ("def (:\n", "SyntaxError"),
+], ids=["os_exit", "segfault", "sigalrm_blocked", "memory_hog", "exception", "syntax_error"])
+def test_a_file_that_kills_its_parser_is_an_import_error_and_its_neighbour_is_stored(
+        sessions, dags: Path, text: str, how: str) -> None:
+    bad = write_dag(dags, "bad.py", "# nbflow dag\n" + text)
+    write_dag(dags, "good.py", GOOD)
+    refresh(sessions, settings(dags, timeout=1.0))
+    assert set(stored_dags(sessions)) == {"good"}
+    error = import_errors(sessions)[str(bad)]
+    assert error.startswith(f"{bad}") and how in error
+
+
+def test_a_dag_id_defined_by_two_files_is_an_error_on_the_second(sessions, dags: Path) -> None:
+    first = write_dag(dags, "a.py", one_dag("same"))
+    second = write_dag(dags, "b.py", one_dag("same"))
+    refresh(sessions, settings(dags))
+    assert stored_dags(sessions)["same"].fileloc == str(first)
+    assert "NbflowDagDuplicatedIdException" in import_errors(sessions)[str(second)]
+
+
+def test_parse_folder_without_a_database_reports_dags_and_errors(dags: Path) -> None:
+    write_dag(dags, "good.py", GOOD)
+    bad = write_dag(dags, "bad.py", "# nbflow dag\nimport os\nos._exit(4)\n")
+    parsed = parse_folder(settings(dags))
+    assert set(parsed.dags) == {"good"} and "exit code 4" in parsed.import_errors[str(bad)]
+
+
+def test_serialized_dag_rebuilds_its_schedule(dags: Path) -> None:
+    write_dag(dags, "good.py", GOOD)
+    dag = parse_folder(settings(dags)).dags["good"]
+    assert dag.timetable.summary == "@daily" and dag.start_date is not None and dag.start_date.year == 2025
+
+
+def test_refresh_in_a_spawned_process_stores_what_a_kernel_may_not_fork_to_parse(tmp_path: Path, dags: Path) -> None:
+    from nbflow.configuration import Config
+    from nbflow.runtime.dag_processor import refresh_in_subprocess
+    url = f"sqlite:///{tmp_path / 'meta.db'}"
+    init_db(url)
+    write_dag(dags, "good.py", GOOD)
+    config = Config(values={"core": {"dags_folder": str(dags)}, "database": {"sql_alchemy_conn": url}},
+                    env=dict(os.environ))
+    assert refresh_in_subprocess(config).parsed == (str(dags / "good.py"),)
+    assert set(stored_dags(make_session_factory(make_engine(url)))) == {"good"}
+
+
+def test_files_after_a_fatal_one_in_the_same_batch_are_still_parsed(sessions, dags: Path) -> None:
+    write_dag(dags, "a.py", one_dag("first"))
+    bad = write_dag(dags, "b.py", "# nbflow dag\nimport os\nos._exit(5)\n")
+    write_dag(dags, "c.py", one_dag("third"))
+    refresh(sessions, ProcessorSettings(dags, ParseLimits(timeout=5, processes=1)))
+    assert set(stored_dags(sessions)) == {"first", "third"} and "exit code 5" in import_errors(sessions)[str(bad)]
