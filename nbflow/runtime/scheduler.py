@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from nbflow.authoring.timetables import DataInterval
 from nbflow.exceptions import NbflowException
+from nbflow.notifications.alerts import wants_email
 from nbflow.runtime.attempt import fail_dead_attempt, gone_with_its_supervisor, run_info_of
 from nbflow.runtime.callbacks import CallbackLimits, CallbackRequest, CallbackRunner, as_functions
 from nbflow.runtime.dag_source import source_of
@@ -484,22 +485,24 @@ class Scheduler:
                 outcome = fail_dead_attempt(session, dag, event.key, event.try_number, reason, job_id=self.job_id)
                 if outcome:
                     log.warning("%s: %s; now %s", event.key, reason, outcome)
-                    self._dead_attempt_callbacks(session, dag, event.key, outcome, reason)
+                    self._dead_attempt_callbacks(session, dag, event.key, outcome, reason, event.try_number)
 
     def _dead_attempt_callbacks(self, session: Session, dag: "DAG | None", key: TIKey, outcome: str,
-                                reason: str) -> None:
-        """The attempt could not run its own callbacks: on_retry/on_failure run in a child of ours instead."""
+                                reason: str, try_number: int | None = None) -> None:
+        """The attempt could not run its own callbacks: on_retry/on_failure (and its alert e-mail) run in a child
+        of ours instead."""
         task = dag.task_dict.get(key.task_id) if dag is not None else None
         if task is None:
             return
         attribute = "on_retry_callback" if outcome == TI.UP_FOR_RETRY else "on_failure_callback"
-        if not as_functions(getattr(task, attribute)):
+        if not as_functions(getattr(task, attribute)) and not wants_email(task, outcome):
             return  # the common case: no callback, so no need to read the run
         run = run_rows.get_dag_run(session, key.dag_id, key.run_id)
         if run is not None:
             self._decided_callbacks.append(CallbackRequest(source_of(dag), key.dag_id, run_info_of(run), attribute,
                                                            reason, f"{key}: {outcome} callback",
-                                                           task_id=key.task_id, map_index=key.map_index))
+                                                           task_id=key.task_id, map_index=key.map_index,
+                                                           try_number=try_number))
 
     def _adopt_or_reset_orphans(self, *, startup: bool) -> None:
         """Queued work of dead schedulers goes back to the queue; silent running attempts fail or retry."""
@@ -524,7 +527,7 @@ class Scheduler:
                 outcome = fail_dead_attempt(session, dag, row.key, row.try_number, reason)
                 if outcome:
                     log.warning("%s try %s: %s; now %s", row.key, row.try_number, reason, outcome)
-                    self._dead_attempt_callbacks(session, dag, row.key, outcome, reason)
+                    self._dead_attempt_callbacks(session, dag, row.key, outcome, reason, row.try_number)
 
 
 def _timed_out(dag: "DAG", run: Any, now: datetime) -> bool:
