@@ -29,6 +29,7 @@ REEXPORT_MODULES: tuple[str, ...] = (
     "nbflow.models.xcom_arg",
     "nbflow.utils.dates",
     "nbflow.utils.edgemodifier",
+    "nbflow.utils.email",
     "nbflow.utils.helpers",
     "nbflow.utils.task_group",
     "nbflow.utils.trigger_rule",

@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from nbflow.notifications.basenotifier import BaseNotifier
-from nbflow.notifications.smtp_client import addresses, send_email, smtp_settings
+from nbflow.notifications.smtp_client import addresses
 
 
 class SmtpNotifier(BaseNotifier):
@@ -30,11 +30,10 @@ class SmtpNotifier(BaseNotifier):
         super().render_template_fields({**alert_variables(context), **context}, jinja_env)
 
     def notify(self, context: dict[str, Any]) -> None:
-        from nbflow.configuration import load_config
+        from nbflow.notifications.mail import send_email
 
-        send_email(smtp_settings(load_config(), self.smtp_conn_id), self.to, self.subject, self.html_content,
-                   cc=self.cc, bcc=self.bcc, files=self.files, mime_charset=self.mime_charset,
-                   from_email=self.from_email)
+        send_email(self.to, self.subject, self.html_content, files=self.files, cc=self.cc, bcc=self.bcc,
+                   mime_charset=self.mime_charset, conn_id=self.smtp_conn_id, from_email=self.from_email)
 
     def describe(self) -> str:
         return f"{type(self).__name__} to {', '.join(addresses(self.to))}"

@@ -179,7 +179,7 @@ def _cause(err: BaseException, settings: SmtpSettings) -> str:
     """What went wrong, in words a user acts on; never the password."""
     if isinstance(err, ConnectionRefusedError):
         return "connection refused"
-    if isinstance(err, (TimeoutError, socket.timeout)):
+    if isinstance(err, (TimeoutError, socket.timeout)) or isinstance(err.__context__, (TimeoutError, socket.timeout)):
         return f"no answer within {settings.timeout:g} s, [smtp] smtp_timeout"
     if isinstance(err, socket.gaierror):
         return f"unknown host {settings.host!r}"

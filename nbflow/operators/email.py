@@ -31,13 +31,9 @@ class EmailOperator(BaseOperator):
         self.conn_id, self.from_email = conn_id, from_email
 
     def execute(self, context: dict[str, Any]) -> None:
-        from nbflow.configuration import load_config
-        from nbflow.notifications.smtp_client import send_email, smtp_settings
+        from nbflow.notifications.mail import send_email
 
-        config = load_config()
-        settings = smtp_settings(config, self.conn_id or config.get("email", "email_conn_id") or None)
-        recipients = send_email(settings, self.to, self.subject, self.html_content, cc=self.cc, bcc=self.bcc,
-                                files=self.files, mime_charset=self.mime_charset,
-                                from_email=self.from_email or config.get("email", "from_email") or None)
-        self.log.info("e-mail %r sent to %d recipient(s) through %s:%s", self.subject, len(recipients),
-                      settings.host, settings.port)
+        recipients = send_email(self.to, self.subject, self.html_content, files=self.files, cc=self.cc, bcc=self.bcc,
+                                mime_subtype=self.mime_subtype, mime_charset=self.mime_charset, conn_id=self.conn_id,
+                                from_email=self.from_email)
+        self.log.info("e-mail %r sent to %d recipient(s)", self.subject, len(recipients))

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
 
 from nbflow.configuration import load_config
-from nbflow.exceptions import EmailDeliveryError
+from nbflow.exceptions import EmailDeliveryError, NbflowException
 from nbflow.notifications.smtp_client import send_email, smtp_settings
 from tests.smtp import free_port
 
@@ -71,3 +72,31 @@ def test_starttls_against_a_server_without_it_says_how_to_fix_it(smtp_env, monke
     monkeypatch.setenv("NBFLOW__SMTP__SMTP_STARTTLS", "true")
     with pytest.raises(EmailDeliveryError, match=r"does not offer STARTTLS; set \[smtp\] smtp_starttls = false"):
         send_email(smtp_settings(load_config()), "a@x.org", "s", "b")
+
+
+def test_a_server_that_never_answers_ends_after_smtp_timeout_naming_it(nbflow_env, monkeypatch) -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) but never sends a greeting
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        port = silent.getsockname()[1]
+        monkeypatch.setenv("NBFLOW__SMTP__SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("NBFLOW__SMTP__SMTP_PORT", str(port))
+        monkeypatch.setenv("NBFLOW__SMTP__SMTP_TIMEOUT", "0.3")
+        monkeypatch.setenv("NBFLOW__SMTP__SMTP_RETRY_LIMIT", "2")
+        with pytest.raises(EmailDeliveryError) as caught:
+            send_email(smtp_settings(load_config()), "a@x.org", "s", "b")
+    assert str(caught.value) == (f"could not send e-mail through 127.0.0.1:{port} "
+                                 f"(no answer within 0.3 s, [smtp] smtp_timeout)")
+
+
+def test_the_airflow_path_send_email_uses_the_configured_server(smtp_env) -> None:
+    from nbflow.utils.email import send_email as airflow_send_email
+
+    assert airflow_send_email("a@x.org", "compat", "<p>ok</p>", bcc="b@x.org") == ["a@x.org", "b@x.org"]
+    assert [mail.subject for mail in smtp_env.received()] == ["compat"]
+
+
+def test_a_missing_attachment_is_named_and_nothing_is_sent(smtp_env, tmp_path: Path) -> None:
+    with pytest.raises(NbflowException, match=r"e-mail attachment .*nope.csv does not exist"):
+        send_email(smtp_settings(load_config()), "a@x.org", "s", "b", files=[str(tmp_path / "nope.csv")])
+    assert smtp_env.received() == []
