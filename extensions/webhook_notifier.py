@@ -47,10 +47,10 @@ class WebhookNotifier(BaseNotifier):
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - the user's URL
                 response.read()
         except urllib.error.HTTPError as err:
-            raise RuntimeError(f"POST {self.url} answered HTTP {err.code} {err.reason}") from None
+            raise RuntimeError(f"the server answered HTTP {err.code} {err.reason}") from None
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
-            raise RuntimeError(f"POST {self.url} failed: {reason} (timeout {self.timeout:g} s)") from None
+            raise RuntimeError(f"{reason} (timeout {self.timeout:g} s)") from None
 
     def describe(self) -> str:
         return f"WebhookNotifier to {self.url}"

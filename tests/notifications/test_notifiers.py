@@ -173,3 +173,15 @@ def test_email_operator_fails_its_task_when_the_server_is_down_naming_it(env, mo
     assert state == "failed"
     assert ("[nbflow] task failed: EmailDeliveryError: could not send e-mail through 127.0.0.1:1 "
             "(connection refused)") in log
+
+
+def test_an_unreachable_webhook_is_one_line_and_never_raises(capsys) -> None:
+    from nbflow.notifications import get_notifier
+    from tests.smtp import free_port
+
+    port = free_port()
+    notifier = get_notifier("WebhookNotifier", EXTENSIONS)(url=f"http://127.0.0.1:{port}/hook", timeout=2)
+    notifier({"run_id": "manual__1", "reason": "failed"})
+    out = capsys.readouterr().out
+    assert out == (f"[nbflow] WebhookNotifier to http://127.0.0.1:{port}/hook failed: [Errno 111] Connection refused "
+                   f"(timeout 2 s)\n")
