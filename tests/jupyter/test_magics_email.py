@@ -65,3 +65,14 @@ def test_a_notebook_dag_file_using_the_options_sends_one_email_after_its_last_tr
     [mail] = smtp_server.received()
     assert mail.subject == f"nbflow alert: <TaskInstance: nb_flaky.fetch {run_id} [failed]>"
     assert mail.recipients == ["oncall@x.org"] and "Try 2 out of 2" in mail.html()
+
+
+def test_a_cell_task_run_from_the_notebook_emails_when_it_fails(ipython: Shell, smtp_server, monkeypatch) -> None:
+    for key, value in smtp_server.settings_env().items():
+        monkeypatch.setenv(key, value)
+    ipython.ok(DAG_CELL)
+    result = ipython.run("%%task boom --email a@x.org --run\nraise KeyError('missing column')")
+    assert isinstance(result.error, UsageError) and "task etl.boom failed" in str(result.error)
+    [mail] = smtp_server.received()
+    assert mail.recipients == ["a@x.org"] and mail.subject.startswith("nbflow alert: <TaskInstance: etl.boom ")
+    assert "missing column" in mail.html()
