@@ -46,6 +46,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "secrets": {"backends": "env,metastore", "cache_ttl_seconds": 300.0, "fail_closed": False},
     "vault": {},
     "webserver": {"host": "127.0.0.1", "port": 8080},
+    # Airflow's keys and defaults; an `smtp_default` connection wins over them when it exists.
+    "smtp": {"smtp_host": "localhost", "smtp_port": 25, "smtp_starttls": True, "smtp_ssl": False,
+             "smtp_user": "", "smtp_password": "", "smtp_mail_from": "nbflow@example.com",
+             "smtp_timeout": 30.0, "smtp_retry_limit": 5},
+    # Task failure/retry e-mails: the connection to try first and optional Jinja2 template files.
+    "email": {"email_conn_id": "smtp_default", "from_email": "", "subject_template": "",
+              "html_content_template": ""},
 }
 
 _TRUE = {"1", "true", "yes", "on", "t", "y"}

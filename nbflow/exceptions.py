@@ -314,6 +314,16 @@ class UndecryptableSecretError(SecretsError):
                          f"value again")
 
 
+# --- notifications: e-mail and notifiers ------------------------------------------------------
+
+class EmailDeliveryError(NbflowException):
+    """An e-mail could not be handed to the SMTP server; the message names host:port and the cause."""
+
+    def __init__(self, host: str, port: int, cause: str) -> None:
+        self.host, self.port, self.cause = host, port, cause
+        super().__init__(f"could not send e-mail through {host}:{port} ({cause})")
+
+
 # --- notebook tasks: NotebookOperator ---------------------------------------------------------
 
 class NotebookTaskError(NbflowException):

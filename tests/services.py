@@ -52,3 +52,27 @@ def redis_url() -> str:
     if not reachable("127.0.0.1", 6379):
         require_service("redis", "nothing listens on 127.0.0.1:6379; run .ci/run or start redis-server")
     return REDIS_URL
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server (aiosmtpd) on a free loopback port, for this test only."""
+    try:
+        from tests.smtp import SmtpServer
+        server = SmtpServer().start()
+    except ImportError as err:
+        require_service("smtp", f"aiosmtpd is not installed ({err}); run `make venv`")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_auth_server():
+    """A real SMTP server that requires AUTH as user `nbflow` with password `right-password`."""
+    try:
+        from tests.smtp import SmtpServer
+        server = SmtpServer(user="nbflow", password="right-password").start()
+    except ImportError as err:
+        require_service("smtp", f"aiosmtpd is not installed ({err}); run `make venv`")
+    yield server
+    server.stop()

@@ -237,8 +237,9 @@ class NbflowMagics(Magics):
     @cell_magic("task")
     @no_var_expand  # a definition line means what the saved notebook says: `{{ ds }}` stays a template
     def task_cell(self, line: str, cell: str) -> Any:
-        """%%task TASK_ID [--dag DAG_ID] [--upstream A B ...] [--retries N] [--trigger-rule R] [--run]:
-        the cell is a task (`%%task -h` for more)."""
+        """%%task TASK_ID [--dag DAG_ID] [--upstream A B ...] [--retries N] [--retry-delay S] [--email A,B]
+        [--[no-]email-on-failure] [--[no-]email-on-retry] [--trigger-rule R] [--run]: the cell is a task
+        (`%%task -h` for more)."""
         return self._task("task", line, cell)
 
     @cell_magic("bash_task")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbflow.runtime.callbacks import RAISED_EXIT_CODE, CallbackRequest, as_functions
+from nbflow.utils.state import TaskInstanceState
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
@@ -57,7 +58,33 @@ def run_callbacks(request: CallbackRequest) -> int:
             failed = True
             print(f"[nbflow] {request.what}: {getattr(function, '__name__', function)!s} raised:")
             traceback.print_exc()
+    if request.task_id is not None and request.attribute in _ALERT_STATES:
+        _send_alert(dag, owner, request)
     return RAISED_EXIT_CODE if failed else 0
+
+
+#: The task callback a dead attempt's outcome runs, and the state its alert e-mail names.
+_ALERT_STATES = {"on_retry_callback": TaskInstanceState.UP_FOR_RETRY,
+                 "on_failure_callback": TaskInstanceState.FAILED}
+
+
+def _send_alert(dag: "DAG", task: Any, request: CallbackRequest) -> None:
+    """The task's alert e-mail (alerts.py), which its attempt could not send itself; failures are one line."""
+    from nbflow.notifications.alerts import send_alert, wants_email
+
+    state = _ALERT_STATES[request.attribute]
+    if not wants_email(task, state):
+        return
+    from nbflow.configuration import load_config
+    from nbflow.runtime.logs import attempt_log_path
+
+    config = load_config()
+    context = callback_context(dag, request)
+    if request.try_number is not None:
+        context["try_number"] = request.try_number
+        context["log_path"] = str(attempt_log_path(config.log_folder, request.dag_id, request.run.run_id,
+                                                   request.task_id, request.try_number, request.map_index))
+    send_alert(task, context, state, sys.stdout, config)
 
 
 def main(argv: list[str]) -> int:

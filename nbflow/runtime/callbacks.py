@@ -54,6 +54,7 @@ class CallbackRequest:
     what: str  # for log lines, e.g. "DAG etl: failed callback"
     task_id: str | None = None  # None: the DAG's own callback
     map_index: int = -1
+    try_number: int | None = None  # a task callback's attempt, for its alert e-mail
 
     def to_json(self) -> str:
         run = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(self.run).items()}

@@ -65,7 +65,10 @@ def _task_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pool", metavar="POOL")
     parser.add_argument("--timeout", type=float, metavar="SECONDS", help="execution_timeout of one attempt")
     parser.add_argument("--email", metavar="ADDRESSES", help="comma-separated addresses for failure emails")
-    parser.add_argument("--email-on-failure", action="store_true")
+    parser.add_argument("--email-on-failure", action=argparse.BooleanOptionalAction, default=None,
+                        help="e-mail when it fails for good (default: yes, when --email is given)")
+    parser.add_argument("--email-on-retry", action=argparse.BooleanOptionalAction, default=None,
+                        help="e-mail at each failed try that will be retried (default: yes, as in Airflow)")
     parser.add_argument("--run", action="store_true", help="run the task now (in a child process), show its output")
 
 

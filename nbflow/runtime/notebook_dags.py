@@ -216,8 +216,9 @@ def _make_task(cell: MagicCell, setups: list[str], where: str, base_folder: str 
         options["execution_timeout"] = timedelta(seconds=args.timeout)
     if args.email:
         options["email"] = [a.strip() for a in args.email.split(",") if a.strip()]
-    if args.email_on_failure:
-        options["email_on_failure"] = True
+    for flag in ("email_on_failure", "email_on_retry"):
+        if getattr(args, flag, None) is not None:
+            options[flag] = getattr(args, flag)
     try:
         if cell.magic == "task":
             from nbflow.operators.cell import CellTaskOperator

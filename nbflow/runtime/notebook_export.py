@@ -95,8 +95,9 @@ def _task_options(args: Any) -> str:
         parts.append(f"execution_timeout=timedelta(seconds={args.timeout!r})")
     if args.email:
         parts.append(f"email={[a.strip() for a in args.email.split(',') if a.strip()]!r}")
-    if args.email_on_failure:
-        parts.append("email_on_failure=True")
+    for flag in ("email_on_failure", "email_on_retry"):
+        if getattr(args, flag, None) is not None:
+            parts.append(f"{flag}={getattr(args, flag)!r}")
     return "".join(", " + part for part in parts)
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from nbflow.authoring.timetables import DataInterval
 from nbflow.exceptions import NbflowException
+from nbflow.notifications.alerts import wants_email
 from nbflow.runtime import process_tree
 from nbflow.runtime.attempt import (attempt_process_here, fail_dead_attempt, gone_with_its_supervisor,
                                     run_info_of)
@@ -496,22 +497,24 @@ class Scheduler:
                     log.warning("%s: %s; now %s", event.key, reason, outcome)
                     if not event.noted:
                         self._note_death(event.key, event.try_number, reason)
-                    self._dead_attempt_callbacks(session, dag, event.key, outcome, reason)
+                    self._dead_attempt_callbacks(session, dag, event.key, outcome, reason, event.try_number)
 
     def _dead_attempt_callbacks(self, session: Session, dag: "DAG | None", key: TIKey, outcome: str,
-                                reason: str) -> None:
-        """The attempt could not run its own callbacks: on_retry/on_failure run in a child of ours instead."""
+                                reason: str, try_number: int | None = None) -> None:
+        """The attempt could not run its own callbacks: on_retry/on_failure (and its alert e-mail) run in a child
+        of ours instead."""
         task = dag.task_dict.get(key.task_id) if dag is not None else None
         if task is None:
             return
         attribute = "on_retry_callback" if outcome == TI.UP_FOR_RETRY else "on_failure_callback"
-        if not as_functions(getattr(task, attribute)):
+        if not as_functions(getattr(task, attribute)) and not wants_email(task, outcome):
             return  # the common case: no callback, so no need to read the run
         run = run_rows.get_dag_run(session, key.dag_id, key.run_id)
         if run is not None:
             self._decided_callbacks.append(CallbackRequest(source_of(dag), key.dag_id, run_info_of(run), attribute,
                                                            reason, f"{key}: {outcome} callback",
-                                                           task_id=key.task_id, map_index=key.map_index))
+                                                           task_id=key.task_id, map_index=key.map_index,
+                                                           try_number=try_number))
 
     def _adopt_or_reset_orphans(self, *, startup: bool) -> None:
         """Queued work of dead schedulers goes back to the queue; silent running attempts fail or retry."""
@@ -540,7 +543,7 @@ class Scheduler:
                 if outcome:
                     log.warning("%s try %s: %s; now %s", row.key, row.try_number, reason, outcome)
                     self._note_death(row.key, row.try_number, reason)
-                    self._dead_attempt_callbacks(session, dag, row.key, outcome, reason)
+                    self._dead_attempt_callbacks(session, dag, row.key, outcome, reason, row.try_number)
 
     def _note_death(self, key: TIKey, try_number: int, reason: str) -> None:
         note_death(self.settings.log_folder, key.dag_id, key.run_id, key.task_id, try_number, key.map_index,

@@ -40,6 +40,7 @@ class RuntimeTaskInstance:
         self.logical_date = run.logical_date
         self.execution_date = run.logical_date
         self.hostname = socket.gethostname()
+        self.log_path: str | None = None  # the attempt's log file, for alerts and notifiers
 
     def __repr__(self) -> str:
         return f"<TaskInstance: {self.key} try {self.try_number}>"

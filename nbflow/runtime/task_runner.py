@@ -109,8 +109,12 @@ def run_attempt(request: AttemptRequest, xcoms: XComStore, *, echo: TextIO | Non
         context = build_context(task=task, run=request.run, ti=ti, params=request.params)
         outcome_state, error, retryable = _run_task(request, ti, context, xcoms, log)
         duration = time.monotonic() - started
-        _call_callbacks(_end_callbacks(task, outcome_state, retryable, request.try_number, request.tries_allowed),
-                        context, log)
+        ti.state = _end_state(outcome_state, retryable, request.try_number, request.tries_allowed)
+        ti.log_path = str(path)
+        _call_callbacks(_end_callbacks(task, ti.state), context, log)
+        if task.email and outcome_state == TaskInstanceState.FAILED:
+            from nbflow.notifications.alerts import send_alert
+            send_alert(task, context, ti.state, log)
         log.write(f"[nbflow] {outcome_state} after {duration:.3f} s\n")
         if isinstance(context.get("exception"), NbflowTaskTimeout):
             timeout = ti.task.execution_timeout.total_seconds() if ti.task.execution_timeout else 0
@@ -155,19 +159,22 @@ def _run_task(request: AttemptRequest, ti: RuntimeTaskInstance, context: dict[st
     return TaskInstanceState.SUCCESS, None, True
 
 
-def _end_callbacks(task: "BaseOperator", state: str, retryable: bool, try_number: int, max_tries: int) -> Any:
-    """The callbacks for how the attempt ended: success, skipped, retry or failure.
+def _end_state(state: str, retryable: bool, try_number: int, max_tries: int) -> str:
+    """How the attempt ends for callbacks and alerts: success, skipped, up_for_retry or failed.
 
     Retry or failure by the rule the recorder of this outcome applies (retries.py), so the callback
     that runs always matches the state the instance ends in.
     """
-    if state == TaskInstanceState.SUCCESS:
-        return task.on_success_callback
-    if state == TaskInstanceState.SKIPPED:
-        return task.on_skipped_callback
-    if will_retry(try_number=try_number, max_tries=max_tries, retryable=retryable):
-        return task.on_retry_callback
-    return task.on_failure_callback
+    if state == TaskInstanceState.FAILED and will_retry(try_number=try_number, max_tries=max_tries,
+                                                       retryable=retryable):
+        return TaskInstanceState.UP_FOR_RETRY
+    return state
+
+
+def _end_callbacks(task: "BaseOperator", end_state: str) -> Any:
+    """The callbacks for how the attempt ended (`_end_state`)."""
+    return {TaskInstanceState.SUCCESS: task.on_success_callback, TaskInstanceState.SKIPPED: task.on_skipped_callback,
+            TaskInstanceState.UP_FOR_RETRY: task.on_retry_callback}.get(end_state, task.on_failure_callback)
 
 
 def _push_result(ti: RuntimeTaskInstance, task: "BaseOperator", result: Any) -> None:

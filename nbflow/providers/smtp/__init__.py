@@ -1,0 +1,1 @@
+"""Airflow-compatible path (Airflow 3): `nbflow.providers.smtp` (re-exports only)."""
