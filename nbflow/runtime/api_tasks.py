@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 XCOM_RETURN_KEY = "return_value"
 _UNFINISHED = (TaskInstanceState.RUNNING, TaskInstanceState.QUEUED, None, TaskInstanceState.UP_FOR_RETRY,
+               TaskInstanceState.UP_FOR_RESCHEDULE,
                TaskInstanceState.SCHEDULED)
 
 

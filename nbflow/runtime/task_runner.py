@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from nbflow.authoring.context import running_task
-from nbflow.exceptions import NbflowSkipException, NbflowTaskTimeout, XComError
+from nbflow.exceptions import NbflowRescheduleException, NbflowSkipException, NbflowTaskTimeout, XComError
 from nbflow.runtime.context import build_context
 from nbflow.runtime.logs import attempt_log_path, capture_to_log
 from nbflow.runtime.retries import is_retryable, tries_allowed, will_retry
@@ -111,7 +111,8 @@ def run_attempt(request: AttemptRequest, xcoms: XComStore, *, echo: TextIO | Non
         log.write(f"[nbflow] {outcome_state} after {duration:.3f} s\n")
     return AttemptOutcome(state=outcome_state, try_number=request.try_number, duration=duration, error=error,
                           retryable=retryable, skip_task_ids=tuple(ti.skip_requests),
-                          skip_ignores_trigger_rules=ti.skip_ignores_trigger_rules, log_path=str(path))
+                          skip_ignores_trigger_rules=ti.skip_ignores_trigger_rules, log_path=str(path),
+                          reschedule_at=ti.next_poke_at.timestamp() if ti.next_poke_at else None)
 
 
 def _run_task(request: AttemptRequest, ti: RuntimeTaskInstance, context: dict[str, Any], xcoms: XComStore,
@@ -137,6 +138,10 @@ def _run_task(request: AttemptRequest, ti: RuntimeTaskInstance, context: dict[st
     except NbflowSkipException as err:
         log.write(f"[nbflow] task skipped: {err}\n")
         return TaskInstanceState.SKIPPED, None, True
+    except NbflowRescheduleException as err:  # a sensor in reschedule mode: poke again later, slot freed
+        ti.next_poke_at = err.reschedule_date
+        log.write(f"[nbflow] {err}\n")
+        return TaskInstanceState.UP_FOR_RESCHEDULE, None, True
     except Exception as err:  # noqa: BLE001 - any task error ends the attempt, never the runner
         error = f"{type(err).__name__}: {err}"
         if isinstance(err, NbflowTaskTimeout):  # raised inside execute: let the task stop what it started
@@ -158,6 +163,8 @@ def _end_callbacks(task: "BaseOperator", state: str, retryable: bool, try_number
         return task.on_success_callback
     if state == TaskInstanceState.SKIPPED:
         return task.on_skipped_callback
+    if state == TaskInstanceState.UP_FOR_RESCHEDULE:
+        return None
     if will_retry(try_number=try_number, max_tries=max_tries, retryable=retryable):
         return task.on_retry_callback
     return task.on_failure_callback
