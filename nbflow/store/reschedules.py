@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from nbflow.store.keys import TIKey
 from nbflow.store.models import TaskInstanceORM, TaskRescheduleORM, table_of
+from nbflow.store.rows import TaskRescheduleRow
 from nbflow.utils.state import TaskInstanceState
 
 RESCHEDULE = table_of(TaskRescheduleORM)
@@ -51,6 +52,12 @@ def count_reschedules(session: Session, key: TIKey, try_number: int) -> int:
     """How many times try `try_number` was rescheduled (the exponential backoff's exponent)."""
     return int(session.scalar(select(func.count()).select_from(RESCHEDULE).where(
         *_of(key), RESCHEDULE.c.try_number == try_number)) or 0)
+
+
+def get_reschedules(session: Session, key: TIKey) -> list[TaskRescheduleRow]:
+    """The instance's reschedules, oldest first."""
+    stmt = select(RESCHEDULE).where(*_of(key)).order_by(RESCHEDULE.c.id)
+    return [TaskRescheduleRow.from_mapping(m) for m in session.execute(stmt).mappings()]
 
 
 def delete_reschedules(session: Session, dag_id: str, run_id: str, task_ids: list[str] | None = None) -> None:

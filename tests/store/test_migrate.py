@@ -35,7 +35,7 @@ def test_check_reports_an_empty_database_as_reachable_but_not_at_head(db_url: st
 
 def test_init_creates_every_table_at_head_with_the_default_pool(db_url: str) -> None:
     status = init_db(db_url)
-    assert (status.reachable, status.at_head, status.current_revision) == (True, True, "0002")
+    assert (status.reachable, status.at_head, status.current_revision) == (True, True, "0003")
     engine = make_engine(db_url)
     try:
         assert set(Base.metadata.tables) | {"alembic_version"} <= set(inspect(engine).get_table_names())
