@@ -35,6 +35,7 @@ class AttemptRequest:
     log_folder: Path
     max_xcom_size: int | None = None
     max_tries: int | None = None  # the instance's, when it differs from the task's retries (a cleared task)
+    services: Any = None  # what `ti.nbflow_services` is (operators/services.py); None: the metadata database's
 
     @property
     def tries_allowed(self) -> int:
@@ -97,6 +98,8 @@ def run_attempt(request: AttemptRequest, xcoms: XComStore, *, echo: TextIO | Non
     ti = RuntimeTaskInstance(task=task, run=request.run, map_index=request.map_index,
                              try_number=request.try_number, max_tries=request.tries_allowed,
                              xcoms=xcoms, max_xcom_size=request.max_xcom_size)
+    if request.services is not None:
+        ti.nbflow_services = request.services
     path = attempt_log_path(request.log_folder, request.run.dag_id, request.run.run_id, task.task_id,
                             request.try_number, request.map_index)
     started = time.monotonic()

@@ -104,3 +104,27 @@ class RuntimeTaskServices:
             rows = ti_rows.get_task_instances(session, dag_id, runs[0].run_id, task_ids=list(task_ids))
         found = {row.task_id for row in rows}
         return [row.state for row in rows] + [None] * len(set(task_ids) - found)
+
+
+class InProcessTaskServices(RuntimeTaskServices):
+    """For runs in one process (`dags test`): a sensor's pokes are remembered here, not in the database.
+
+    The in-process runner calls `poke_started` before each attempt (in its own process, so an
+    isolated attempt's child sees it too); other DAGs are still read from the metadata database.
+    """
+
+    def __init__(self, env: "Environment | None" = None) -> None:
+        super().__init__(env)
+        self._pokes: dict[tuple[str, str, str, int, int], list[datetime]] = {}
+
+    def poke_started(self, dag_id: str, task_id: str, run_id: str, map_index: int, try_number: int,
+                     at: datetime) -> None:
+        self._pokes.setdefault((dag_id, task_id, run_id, map_index, try_number), []).append(at)
+
+    def first_poke_at(self, dag_id: str, task_id: str, run_id: str, map_index: int, try_number: int
+                      ) -> datetime | None:
+        pokes = self._pokes.get((dag_id, task_id, run_id, map_index, try_number))
+        return pokes[0] if pokes else None
+
+    def reschedule_count(self, dag_id: str, task_id: str, run_id: str, map_index: int, try_number: int) -> int:
+        return max(len(self._pokes.get((dag_id, task_id, run_id, map_index, try_number), [])) - 1, 0)

@@ -15,7 +15,7 @@ class TimeSensor(BaseSensorOperator):
         self.target_time = target_time
 
     def poke(self, context: dict[str, Any]) -> bool:
-        zone = getattr(self.dag, "timezone", None) if self.has_dag() else None
+        zone = getattr(self.dag, "timezone", None) if self.has_dag else None
         now = dt.datetime.now(zone or dt.timezone.utc)
         self.log.info("checking whether %s is past %s", now.time(), self.target_time)
         return now.time().replace(tzinfo=None) > self.target_time.replace(tzinfo=None)
