@@ -77,7 +77,7 @@ def run_dag_in_process(dag: "DAG", *, run: DagRunInfo, log_folder: Path, task_id
     except ParamValidationError as err:
         return RunResult(run, DagRunState.FAILED, None, [], time.monotonic() - started, error=str(err))
     state = RunState.fresh(dag, task_ids)
-    services = InProcessTaskServices()
+    services = InProcessTaskServices(log_folder=log_folder)
     while not state.finished:
         now = datetime.now(timezone.utc)
         ready = state.evaluate(now)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbflow.store.keys import TIKey
@@ -107,15 +108,35 @@ class RuntimeTaskServices:
 
 
 class InProcessTaskServices(RuntimeTaskServices):
-    """For runs in one process (`dags test`): a sensor's pokes are remembered here, not in the database.
+    """For runs in one process (`dags test`): no scheduler runs, so nothing here needs one.
 
-    The in-process runner calls `poke_started` before each attempt (in its own process, so an
-    isolated attempt's child sees it too); other DAGs are still read from the metadata database.
+    A sensor's pokes are remembered here, not in the database: the in-process runner calls
+    `poke_started` before each attempt (in its own process, so an isolated attempt's child sees it
+    too). A triggered DAG runs at once, in this process, to its end, as `dags test` would run it;
+    `run_state` then answers from that result. Other DAGs' task states still come from the database.
     """
 
-    def __init__(self, env: "Environment | None" = None) -> None:
+    def __init__(self, env: "Environment | None" = None, *, log_folder: Path | None = None) -> None:
         super().__init__(env)
         self._pokes: dict[tuple[str, str, str, int, int], list[datetime]] = {}
+        self._triggered: dict[tuple[str, str], str] = {}
+        self._log_folder = log_folder
+
+    def trigger_dag(self, dag_id: str, *, run_id: str, logical_date: datetime, conf: Mapping[str, Any],
+                    replace: bool) -> str:
+        from nbflow.exceptions import DagRunAlreadyExists
+        from nbflow.runtime.inprocess import make_run_info, run_dag_in_process
+        if (dag_id, run_id) in self._triggered and not replace:
+            raise DagRunAlreadyExists(dag_id, run_id)
+        dag = self.env.get_dag(dag_id)
+        dag.params.validate(dict(conf), where=f"DAG {dag_id!r}")
+        run = make_run_info(dag, logical_date, dict(conf), run_id=run_id)
+        folder = self._log_folder or self.env.config.log_folder
+        self._triggered[(dag_id, run_id)] = run_dag_in_process(dag, run=run, log_folder=folder).state
+        return run_id
+
+    def run_state(self, dag_id: str, run_id: str) -> str | None:
+        return self._triggered.get((dag_id, run_id))
 
     def poke_started(self, dag_id: str, task_id: str, run_id: str, map_index: int, try_number: int,
                      at: datetime) -> None:
