@@ -7,7 +7,7 @@ its target in the other DAG.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -177,3 +177,57 @@ def test_clearing_an_external_task_marker_clears_its_target_and_downstream_in_th
         assert cleared == 3
         assert scheduler.states("child", child) == {"consume": None, "after": None, "unrelated": "success"}
         assert scheduler.states("parent", parent) == {"mark": None}
+
+
+REPEATED = """
+from datetime import datetime
+from nbflow import DAG
+from nbflow.operators.empty import EmptyOperator
+from nbflow.operators.trigger_dagrun import TriggerDagRunOperator
+
+with DAG("controller", schedule=None, start_date=datetime(2025, 1, 1)):
+    TriggerDagRunOperator(task_id="trigger", trigger_dag_id="target", trigger_run_id="always_the_same",
+                          {options})
+
+with DAG("target", schedule=None, start_date=datetime(2025, 1, 1)):
+    EmptyOperator(task_id="work")
+"""
+
+
+def test_skip_when_already_exists_skips_a_second_trigger_of_the_same_run(env) -> None:
+    write_dag(env.dags, "repeated.py", REPEATED.format(options="skip_when_already_exists=True"))
+    with running_scheduler(env) as scheduler:
+        first, _ = scheduler.run("controller")
+        second, _ = scheduler.run("controller")
+        assert scheduler.states("controller", first) == {"trigger": "success"}
+        assert scheduler.states("controller", second) == {"trigger": "skipped"}
+        assert "already has run 'always_the_same'" in scheduler.log("controller", second, "trigger")
+
+
+def test_reset_dag_run_replaces_the_existing_run_and_without_it_the_trigger_fails(env) -> None:
+    write_dag(env.dags, "repeated.py", REPEATED.format(options="reset_dag_run=True, wait_for_completion=True, "
+                                                                "poke_interval=0.2"))
+    with running_scheduler(env) as scheduler:
+        scheduler.run("controller")
+        before = api.get_run(scheduler.env, "target", "always_the_same")
+        _, state = scheduler.run("controller")
+        after = api.get_run(scheduler.env, "target", "always_the_same")
+        assert state == "success" and after.state == "success" and after.queued_at > before.end_date
+    write_dag(env.dags, "repeated.py", REPEATED.format(options=""))
+    with running_scheduler(env) as scheduler:
+        run_id, state = scheduler.run("controller")
+        assert state == "failed"
+        assert "DagRunAlreadyExists: DAG 'target' already has a run 'always_the_same'" in scheduler.log(
+            "controller", run_id, "trigger")
+
+
+def test_an_external_task_sensor_looks_back_by_execution_delta(env) -> None:
+    write_dag(env.dags, "sensing.py", SENSING.format(upstream_body="return 1", external_dag="upstream", timeout=60,
+                                                     mode="poke").replace(
+        'check_existence=True)', 'check_existence=True, execution_delta=timedelta(hours=1))'))
+    with running_scheduler(env) as scheduler:
+        upstream = scheduler.trigger("upstream", logical_date=MOMENT)
+        assert scheduler.wait_run("upstream", upstream) == "success"
+        waiting = scheduler.trigger("downstream", logical_date=MOMENT + timedelta(hours=1))
+        assert scheduler.wait_run("downstream", waiting) == "success"
+        assert f"at {MOMENT.isoformat()}" in scheduler.log("downstream", waiting, "wait")
