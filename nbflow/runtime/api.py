@@ -132,7 +132,7 @@ def clear_tasks(env: Environment, dag_id: str, run_id: str, task_ids: list[str],
     run = get_run(env, dag_id, run_id)
     with session_scope(env.sessions) as session:
         # ExternalTaskMarkers among them clear their targets in other DAGs too (cross_dag_clear.py).
-        reached = external_clears(session, env.get_dag, dag, run_info_of(run), sorted(selected), run_info_of)
+        reached = external_clears(session, env.get_dag, dag, run_info_of(run), sorted(selected))
         cleared = 0
         for target_dag, target_run, target_tasks in [(dag, run_id, sorted(selected)),
                                                      *((env.get_dag(t.dag_id), t.run_id, list(t.task_ids))

@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Collection, Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,10 +96,7 @@ def _reschedule_date(outcome: AttemptOutcome) -> datetime:
 def record_reschedule(session: Session, key: TIKey, outcome: AttemptOutcome, reschedule_date: datetime) -> None:
     """A sensor's poke ended up_for_reschedule: remember when it poked (its timeout counts from the first
     poke of this try) and give the try back, so the next poke runs as the same try (Airflow's rule)."""
-    ended = datetime.now(timezone.utc)
-    started = ended - timedelta(seconds=outcome.duration)
-    reschedules.add_reschedule(session, key, try_number=outcome.try_number, start_date=started, end_date=ended,
-                               reschedule_date=reschedule_date)
+    reschedules.add_reschedule(session, key, try_number=outcome.try_number, reschedule_date=reschedule_date)
     reschedules.give_back_try(session, key, outcome.try_number)
 
 

@@ -6,9 +6,10 @@ the first marker's `recursion_depth` (a cycle, or too much) is an error that cle
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from nbflow.exceptions import NbflowException
 from nbflow.runtime.context import build_context
@@ -49,9 +50,13 @@ def marker_targets(dag: "DAG", run: "DagRunInfo", task_ids: list[str]) -> list[t
     return found
 
 
-def external_clears(session: "Session", get_dag: Any, dag: "DAG", run: "DagRunInfo", task_ids: list[str],
-                    run_info_of: Any, depth: int = 1, limit: int | None = None) -> list[ClearTarget]:
-    """Every (DAG, run, tasks) that clearing `task_ids` of `run` reaches through markers, deepest last."""
+def external_clears(session: "Session", get_dag: Callable[[str], "DAG"], dag: "DAG", run: "DagRunInfo",
+                    task_ids: list[str], depth: int = 1, limit: int | None = None) -> list[ClearTarget]:
+    """Every (DAG, run, tasks) that clearing `task_ids` of `run` reaches through markers, deepest last.
+
+    `get_dag` finds the other DAGs (DagNotFound names one that is missing); nothing is cleared here.
+    """
+    from nbflow.runtime.attempt import run_info_of
     from nbflow.store import runs as run_rows
     targets: list[ClearTarget] = []
     for marker, external_task_id, logical_date in marker_targets(dag, run, task_ids):
@@ -67,6 +72,5 @@ def external_clears(session: "Session", get_dag: Any, dag: "DAG", run: "DagRunIn
         for row in runs:
             selected = sorted(external.partial_subset([external_task_id], include_downstream=True))
             targets.append(ClearTarget(external.dag_id, row.run_id, tuple(selected)))
-            targets.extend(external_clears(session, get_dag, external, run_info_of(row), selected, run_info_of,
-                                           depth + 1, bound))
+            targets.extend(external_clears(session, get_dag, external, run_info_of(row), selected, depth + 1, bound))
     return targets

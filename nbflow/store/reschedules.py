@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from nbflow.store.keys import TIKey
 from nbflow.store.models import TaskInstanceORM, TaskRescheduleORM, table_of
 from nbflow.store.rows import TaskRescheduleRow
+from nbflow.store.types import UtcDateTime
 from nbflow.utils.state import TaskInstanceState
 
 RESCHEDULE = table_of(TaskRescheduleORM)
@@ -25,13 +26,26 @@ def _of(key: TIKey) -> list:
             RESCHEDULE.c.run_id == key.run_id, RESCHEDULE.c.map_index == key.map_index]
 
 
-def add_reschedule(session: Session, key: TIKey, *, try_number: int, start_date: dt.datetime,
-                   end_date: dt.datetime, reschedule_date: dt.datetime) -> None:
-    """Record that attempt `try_number` of the instance poked from start_date to end_date, and pokes again later."""
-    session.execute(insert(RESCHEDULE).values(dag_id=key.dag_id, task_id=key.task_id, run_id=key.run_id,
-                                              map_index=key.map_index, try_number=try_number,
-                                              start_date=start_date, end_date=end_date,
-                                              reschedule_date=reschedule_date))
+def add_reschedule(session: Session, key: TIKey, *, try_number: int, reschedule_date: dt.datetime,
+                   start_date: dt.datetime | None = None, end_date: dt.datetime | None = None) -> None:
+    """Record that attempt `try_number` of the instance poked, and pokes again at reschedule_date.
+
+    The poke's start and end are the instance's own start_date and end_date unless given (its row
+    has just been set up_for_reschedule, which stamped its end).
+    """
+    if start_date is not None and end_date is not None:
+        session.execute(insert(RESCHEDULE).values(dag_id=key.dag_id, task_id=key.task_id, run_id=key.run_id,
+                                                  map_index=key.map_index, try_number=try_number,
+                                                  start_date=start_date, end_date=end_date,
+                                                  reschedule_date=reschedule_date))
+        return
+    row = select(TI.c.dag_id, TI.c.task_id, TI.c.run_id, TI.c.map_index, literal(try_number),
+                 func.coalesce(TI.c.start_date, TI.c.end_date), TI.c.end_date,
+                 literal(reschedule_date, UtcDateTime())).where(
+        TI.c.dag_id == key.dag_id, TI.c.task_id == key.task_id, TI.c.run_id == key.run_id,
+        TI.c.map_index == key.map_index, TI.c.end_date.is_not(None))
+    session.execute(insert(RESCHEDULE).from_select(
+        ["dag_id", "task_id", "run_id", "map_index", "try_number", "start_date", "end_date", "reschedule_date"], row))
 
 
 def give_back_try(session: Session, key: TIKey, try_number: int) -> None:

@@ -231,3 +231,16 @@ def test_an_external_task_sensor_looks_back_by_execution_delta(env) -> None:
         waiting = scheduler.trigger("downstream", logical_date=MOMENT + timedelta(hours=1))
         assert scheduler.wait_run("downstream", waiting) == "success"
         assert f"at {MOMENT.isoformat()}" in scheduler.log("downstream", waiting, "wait")
+
+
+def test_an_external_task_sensor_without_a_task_waits_for_the_whole_run(env) -> None:
+    write_dag(env.dags, "sensing.py", SENSING.format(upstream_body="return 1", external_dag="upstream", timeout=60,
+                                                     mode="reschedule").replace(
+        'external_task_id="produce",', ''))
+    with running_scheduler(env) as scheduler:
+        waiting = scheduler.trigger("downstream", logical_date=MOMENT)
+        upstream = scheduler.trigger("upstream", logical_date=MOMENT)
+        assert scheduler.wait_run("downstream", waiting) == "success"
+        assert api.get_run(scheduler.env, "upstream", upstream).end_date <= \
+            scheduler.instance("downstream", waiting, "wait").end_date
+        assert "poking for DAG 'upstream'" in scheduler.log("downstream", waiting, "wait")
