@@ -2,7 +2,8 @@
 
 Airflow's semantics: `poke(context)` returns a bool or a PokeReturnValue; the sensor times out
 `timeout` seconds after its first poke (NbflowSensorTimeout fails it without retries, or it is
-skipped with `soft_fail`); `exponential_backoff` grows the wait between pokes, capped by
+skipped with `soft_fail`, which also skips on a fail exception from `poke`; `never_fail` skips on any
+error, `silent_fail` logs it and pokes again); `exponential_backoff` grows the wait between pokes, capped by
 `max_wait`. In reschedule mode each poke is one short attempt that ends up_for_reschedule with the
 time of the next poke; the try number does not grow, and the first poke's time is read back from
 the metadata database (task_reschedule) through the runtime's services. nbflow has no triggerer:
@@ -25,7 +26,7 @@ from nbflow.operators.services import services_of
 POKE = "poke"
 RESCHEDULE = "reschedule"
 _MODES = (POKE, RESCHEDULE)
-_NEVER_SOFTENED = (NbflowSensorTimeout, NbflowTaskTimeout, NbflowFailException)
+_FAILING = (NbflowSensorTimeout, NbflowTaskTimeout, NbflowFailException)  # what soft_fail turns into a skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,26 +100,31 @@ class BaseSensorOperator(BaseOperator):
             poke_count += 1
 
     def _poke_once(self, context: dict[str, Any]) -> bool | PokeReturnValue:
+        """Airflow 3's rules: soft_fail skips on a timeout or a fail exception, never_fail on any error;
+        silent_fail logs any other error and pokes again."""
         try:
             return self.poke(context)
-        except _NEVER_SOFTENED:
+        except _FAILING as err:
+            if self.soft_fail or self.never_fail:
+                flag = "soft_fail" if self.soft_fail else "never_fail"
+                raise NbflowSkipException(f"sensor {self.task_id!r} skipped ({flag}): {err}") from err
             raise
         except NbflowSkipException:
             raise
         except Exception as err:
-            if self.soft_fail or self.never_fail:
-                raise NbflowSkipException(f"sensor {self.task_id!r} skipped (soft_fail) after its poke "
-                                          f"failed: {type(err).__name__}: {err}") from err
             if self.silent_fail:
                 self.log.warning("sensor %s: poke failed, poking again (silent_fail): %s", self.task_id, err)
                 return False
+            if self.never_fail:
+                raise NbflowSkipException(f"sensor {self.task_id!r} skipped (never_fail) after its poke "
+                                          f"failed: {type(err).__name__}: {err}") from err
             raise
 
     def _time_out(self, waited: float) -> None:
         message = (f"sensor {self.task_id!r} timed out: its condition did not hold within {self.timeout:g} s "
                    f"(waited {waited:.1f} s since its first poke)")
         if self.soft_fail or self.never_fail:
-            raise NbflowSkipException(message + "; skipped (soft_fail)")
+            raise NbflowSkipException(message + f"; skipped ({'soft_fail' if self.soft_fail else 'never_fail'})")
         raise NbflowSensorTimeout(message)
 
     def _first_poke_at(self, context: dict[str, Any]) -> datetime:

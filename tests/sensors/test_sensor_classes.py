@@ -161,12 +161,32 @@ def test_task_sensor_decorator_pokes_the_function_and_pushes_its_value(tmp_path:
     assert ran.xcom("wait_for_flag") == "flag seen"
 
 
-def test_soft_fail_skips_when_a_poke_raises(tmp_path: Path) -> None:
-    def broken():
-        raise OSError("disk gone")
+def broken():
+    raise OSError("disk gone")
 
-    ran = sensing(PythonSensor, tmp_path, python_callable=broken, soft_fail=True)
+
+def test_never_fail_skips_when_a_poke_raises_and_soft_fail_does_not(tmp_path: Path) -> None:
+    assert sensing(PythonSensor, tmp_path, python_callable=broken, never_fail=True).states == {"sense": "skipped"}
+    assert sensing(PythonSensor, tmp_path, python_callable=broken, soft_fail=True).states == {"sense": "failed"}
+
+
+def test_soft_fail_skips_when_a_poke_raises_a_fail_exception(tmp_path: Path) -> None:
+    ran = sensing(BashSensor, tmp_path, bash_command="exit 3", retry_exit_code=1, soft_fail=True)
     assert ran.states == {"sense": "skipped"}
+    assert "skipped (soft_fail): sensor 'sense': command exited with 3" in ran.log("sense")
+
+
+def test_silent_fail_pokes_again_after_an_error(tmp_path: Path) -> None:
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("disk gone")
+        return True
+
+    assert sensing(PythonSensor, tmp_path, python_callable=flaky, silent_fail=True).states == {"sense": "success"}
+    assert len(calls) == 2
 
 
 def test_a_bad_mode_or_negative_timeout_is_a_definition_error() -> None:
