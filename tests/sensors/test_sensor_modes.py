@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+from nbflow.runtime import api
 from tests.conftest import write_dag
+from tests.runtime.scheduler_helpers import make_env, run_scheduler_until_idle
 from tests.sensors.scheduler_run import running_scheduler
 
 SENSOR_DAG = """
@@ -108,3 +110,21 @@ def test_a_deferrable_sensor_runs_in_reschedule_mode(env, tmp_path) -> None:
         other = scheduler.instance("waiting", run_id, "other")
         assert state == "success"
         assert pokes[0].state == "up_for_reschedule" and pokes[0].end_date <= other.start_date
+
+
+def test_under_the_sequential_executor_a_rescheduled_sensor_lets_the_other_task_run(env, tmp_path) -> None:
+    sensor_dag(env, tmp_path, options='mode="reschedule", priority_weight=10')
+    environment = make_env()
+    run_id = api.trigger_dag(environment, "waiting").run_id
+    run_scheduler_until_idle(environment, executor="sequential")
+    pokes = {p.state for p in api_history(environment, run_id)}
+    other = next(r for r in api.task_states(environment, "waiting", run_id) if r.task_id == "other")
+    assert api.get_run(environment, "waiting", run_id).state == "success"
+    assert "up_for_reschedule" in pokes and other.state == "success"
+
+
+def api_history(environment, run_id: str):
+    from nbflow.store import session_scope, ti_state
+    from nbflow.store.keys import TIKey
+    with session_scope(environment.readers) as session:
+        return ti_state.get_task_history(session, TIKey("waiting", "sense", run_id))
