@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 
 class NbflowException(Exception):
@@ -102,7 +103,11 @@ class NbflowSensorTimeout(NbflowFailException):
 
 
 class NbflowRescheduleException(NbflowException):
-    """A sensor in reschedule mode asks to be run again later."""
+    """A sensor in reschedule mode asks to be run again at `reschedule_date` (its slot is free meanwhile)."""
+
+    def __init__(self, reschedule_date: "datetime") -> None:
+        self.reschedule_date = reschedule_date
+        super().__init__(f"rescheduled to {reschedule_date.isoformat()}")
 
 
 class TemplateRenderError(NbflowException):

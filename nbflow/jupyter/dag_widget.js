@@ -72,6 +72,7 @@ function render({ model, el: root }) {
     table.append(head);
     for (const row of rows) {
       const tr = el("tr", { "data-task": row.task_id, "data-state": row.state || "none" });
+      if (row.next_at) tr.title = `${row.state}: ${row.next_at}`;  // a rescheduled sensor's next poke, a retry's time
       tr.append(el("td", {}, row.label), el("td", { class: "nbflow-state" }, row.state || "no status"),
                 el("td", {}, String(row.try_number)), el("td", {}, row.start || ""),
                 el("td", {}, fmtDuration(row.duration)));

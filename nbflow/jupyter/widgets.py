@@ -21,7 +21,7 @@ from nbflow.exceptions import NbflowException
 from nbflow.graph import STATE_COLORS, dag_to_dot, node_id, render
 from nbflow.jupyter.refresher import refresher
 from nbflow.runtime.run_view import RunView
-from nbflow.utils.state import FAILED_STATES, RUN_FINISHED_STATES, TaskInstanceState
+from nbflow.utils.state import FAILED_STATES, RUN_FINISHED_STATES, TIMED_WAIT_STATES, TaskInstanceState
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
@@ -232,11 +232,15 @@ def _static_row(row: dict[str, Any]) -> str:
 def _task_row(task: Any) -> dict[str, Any]:
     label = f"{task.task_id}[{task.map_index}]" if task.map_index >= 0 else task.task_id
     state = task.state
-    if state == TaskInstanceState.UP_FOR_RESCHEDULE or (state == TaskInstanceState.UP_FOR_RETRY and task.next_retry_at):
-        label += f" (next at {task.next_retry_at:%H:%M:%S})" if task.next_retry_at else ""
+    waiting = state in TIMED_WAIT_STATES and task.next_retry_at is not None
+    # A rescheduled sensor waits for its next poke (its slot is free); a failed try waits for its retry.
+    what = "next poke" if state == TaskInstanceState.UP_FOR_RESCHEDULE else "next try"
+    if waiting:
+        label += f" ({what} at {task.next_retry_at:%H:%M:%S})"
     return {"task_id": task.task_id, "label": label, "state": state, "try_number": task.try_number,
             "start": task.start_date.strftime("%H:%M:%S") if task.start_date else None,
-            "duration": round(task.duration, 3) if task.duration is not None else None}
+            "duration": round(task.duration, 3) if task.duration is not None else None,
+            "next_at": f"{what} at {task.next_retry_at.isoformat()}" if waiting else None}
 
 
 _env_cache: list["Environment"] = []

@@ -140,15 +140,29 @@ def task_states(env: Environment, dag_id: str, run_id: str) -> list[TaskInstance
 
 def clear_tasks(env: Environment, dag_id: str, run_id: str, task_ids: list[str], *,
                 downstream: bool = True) -> int:
-    """Reset tasks (and everything downstream of them) so the scheduler runs them again."""
+    """Reset tasks (and everything downstream of them) so the scheduler runs them again.
+
+    A cleared ExternalTaskMarker also clears its target task (and what is downstream of it) in the
+    other DAG's run, recursively; the count includes those instances.
+    """
+    from nbflow.runtime.attempt import run_info_of
+    from nbflow.runtime.cross_dag_clear import external_clears
     dag = env.get_dag(dag_id)
     for task_id in task_ids:
         dag.get_task(task_id)
     selected = dag.partial_subset(task_ids, include_downstream=downstream)
-    retries = {t: dag.task_dict[t].retries for t in selected}
-    get_run(env, dag_id, run_id)
+    run = get_run(env, dag_id, run_id)
     with session_scope(env.sessions) as session:
-        return ti_rows.clear_task_instances(session, dag_id, run_id, sorted(selected), retries=retries)
+        # ExternalTaskMarkers among them clear their targets in other DAGs too (cross_dag_clear.py).
+        reached = external_clears(session, env.get_dag, dag, run_info_of(run), sorted(selected))
+        cleared = 0
+        for target_dag, target_run, target_tasks in [(dag, run_id, sorted(selected)),
+                                                     *((env.get_dag(t.dag_id), t.run_id, list(t.task_ids))
+                                                       for t in reached)]:
+            retries = {t: target_dag.task_dict[t].retries for t in target_tasks}
+            cleared += ti_rows.clear_task_instances(session, target_dag.dag_id, target_run, target_tasks,
+                                                    retries=retries)
+        return cleared
 
 
 def log_path(env: Environment, dag_id: str, run_id: str, task_id: str, try_number: int | None,

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 XCOM_RETURN_KEY = "return_value"
 _UNFINISHED = (TaskInstanceState.RUNNING, TaskInstanceState.QUEUED, None, TaskInstanceState.UP_FOR_RETRY,
+               TaskInstanceState.UP_FOR_RESCHEDULE,
                TaskInstanceState.SCHEDULED)
 
 
@@ -155,6 +156,7 @@ def run_task_test(env: Environment, dag_id: str, task_id: str, *, logical_date: 
     """
     from nbflow.runtime.inprocess import make_run_info
     from nbflow.runtime.task_runner import AttemptRequest, run_attempt
+    from nbflow.runtime.task_services import InProcessTaskServices
     from nbflow.runtime.xcom import MemoryXComStore
 
     dag = env.get_dag(dag_id)
@@ -169,8 +171,12 @@ def run_task_test(env: Environment, dag_id: str, task_id: str, *, logical_date: 
         task = task.unmap(kwargs)
     elif map_index is not None:
         raise MapIndexError(f"task {task.task_id!r} is not mapped; leave out --map-index")
+    # As under `dags test`: a sensor remembers its poke, a triggered DAG runs here; no database is written.
+    services = InProcessTaskServices(env, log_folder=env.config.log_folder)
     request = AttemptRequest(task=task, run=run, map_index=index, try_number=1, params=params,
-                             log_folder=env.config.log_folder, max_xcom_size=env.config.getint("core", "max_xcom_size"))
+                             log_folder=env.config.log_folder, max_xcom_size=env.config.getint("core", "max_xcom_size"),
+                             services=services)
+    services.poke_started(run.dag_id, task.task_id, run.run_id, index, 1, dt.datetime.now(dt.timezone.utc))
     outcome = run_attempt(request, xcoms, echo=echo)
     return TaskTestResult(task_id=task.task_id, map_index=index, state=outcome.state, duration=outcome.duration,
                           error=outcome.error, log_path=outcome.log_path)

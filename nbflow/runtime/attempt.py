@@ -26,6 +26,7 @@ from nbflow.runtime.attempt_process import run_started_attempt as run_started_at
 from nbflow.runtime.run_info import AttemptOutcome, DagRunInfo
 from nbflow.runtime.workload import Workload
 from nbflow.runtime.xcom_db import DbXComStore
+from nbflow.store import reschedules
 from nbflow.store import runs as run_rows
 from nbflow.store import session_scope
 from nbflow.store import task_instances as ti_rows
@@ -75,6 +76,8 @@ def record_outcome(session: Session, dag: "DAG", key: TIKey, outcome: AttemptOut
         state = decision.state
         if decision.next_retry_at is not None:
             fields["next_retry_at"] = decision.next_retry_at
+    elif state == TI.UP_FOR_RESCHEDULE:
+        fields["next_retry_at"] = _reschedule_date(outcome)
     if not ti_state.set_task_state(session, key, state, expected_state=TI.RUNNING,
                                    expected_try_number=outcome.try_number, **fields):
         ti_state.set_task_state(session, key, None, expected_state=TI.RESTARTING,
@@ -82,7 +85,20 @@ def record_outcome(session: Session, dag: "DAG", key: TIKey, outcome: AttemptOut
         return None
     if state == TI.SUCCESS and outcome.skip_task_ids:
         skip_tasks(session, key, outcome.skip_task_ids, ignore_trigger_rules=outcome.skip_ignores_trigger_rules)
+    if state == TI.UP_FOR_RESCHEDULE:
+        record_reschedule(session, key, outcome, fields["next_retry_at"])
     return state
+
+
+def _reschedule_date(outcome: AttemptOutcome) -> datetime:
+    return datetime.fromtimestamp(outcome.reschedule_at or 0.0, timezone.utc)
+
+
+def record_reschedule(session: Session, key: TIKey, outcome: AttemptOutcome, reschedule_date: datetime) -> None:
+    """A sensor's poke ended up_for_reschedule: remember when it poked (its timeout counts from the first
+    poke of this try) and give the try back, so the next poke runs as the same try (Airflow's rule)."""
+    reschedules.add_reschedule(session, key, try_number=outcome.try_number, reschedule_date=reschedule_date)
+    reschedules.give_back_try(session, key, outcome.try_number)
 
 
 def skip_tasks(session: Session, source: TIKey, task_ids: tuple[str, ...], *, ignore_trigger_rules: bool) -> None:

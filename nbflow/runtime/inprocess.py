@@ -15,6 +15,7 @@ from nbflow.runtime.logs import attempt_log_path
 from nbflow.runtime.run_info import AttemptOutcome, DagRunInfo
 from nbflow.runtime.run_state import RunState, TIState
 from nbflow.runtime.task_runner import AttemptRequest, run_attempt
+from nbflow.runtime.task_services import InProcessTaskServices
 from nbflow.runtime.xcom import MemoryXComStore, XComStore
 from nbflow.utils.state import DagRunState, DagRunType, TaskInstanceState
 
@@ -76,6 +77,7 @@ def run_dag_in_process(dag: "DAG", *, run: DagRunInfo, log_folder: Path, task_id
     except ParamValidationError as err:
         return RunResult(run, DagRunState.FAILED, None, [], time.monotonic() - started, error=str(err))
     state = RunState.fresh(dag, task_ids)
+    services = InProcessTaskServices(log_folder=log_folder)
     while not state.finished:
         now = datetime.now(timezone.utc)
         ready = state.evaluate(now)
@@ -93,7 +95,7 @@ def run_dag_in_process(dag: "DAG", *, run: DagRunInfo, log_folder: Path, task_id
                 _expand(dag, state, ti, run, params, xcoms)
                 continue
             outcome = _run_one(dag, ti, run=run, params=params, log_folder=log_folder, xcoms=xcoms, echo=echo,
-                               emit=emit, max_xcom_size=max_xcom_size, isolate=isolate)
+                               emit=emit, max_xcom_size=max_xcom_size, isolate=isolate, services=services)
             state.apply(ti, outcome, logical_date=run.logical_date, now=datetime.now(timezone.utc))
             emit(TaskEvent("finished", ti.task_id, ti.map_index, ti.state, outcome.try_number, outcome.duration,
                            outcome.error))
@@ -104,7 +106,8 @@ def run_dag_in_process(dag: "DAG", *, run: DagRunInfo, log_folder: Path, task_id
 
 def _run_one(dag: "DAG", ti: TIState, *, run: DagRunInfo, params: dict[str, Any], log_folder: Path,
              xcoms: XComStore, echo: TextIO | None, emit: Callable[[TaskEvent], None],
-             max_xcom_size: int | None, isolate: bool = False) -> AttemptOutcome:
+             max_xcom_size: int | None, isolate: bool = False,
+             services: InProcessTaskServices | None = None) -> AttemptOutcome:
     task = dag.task_dict[ti.task_id]
     try_number = ti.try_number + 1
     ti.state = TaskInstanceState.RUNNING
@@ -120,8 +123,10 @@ def _run_one(dag: "DAG", ti: TIState, *, run: DagRunInfo, params: dict[str, Any]
                             encoding="utf-8")
             return AttemptOutcome(state=TaskInstanceState.FAILED, try_number=try_number, duration=0.0, error=error,
                                   retryable=False, log_path=str(path))
+    if services is not None:  # a sensor in reschedule mode reads its first poke from here
+        services.poke_started(run.dag_id, ti.task_id, run.run_id, ti.map_index, try_number, datetime.now(timezone.utc))
     request = AttemptRequest(task=task, run=run, map_index=ti.map_index, try_number=try_number, params=params,
-                             log_folder=log_folder, max_xcom_size=max_xcom_size)
+                             log_folder=log_folder, max_xcom_size=max_xcom_size, services=services)
     if isolate:
         from nbflow.runtime.isolated import run_attempt_in_child
         return run_attempt_in_child(request, xcoms, echo=echo)

@@ -43,3 +43,4 @@ class AttemptOutcome:
     skip_task_ids: tuple[str, ...] = ()
     skip_ignores_trigger_rules: bool = False
     log_path: str | None = None
+    reschedule_at: float | None = None  # up_for_reschedule: when the sensor pokes again (epoch seconds)

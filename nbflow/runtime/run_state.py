@@ -7,21 +7,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from nbflow.runtime.priority import priority_weights
 from nbflow.runtime.readiness import Decision, UpstreamSummary, decide, skippable_states
 from nbflow.runtime.retries import decide_after_failure
 from nbflow.runtime.run_info import AttemptOutcome
-from nbflow.utils.state import FAILED_STATES, FINISHED, DagRunState
+from nbflow.utils.state import FAILED_STATES, FINISHED, TIMED_WAIT_STATES, DagRunState
 from nbflow.utils.state import TaskInstanceState as TI
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
 
 # Handed to an executor already: nothing to decide until the attempt ends.
-_IN_FLIGHT = frozenset({TI.RUNNING, TI.QUEUED, TI.SCHEDULED, TI.UP_FOR_RESCHEDULE, TI.DEFERRED, TI.RESTARTING})
+_IN_FLIGHT = frozenset({TI.RUNNING, TI.QUEUED, TI.SCHEDULED, TI.DEFERRED, TI.RESTARTING})
 
 
 @dataclass
@@ -151,7 +151,7 @@ class RunState:
             for ti in list(self.tis.values()):
                 if ti.state in FINISHED or ti.state in _IN_FLIGHT:
                     continue
-                if ti.state == TI.UP_FOR_RETRY:
+                if ti.state in TIMED_WAIT_STATES:  # a retry, or a sensor's next poke: ready once due
                     if (ti.next_retry_at is None or ti.next_retry_at <= now) and id(ti) not in seen:
                         seen.add(id(ti))
                         ready.append(ti)
@@ -195,6 +195,10 @@ class RunState:
             return
         ti.state = outcome.state
         ti.next_retry_at = None
+        if outcome.state == TI.UP_FOR_RESCHEDULE:  # a sensor pokes again later, as the same try
+            ti.try_number = outcome.try_number - 1
+            ti.next_retry_at = datetime.fromtimestamp(outcome.reschedule_at or 0.0, timezone.utc)
+            return
         if outcome.state == TI.SUCCESS and outcome.skip_task_ids:
             self.skip(outcome.skip_task_ids, ignore_trigger_rules=outcome.skip_ignores_trigger_rules)
 
@@ -207,7 +211,7 @@ class RunState:
                     ti.state = TI.SKIPPED
 
     def next_retry_time(self) -> datetime | None:
-        times = [ti.next_retry_at for ti in self.tis.values() if ti.state == TI.UP_FOR_RETRY and ti.next_retry_at]
+        times = [ti.next_retry_at for ti in self.tis.values() if ti.state in TIMED_WAIT_STATES and ti.next_retry_at]
         return min(times) if times else None
 
     @property

@@ -48,7 +48,7 @@ from nbflow.store import task_instances as ti_rows
 from nbflow.store import ti_state
 from nbflow.store.keys import TIKey
 from nbflow.utils.state import LIVE_ATTEMPT_STATES, QUEUEABLE_STATES, RUN_ACTIVE_STATES, SUCCESS_STATES, \
-    TI_ACTIVE_STATES, TI_FINISHED_STATES, TI_STATES, DagRunState, DagRunType
+    TI_ACTIVE_STATES, TI_FINISHED_STATES, TI_STATES, TIMED_WAIT_STATES, DagRunState, DagRunType
 from nbflow.utils.state import TaskInstanceState as TI
 
 if TYPE_CHECKING:
@@ -339,7 +339,7 @@ class Scheduler:
         tasks = dag.task_dict
         before = {(row[0], row[1]): row[2] for row in rows if row[0] in tasks}
         look, known_ready = self._tasks_to_look_at(dag, run, before)
-        if look is not None and not look and TI.UP_FOR_RETRY not in before.values() \
+        if look is not None and not look and not TIMED_WAIT_STATES.intersection(before.values()) \
                 and not all(st in TI_FINISHED_STATES for st in before.values()):
             self._memo[(run.dag_id, run.run_id)] = (dag, before, set())  # nothing changed that matters
             return

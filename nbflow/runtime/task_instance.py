@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import logging
 import socket
+from datetime import datetime
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from nbflow.runtime.run_info import DagRunInfo, TIKey
+from nbflow.runtime.task_services import RuntimeTaskServices
 from nbflow.runtime.xcom import XComStore
 from nbflow.utils.serialization import deserialize, serialize
 from nbflow.utils.state import TaskInstanceState
@@ -41,6 +43,8 @@ class RuntimeTaskInstance:
         self.execution_date = run.logical_date
         self.hostname = socket.gethostname()
         self.log_path: str | None = None  # the attempt's log file, for alerts and notifiers
+        self.next_poke_at: datetime | None = None  # set when a sensor in reschedule mode asks to poke again
+        self.nbflow_services = RuntimeTaskServices()  # operators/services.py: the database use cases tasks call
 
     def __repr__(self) -> str:
         return f"<TaskInstance: {self.key} try {self.try_number}>"

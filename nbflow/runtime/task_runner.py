@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from nbflow.authoring.context import running_task
-from nbflow.exceptions import NbflowSkipException, NbflowTaskTimeout, XComError
+from nbflow.exceptions import NbflowRescheduleException, NbflowSkipException, NbflowTaskTimeout, XComError
 from nbflow.runtime.context import build_context
 from nbflow.runtime.logs import DEATH_MARK, attempt_log_path, capture_to_log
 from nbflow.secrets.known import register_environment_secrets
@@ -37,6 +37,7 @@ class AttemptRequest:
     log_folder: Path
     max_xcom_size: int | None = None
     max_tries: int | None = None  # the instance's, when it differs from the task's retries (a cleared task)
+    services: Any = None  # what `ti.nbflow_services` is (operators/services.py); None: the metadata database's
 
     @property
     def tries_allowed(self) -> int:
@@ -99,6 +100,8 @@ def run_attempt(request: AttemptRequest, xcoms: XComStore, *, echo: TextIO | Non
     ti = RuntimeTaskInstance(task=task, run=request.run, map_index=request.map_index,
                              try_number=request.try_number, max_tries=request.tries_allowed,
                              xcoms=xcoms, max_xcom_size=request.max_xcom_size)
+    if request.services is not None:
+        ti.nbflow_services = request.services
     path = attempt_log_path(request.log_folder, request.run.dag_id, request.run.run_id, task.task_id,
                             request.try_number, request.map_index)
     started = time.monotonic()
@@ -122,7 +125,8 @@ def run_attempt(request: AttemptRequest, xcoms: XComStore, *, echo: TextIO | Non
     return AttemptOutcome(state=outcome_state, try_number=request.try_number, duration=duration,
                           error=masker.redact(error) if error else error,
                           retryable=retryable, skip_task_ids=tuple(ti.skip_requests),
-                          skip_ignores_trigger_rules=ti.skip_ignores_trigger_rules, log_path=str(path))
+                          skip_ignores_trigger_rules=ti.skip_ignores_trigger_rules, log_path=str(path),
+                          reschedule_at=ti.next_poke_at.timestamp() if ti.next_poke_at else None)
 
 
 def _run_task(request: AttemptRequest, ti: RuntimeTaskInstance, context: dict[str, Any], xcoms: XComStore,
@@ -148,6 +152,10 @@ def _run_task(request: AttemptRequest, ti: RuntimeTaskInstance, context: dict[st
     except NbflowSkipException as err:
         log.write(f"[nbflow] task skipped: {err}\n")
         return TaskInstanceState.SKIPPED, None, True
+    except NbflowRescheduleException as err:  # a sensor in reschedule mode: poke again later, slot freed
+        ti.next_poke_at = err.reschedule_date
+        log.write(f"[nbflow] {err}\n")
+        return TaskInstanceState.UP_FOR_RESCHEDULE, None, True
     except Exception as err:  # noqa: BLE001 - any task error ends the attempt, never the runner
         error = f"{type(err).__name__}: {err}"
         if isinstance(err, NbflowTaskTimeout):  # raised inside execute: let the task stop what it started
@@ -173,6 +181,8 @@ def _end_state(state: str, retryable: bool, try_number: int, max_tries: int) -> 
 
 def _end_callbacks(task: "BaseOperator", end_state: str) -> Any:
     """The callbacks for how the attempt ended (`_end_state`)."""
+    if end_state == TaskInstanceState.UP_FOR_RESCHEDULE:
+        return None  # a sensor waiting for its next poke has not ended
     return {TaskInstanceState.SUCCESS: task.on_success_callback, TaskInstanceState.SKIPPED: task.on_skipped_callback,
             TaskInstanceState.UP_FOR_RETRY: task.on_retry_callback}.get(end_state, task.on_failure_callback)
 

@@ -210,6 +210,29 @@ class TaskInstanceHistoryORM(Base):
     pid: Mapped[int | None]
 
 
+class TaskRescheduleORM(Base):
+    """One reschedule of a sensor's attempt (mode="reschedule"): when the poke started and when it pokes again.
+
+    The first row of an instance's current try says when its sensor timeout started (Airflow's table).
+    """
+
+    __tablename__ = "task_reschedule"
+    __table_args__ = (
+        ForeignKeyConstraint(["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], ondelete="CASCADE"),
+        Index("ix_task_reschedule_key", "dag_id", "run_id", "task_id", "map_index", "try_number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN))
+    task_id: Mapped[str] = mapped_column(String(ID_LEN))
+    run_id: Mapped[str] = mapped_column(String(ID_LEN))
+    map_index: Mapped[int] = mapped_column(Integer, default=-1)
+    try_number: Mapped[int] = mapped_column(Integer)
+    start_date: Mapped[dt.datetime]
+    end_date: Mapped[dt.datetime]
+    reschedule_date: Mapped[dt.datetime]
+
+
 class XComORM(Base):
     """A value a task pushed, as JSON text; deleted with its DAG run."""
 

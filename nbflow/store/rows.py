@@ -163,6 +163,21 @@ class TaskInstanceHistoryRow(_Snapshot):
 
 
 @dataclass(frozen=True, slots=True)
+class TaskRescheduleRow(_Snapshot):
+    """A `task_reschedule` row: one poke of a sensor in reschedule mode, and when it pokes again."""
+
+    id: int
+    dag_id: str
+    task_id: str
+    run_id: str
+    map_index: int
+    try_number: int
+    start_date: dt.datetime
+    end_date: dt.datetime
+    reschedule_date: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
 class XComRow(_Snapshot):
     """An `xcom` row; `value` is JSON text."""
 

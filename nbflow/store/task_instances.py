@@ -196,6 +196,9 @@ def clear_task_instances(session: Session, dag_id: str, run_id: str, task_ids: C
         cleared += rowcount(session.execute(update(TI).where(
             *group_where, or_(TI.c.state.is_(None), TI.c.state != TaskInstanceState.RESTARTING)).values(
             **reset, **extra, state=None)))
+    if cleared:
+        from nbflow.store.reschedules import delete_reschedules
+        delete_reschedules(session, dag_id, run_id, None if task_ids is None else list(task_ids))
     if cleared and run_state in RUN_FINISHED_STATES:
         set_dag_run_state(session, dag_id, run_id, dag_run_state, at=now)
     return cleared

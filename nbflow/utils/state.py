@@ -77,7 +77,10 @@ ATTEMPT_END_STATES: frozenset[str] = _values(_TI.SUCCESS, _TI.FAILED, _TI.SKIPPE
 #: Airflow's `State.success_states`: the instance did not fail (depends_on_past, a task run's `succeeded`).
 SUCCESS_STATES: frozenset[str] = _values(_TI.SUCCESS, _TI.SKIPPED)
 #: States from which the scheduler (or `tasks run`) may queue an instance (None: no status yet).
-QUEUEABLE_STATES: frozenset[str | None] = frozenset({None, *_values(_TI.SCHEDULED, _TI.UP_FOR_RETRY)})
+QUEUEABLE_STATES: frozenset[str | None] = frozenset({None, *_values(_TI.SCHEDULED, _TI.UP_FOR_RETRY,
+                                                                   _TI.UP_FOR_RESCHEDULE)})
+#: States that wait for a time before they may be queued again (next_retry_at): a retry, a sensor's next poke.
+TIMED_WAIT_STATES: frozenset[str] = _values(_TI.UP_FOR_RETRY, _TI.UP_FOR_RESCHEDULE)
 #: States that count against a run's max_active_tasks.
 TI_ACTIVE_STATES: frozenset[str] = _values(_TI.QUEUED, _TI.RUNNING)
 #: States in which an attempt's process may still be alive (restarting: cleared while it ran).

@@ -16,6 +16,7 @@ from nbflow.store.keys import TaskSpec, TIKey
 SNAPSHOTS = {
     models.DagORM: rows.DagRow, models.ImportErrorORM: rows.ImportErrorRow, models.DagRunORM: rows.DagRunRow,
     models.TaskInstanceORM: rows.TaskInstanceRow, models.TaskInstanceHistoryORM: rows.TaskInstanceHistoryRow,
+    models.TaskRescheduleORM: rows.TaskRescheduleRow,
     models.XComORM: rows.XComRow, models.PoolORM: rows.PoolRow, models.ConnectionORM: rows.ConnectionRow,
     models.VariableORM: rows.VariableRow, models.JobORM: rows.JobRow,
     models.SerializedDagORM: rows.SerializedDagRow, models.DagFileORM: rows.DagFileRow,

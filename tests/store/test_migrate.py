@@ -30,12 +30,12 @@ def test_check_reports_an_empty_database_as_reachable_but_not_at_head(db_url: st
     status = check_db(db_url)
     assert isinstance(status, DbStatus)
     assert (status.reachable, status.current_revision, status.at_head) == (True, None, False)
-    assert status.head_revision == head_revision() == "0003"
+    assert status.head_revision == head_revision() == "0004"
 
 
 def test_init_creates_every_table_at_head_with_the_default_pool(db_url: str) -> None:
     status = init_db(db_url)
-    assert (status.reachable, status.at_head, status.current_revision) == (True, True, "0003")
+    assert (status.reachable, status.at_head, status.current_revision) == (True, True, "0004")
     engine = make_engine(db_url)
     try:
         assert set(Base.metadata.tables) | {"alembic_version"} <= set(inspect(engine).get_table_names())

@@ -1,1 +1,1 @@
-"""Airflow-compatible path (Airflow 3): `nbflow.providers.standard.sensors` (re-exports only; sensors come later)."""
+"""Airflow-compatible path (Airflow 3): `nbflow.providers.standard.sensors` (re-exports only)."""
