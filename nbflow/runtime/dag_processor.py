@@ -107,9 +107,11 @@ def parse_folder(settings: ProcessorSettings) -> FolderParse:
 def refresh(session_factory: "Callable[[], Session]", settings: ProcessorSettings, *,
             sources: Iterable[DagSource] = ()) -> RefreshResult:
     """Bring the stored DAGs up to date with the folder (and with kernel `sources`, parsed as given)."""
+    from nbflow.secrets.known import register_environment_secrets
     from nbflow.store import serialized_dags as stored
     from nbflow.store import session_scope
 
+    register_environment_secrets()  # an import error may quote one; whoever refreshes, it is stored masked
     listing = files.list_dag_files(settings.folder) if settings.folder.exists() else files.FolderListing({}, {})
     with session_scope(session_factory) as session:
         known = stored.dag_files(session)
