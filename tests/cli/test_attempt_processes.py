@@ -22,7 +22,7 @@ from nbflow.runtime import api
 from nbflow.runtime.logs import DEATH_MARK, attempt_log_path
 from nbflow.runtime.process_tree import alive
 from tests.conftest import write_dag
-from tests.runtime.scheduler_helpers import make_env, start_nbflow_scheduler, wait_for
+from tests.runtime.scheduler_helpers import make_env, start_nbflow_scheduler, stop_scheduler, wait_for
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -100,12 +100,7 @@ def running_scheduler(env) -> Iterator[api.Environment]:
     try:
         yield environment
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_scheduler(process)
 
 
 def finished(environment: api.Environment, dag_id: str, run_id: str) -> str:

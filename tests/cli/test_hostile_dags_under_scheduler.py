@@ -2,15 +2,13 @@
 only in the DAG processor's children, so it keeps scheduling and completing the good DAG."""
 from __future__ import annotations
 
-import signal
-import subprocess
 
 import pytest
 
 from nbflow.runtime import api
 from tests.cli.test_hostile_dag_files import GOOD, HOSTILE
 from tests.conftest import write_dag
-from tests.runtime.scheduler_helpers import make_env, start_nbflow_scheduler, wait_for
+from tests.runtime.scheduler_helpers import make_env, start_nbflow_scheduler, stop_scheduler, wait_for
 
 MAPPED = """
     from nbflow import DAG
@@ -56,9 +54,4 @@ def test_the_scheduler_completes_a_good_dag_beside_exiting_hanging_and_slow_file
         log = stderr.read_text()
         assert "exits.py" in log and "hangs.py" in log and "slow.py" in log
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_scheduler(process)

@@ -12,9 +12,7 @@ there); with encryption on, the file holds only its Fernet token. Both cases are
 from __future__ import annotations
 
 import contextlib
-import signal
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -25,7 +23,7 @@ from cryptography.fernet import Fernet
 from nbflow.runtime import api
 from tests.cli.conftest import Cli
 from tests.conftest import write_dag
-from tests.runtime.scheduler_helpers import make_env, start_nbflow_scheduler, wait_for
+from tests.runtime.scheduler_helpers import make_env, start_nbflow_scheduler, stop_scheduler, wait_for
 
 API_KEY = "apikey-7f3c9e21b4d8"
 WAREHOUSE_PASSWORD = "p@ss/w0rd-9z8y7x"
@@ -91,13 +89,7 @@ def running_scheduler(env) -> Iterator[tuple[api.Environment, Path]]:
     try:
         yield environment, stderr
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_scheduler(process)
 
 
 def run_to_end(environment: api.Environment, dag_id: str) -> tuple[str, str]:

@@ -17,7 +17,7 @@ import pytest
 from nbflow.runtime import api
 from nbflow.runtime.logs import callback_log_path
 from tests.conftest import write_dag
-from tests.runtime.scheduler_helpers import make_env, start_nbflow_scheduler, wait_for
+from tests.runtime.scheduler_helpers import make_env, start_nbflow_scheduler, stop_scheduler, wait_for
 
 DAG_WITH_CALLBACK = """
 import ctypes, os, signal, time
@@ -78,13 +78,7 @@ def running_scheduler(env) -> Iterator[Scheduler]:
     try:
         yield Scheduler(process, stderr, environment)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_scheduler(process)
 
 
 def dag(env, body: str, *, task: str = "fail") -> None:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +10,7 @@ import pytest
 
 from nbflow.runtime import api
 from nbflow.runtime.logs import attempt_log_path, callback_log_path
-from tests.runtime.scheduler_helpers import make_env, start_nbflow_scheduler, wait_for
+from tests.runtime.scheduler_helpers import make_env, start_nbflow_scheduler, stop_scheduler, wait_for
 
 
 @pytest.fixture
@@ -57,10 +56,4 @@ def running_scheduler(env) -> Iterator[Scheduler]:
     try:
         yield Scheduler(process, stderr, environment)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_scheduler(process)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -46,6 +47,18 @@ def start_nbflow_scheduler(stderr: Path) -> subprocess.Popen[bytes]:
     with stderr.open("wb") as out:
         return subprocess.Popen([sys.executable, "-m", "nbflow.cli.main", "scheduler"], stdout=subprocess.DEVNULL,
                                 stderr=out, start_new_session=True)
+
+
+def stop_scheduler(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then a bounded wait (60 s) before SIGKILL: a test never leaves its scheduler running."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def wait_for(condition: Callable[[], Any], *, timeout: float = 60.0, interval: float = 0.05) -> Any:

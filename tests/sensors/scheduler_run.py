@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +10,7 @@ from nbflow.runtime import api
 from nbflow.store import session_scope
 from nbflow.store import ti_state
 from nbflow.store.keys import TIKey
-from tests.runtime.scheduler_helpers import make_env, start_nbflow_scheduler, wait_for
+from tests.runtime.scheduler_helpers import make_env, start_nbflow_scheduler, stop_scheduler, wait_for
 
 FINISHED_RUN = ("success", "failed")
 
@@ -57,10 +56,4 @@ def running_scheduler(nbflow_env) -> Iterator[Scheduler]:
     try:
         yield Scheduler(process, stderr, environment)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_scheduler(process)
