@@ -55,7 +55,7 @@ class KernelScheduler:
         if self.running:
             return
         env = api.Environment.from_config(self.config)
-        # Never the sequential executor here: it would run tasks in the kernel's own process.
+        # The local executor: the sequential one would hold this thread for the length of every attempt.
         self.scheduler = api.make_scheduler(env, executor="local")
         for source in sources:  # cells go to the DAG processor as sources; the kernel parses no DAG file
             self.scheduler.dagbag.add_source(source)

@@ -177,19 +177,12 @@ def log_path(env: Environment, dag_id: str, run_id: str, task_id: str, try_numbe
 
 def make_scheduler(env: Environment, *, executor: str | None = None) -> Any:
     """A Scheduler with the configured (or named) executor, settings read once from config."""
-    from nbflow.runtime.attempt import execute_workload
     from nbflow.runtime.executors.factory import build_executor
     from nbflow.runtime.scheduler import Scheduler, SchedulerSettings
 
     config = env.config
-
-    def run_workload(workload: Any) -> int:
-        dag = env.get_dag(workload.dag_id)
-        return execute_workload(workload, dag, session_factory=env.sessions, log_folder=config.log_folder,
-                                max_xcom_size=config.getint("core", "max_xcom_size"),
-                                heartbeat_sec=config.getfloat("scheduler", "task_heartbeat_sec"))
-
-    built = build_executor(config, name=executor, run_workload=run_workload)
+    # No `run_workload`: every built-in executor runs attempts outside this process (issue 14).
+    built = build_executor(config, name=executor)
     settings = SchedulerSettings(
         parallelism=built.parallelism,
         heartbeat_sec=config.getfloat("scheduler", "heartbeat_sec"),

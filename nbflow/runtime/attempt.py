@@ -1,8 +1,8 @@
 """Run one queued task instance from the metadata database: claim it, run it, record how it ended.
 
 `begin_attempt` and `finish_attempt` are what the local executor's worker runs around each forked
-attempt; `execute_workload` does all three steps in one process (the sequential executor and
-`nbflow tasks run`).
+attempt (the sequential executor's worker too, with one slot); `execute_workload` does all three steps
+in one process (`nbflow tasks run`).
 """
 from __future__ import annotations
 
@@ -165,8 +165,8 @@ def execute_workload(workload: Workload, dag: "DAG", *, session_factory: Callabl
                      followups: Callable[[list[Workload]], None] | None = None) -> int:
     """Claim, run and record one attempt in this process; the process exit code to report.
 
-    What the sequential executor and `nbflow tasks run` call (the local executor's worker does the
-    three steps itself, around a forked child). With `followups`, downstream tasks this attempt
+    What `nbflow tasks run` calls (the local and sequential executors' worker does the three steps
+    itself, around a forked child). With `followups`, downstream tasks this attempt
     made ready are queued in the transaction that records its result and handed to `followups`.
     With `heartbeat_sec`, a thread heartbeats the instance while it runs.
     """

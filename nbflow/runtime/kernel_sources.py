@@ -1,6 +1,6 @@
 """Where notebook tasks in this process get kernels: the runtime installs the source, tasks only ask.
 
-A process that runs tasks itself (`dags test`, `tasks test`, the sequential executor) keeps its own
+A process that runs tasks itself (`dags test`, `tasks test`, `tasks run`) keeps its own
 pool, built on first use; an attempt forked by the local executor's worker is handed the one kernel
 the worker started for it (`HandedKernel`), or none. The notebook operator reaches whichever is
 installed through `nbflow.operators.notebook_kernels.kernel_source()`, which this module provides
@@ -23,7 +23,7 @@ from nbflow.runtime.kernel_pool import KernelPool
 
 
 class PoolSource:
-    """A process's own pool: used by in-process runs, `tasks test` and the sequential executor."""
+    """A process's own pool: used by in-process runs, `tasks test` and `tasks run`."""
 
     def __init__(self, size: int) -> None:
         self.pool = KernelPool(size)

@@ -60,7 +60,7 @@ class _Attempt:
 
 
 class Worker:
-    def __init__(self, dags_folder: Path, parallelism: int) -> None:
+    def __init__(self, dags_folder: Path, parallelism: int, *, executor: str = "local", followups: bool = True) -> None:
         from nbflow.runtime.dagbag import DagBag
         from nbflow.runtime.xcom_db import DbXComStore
         from nbflow.store import make_engine, make_session_factory
@@ -68,6 +68,10 @@ class Worker:
         preload()  # for the attempts this worker forks itself (notebook tasks with a pooled kernel)
         self.config = load_config()
         self.parallelism = parallelism
+        self.executor = executor  # named on the downstream instances it queues
+        # Whether an ending attempt queues and starts the downstream tasks it made ready (the mini-scheduler);
+        # the sequential executor leaves every decision to the scheduler, one attempt per hand-over.
+        self.followups = followups
         from nbflow.runtime.xcom_encryption import configure_xcom_encryption
         configure_xcom_encryption(self.config)  # the XComs this worker records (core.encrypt_xcom)
         self.engine = make_engine(self.config.sql_alchemy_conn)
@@ -499,7 +503,9 @@ class Worker:
         def write() -> tuple[list[Workload], Workload | None, StartedAttempt | None, int]:
             with session_scope(self.sessions) as session:
                 ready = finish_attempt(session, dag, attempt.workload, outcome, xcoms=xcoms,
-                                       followups=self.stdin_open, in_flight=self._in_flight(attempt),
+                                       followups=self.stdin_open and self.followups,
+                                       in_flight=self._in_flight(attempt),
+                                       executor=self.executor,
                                        max_tries=attempt.max_tries, logical_date=self._logical_date(attempt))
                 # what runs next here: a task this one made ready, else the next one waiting
                 following = ready[0] if ready else (self.pending[0] if self.pending else None)
@@ -689,8 +695,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nbflow-worker")
     parser.add_argument("--dags-folder", required=True, type=Path)
     parser.add_argument("--parallelism", type=int, default=4)
+    parser.add_argument("--executor", default="local", help="the executor this worker serves (local, sequential)")
+    parser.add_argument("--no-followups", dest="followups", action="store_false",
+                        help="never start downstream tasks itself: the scheduler hands over every attempt")
     args = parser.parse_args(argv)
-    return Worker(args.dags_folder, args.parallelism).serve()
+    return Worker(args.dags_folder, args.parallelism, executor=args.executor, followups=args.followups).serve()
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ class LocalExecutor(BaseExecutor):
 
     name = "local"
     queue_depth_factor = 4  # a backlog in the worker while the scheduler lets events gather
+    followups = True  # the worker starts the downstream tasks an ending attempt made ready (the mini-scheduler)
     settings: LocalExecutorSettings
 
     @classmethod
@@ -61,14 +62,16 @@ class LocalExecutor(BaseExecutor):
 
     def start(self) -> None:
         cmd = [sys.executable, "-m", "nbflow.runtime.worker", "--dags-folder", str(self.settings.dags_folder),
-               "--parallelism", str(self.parallelism)]
+               "--parallelism", str(self.parallelism), "--executor", self.name]
+        if not self.followups:
+            cmd.append("--no-followups")
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
                                       env=dict(os.environ), start_new_session=True)
         self._reader = threading.Thread(target=self._read_events, daemon=True, name="local-executor-reader")
         self._reader.start()
         timeout = self.settings.worker_start_timeout_sec
         if not self._ready.wait(timeout):
-            raise NbflowException(f"the local executor's worker did not start within {timeout:g} s "
+            raise NbflowException(f"the {self.name} executor's worker did not start within {timeout:g} s "
                                   f"([local_executor] worker_start_timeout_sec); see its stderr")
 
     def queue(self, workload: Workload) -> None:
@@ -84,12 +87,13 @@ class LocalExecutor(BaseExecutor):
     def _restart(self, dead: "subprocess.Popen[str] | None") -> "subprocess.Popen[str]":
         """A new worker for one that died (killed, out of memory); its attempts were reported lost."""
         if dead is None:
-            raise NbflowException("the local executor's worker is not running (start() was not called)")
+            raise NbflowException(f"the {self.name} executor's worker is not running (start() was not called)")
         now = time.monotonic()
         self._restarts = [t for t in self._restarts if now - t < 60] + [now]
         if len(self._restarts) > 5:
-            raise NbflowException("the local executor's worker died 6 times within a minute; see its stderr above")
-        print(f"nbflow: the local executor's worker exited with code {dead.returncode}; starting another",
+            raise NbflowException(f"the {self.name} executor's worker died 6 times within a minute; "
+                                  f"see its stderr above")
+        print(f"nbflow: the {self.name} executor's worker exited with code {dead.returncode}; starting another",
               file=sys.stderr)
         if self._reader is not None:
             self._reader.join(timeout=10)  # it reports the dead worker's attempts first
@@ -119,7 +123,8 @@ class LocalExecutor(BaseExecutor):
         with self._lock:
             lost = list(self._running.values())
         for workload in lost:
-            self._report(ExecutorEvent(workload.key, workload.try_number, -1, "the local executor's worker exited"))
+            self._report(ExecutorEvent(workload.key, workload.try_number, -1,
+                                       f"the {self.name} executor's worker exited"))
         self._ready.set()
 
     def end(self, *, wait: bool = True) -> None:
