@@ -2,7 +2,8 @@
 
 Built once from configuration (`secrets.backends`, `secrets.cache_ttl_seconds`, `secrets.fail_closed`,
 `core.sensitive_var_conn_names`) where a component starts, then passed down; `get_connection` and
-`get_variable` at the bottom use a default chain built on first use.
+`get_variable` at the bottom use a default chain built on first use, and again whenever the
+environment it was built from (working directory, NBFLOW_ settings) changed.
 """
 from __future__ import annotations
 
@@ -305,20 +306,37 @@ def _import_module(module_name: str, plugins_folder: Path | None, setting: str) 
     return importlib.import_module(module_name)
 
 
-# -- the default chain, built on first use --------------------------------------------------------
+# -- the default chain, built on first use and again when the environment changes ------------------
 
 _default_chain: SecretsChain | None = None
+_default_key: tuple[Any, ...] | None = None  # the environment it was built in (see _environment_key)
 _default_lock = threading.Lock()
 
 
+def _environment_key() -> tuple[Any, ...]:
+    """What `load_config()` reads: the working directory (where nbflow.toml is found) and NBFLOW_ settings.
+
+    A process that runs in one environment after another (a test run, a kernel whose NBFLOW_HOME is
+    changed) must not keep asking the first one's metadata database. NBFLOW_CONN_*/NBFLOW_VAR_* are
+    left out: the env backend reads them at each lookup."""
+    try:
+        cwd = os.getcwd()
+    except OSError:  # the working directory was removed
+        cwd = ""
+    settings = tuple(sorted((name, value) for name, value in os.environ.items()
+                            if name.startswith(("NBFLOW__", "NBFLOW_HOME", "NBFLOW_CONFIG"))))
+    return cwd, settings
+
+
 def default_chain() -> SecretsChain:
-    """The process's chain, built from `load_config()` on first use."""
-    global _default_chain
+    """The process's chain, built from `load_config()` on first use and rebuilt when the environment changed."""
+    global _default_chain, _default_key
+    key = _environment_key()
     with _default_lock:
-        if _default_chain is None:
+        if _default_chain is None or _default_key != key:
             from nbflow.configuration import load_config
 
-            _default_chain = SecretsChain.from_config(load_config())
+            _default_chain, _default_key = SecretsChain.from_config(load_config()), key
         return _default_chain
 
 
@@ -326,8 +344,8 @@ def _forget_after_fork() -> None:
     # A forked child (the local executor forks one per attempt) must not share the parent's
     # pooled database connections or hvac session, nor a lock another parent thread held at
     # fork time: it builds its own chain on first use.
-    global _default_chain, _default_lock
-    _default_chain = None
+    global _default_chain, _default_key, _default_lock
+    _default_chain, _default_key = None, None
     _default_lock = threading.Lock()
 
 
@@ -336,10 +354,11 @@ if hasattr(os, "register_at_fork"):
 
 
 def reset_default_chain(chain: SecretsChain | None = None) -> None:
-    """Forget the default chain (it is rebuilt from config on next use), or replace it with `chain`."""
-    global _default_chain
+    """Forget the default chain (it is rebuilt from config on next use), or replace it with `chain`, which
+    then serves until the environment changes."""
+    global _default_chain, _default_key
     with _default_lock:
-        _default_chain = chain
+        _default_chain, _default_key = chain, (_environment_key() if chain is not None else None)
 
 
 def get_connection(conn_id: str) -> "Connection":

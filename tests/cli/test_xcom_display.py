@@ -27,9 +27,8 @@ with DAG("shows", schedule=None):
 """
 
 
-def run_shows(nbflow_env, monkeypatch) -> str:
-    """The DAG `shows` run once to success by a scheduler (local executor: its attempts read this test's
-    database, not a secrets chain another test left cached in this process); its run id."""
+def run_shows(nbflow_env, monkeypatch, executor: str = "local") -> str:
+    """The DAG `shows` run once to success by a scheduler with `executor`; its run id."""
     monkeypatch.setenv("NBFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "false")
     monkeypatch.setenv("NBFLOW_VAR_SLACK_TOKEN", TOKEN)
     write_dag(nbflow_env.dags, "shows.py", DAG)
@@ -37,14 +36,14 @@ def run_shows(nbflow_env, monkeypatch) -> str:
     done = Cli(nbflow_env)("connections", "add", "warehouse", "--conn-uri", f"postgres://etl:{PASSWORD}@db/wh")
     assert done.code == 0, done.err
     run_id = api.trigger_dag(env, "shows").run_id
-    run_scheduler_until_idle(env, executor="local")
+    run_scheduler_until_idle(env, executor=executor)
     assert api.get_run(env, "shows", run_id).state == "success"
     return run_id
 
 
-@pytest.fixture
-def ran(nbflow_env, monkeypatch) -> str:
-    return run_shows(nbflow_env, monkeypatch)
+@pytest.fixture(params=["local", "sequential"])
+def ran(nbflow_env, monkeypatch, request: pytest.FixtureRequest) -> str:
+    return run_shows(nbflow_env, monkeypatch, request.param)
 
 
 def test_json_output_masks_secrets_and_sensitive_fields(nbflow: Cli, ran: str) -> None:

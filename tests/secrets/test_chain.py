@@ -287,3 +287,34 @@ def test_a_miss_while_a_backend_was_down_says_so() -> None:
     broken.down = True
     with pytest.raises(ConnectionNotFound, match=r"searched broken \(unavailable\), spare;"):
         SecretsChain([broken, DictBackend("spare")]).get_connection("db")
+
+
+def test_the_default_chain_follows_the_environment_from_one_home_to_the_next(  # type: ignore[no-untyped-def]
+        nbflow_env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One process, two installations one after the other (as in a test run): each reads its own database."""
+    from nbflow.models import Variable
+    from nbflow.store.migrate import init_db
+
+    def use_home(name: str) -> None:
+        home = tmp_path / name
+        home.mkdir(exist_ok=True)
+        monkeypatch.setenv("NBFLOW_HOME", str(home))
+        init_db(f"sqlite:///{home / 'nbflow.db'}")
+
+    use_home("first")
+    Variable.set("where", "first")
+    use_home("second")
+    assert Variable.get("where", default_var="unset") == "unset"
+    Variable.set("where", "second")
+    use_home("first")
+    assert Variable.get("where") == "first"
+
+
+def test_the_default_chain_is_rebuilt_when_a_setting_changes(nbflow_env, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from nbflow.secrets import chain as chain_module
+
+    monkeypatch.setenv("NBFLOW__SECRETS__BACKENDS", "env")
+    first = chain_module.default_chain()
+    assert chain_module.default_chain() is first  # unchanged: built once
+    monkeypatch.setenv("NBFLOW__SECRETS__BACKENDS", "env,metastore")
+    assert chain_module.default_chain().names != first.names
