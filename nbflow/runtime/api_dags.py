@@ -90,19 +90,17 @@ def catalog(env: Environment) -> DagCatalog:
 
     With a database at head, changed files are parsed again and stored, then everything is read back
     (inside a Jupyter kernel, which must not fork, a spawned process refreshes). Before `nbflow db init`
-    every file is parsed, in children, and nothing is stored.
+    every file (and, in a kernel, its registered cells) is parsed, in children, and nothing is stored.
     """
     from nbflow.runtime import dag_processor
     from nbflow.runtime.serialized_dag import SerializedDag
     settings = dag_processor.ProcessorSettings.from_config(env.config)
     if not _database_ready(env):
-        if dag_processor.in_kernel():
-            bag = env.dagbag
-            found = DagCatalog({i: SerializedDag.from_dag(d) for i, d in bag.dags.items()}, dict(bag.import_errors), {})
+        if dag_processor.in_kernel():  # the folder and the kernel's cells, parsed from a spawned process
+            parsed = dag_processor.parse_folder_in_subprocess(env.config, sources=kernel_sources(env))
         else:
             parsed = dag_processor.parse_folder(settings)
-            found = DagCatalog(parsed.dags, parsed.import_errors, {})
-        return found
+        return DagCatalog(parsed.dags, parsed.import_errors, {})
     if dag_processor.in_kernel():
         dag_processor.refresh_in_subprocess(env.config, sources=kernel_sources(env))
     else:

@@ -7,7 +7,8 @@ are parsed, each in a child process (`parse_processes`). Results land in `serial
 code ever runs in the calling process, so a file that exits, crashes, hangs or eats memory costs
 the caller at most its import timeout, once, and becomes an import error naming the file.
 
-`parse_folder` does the same without a database (before `nbflow db init`): every file, in children.
+`parse_folder` does the same without a database (before `nbflow db init`): every file, in children;
+`parse_folder_in_subprocess` runs it from a spawned process, for a Jupyter kernel, which never forks.
 """
 from __future__ import annotations
 
@@ -85,13 +86,16 @@ def _duplicate_error(path: str, dag_id: str, owner: str) -> str:
             f"rename one of them (dag_ids are unique across the dags folder)")
 
 
-def parse_folder(settings: ProcessorSettings) -> FolderParse:
-    """Every DAG file of the folder parsed in children, nothing stored: for use before `db init`."""
+def parse_folder(settings: ProcessorSettings, *, sources: Iterable[DagSource] = ()) -> FolderParse:
+    """Every DAG file of the folder, then kernel `sources`, parsed in children, nothing stored: for use
+    before `db init`. A source's DAG id already defined by a file is a duplicate, as `refresh` has it."""
     listing = files.list_dag_files(settings.folder) if settings.folder.exists() else files.FolderListing({}, {})
-    outcomes = parse_in_children([DagSource.for_file(path) for path in listing.files], settings.limits)
+    extra = {source.location: source for source in sources}
+    outcomes = parse_in_children([*(DagSource.for_file(path) for path in listing.files), *extra.values()],
+                                 settings.limits)
     dags: dict[str, SerializedDag] = {}
     errors: dict[str, str] = dict(listing.errors)
-    for path in listing.files:
+    for path in [*listing.files, *extra]:
         outcome = outcomes[path]
         problems = list(outcome.errors)
         for data in outcome.dags:
@@ -200,13 +204,35 @@ def refresh_in_subprocess(config: Config, *, sources: Iterable[DagSource] = ()) 
     return RefreshResult(tuple(data["parsed"]), data["unchanged"], tuple(data["removed"]))
 
 
-def _main() -> None:
-    """`python -m nbflow.runtime.dag_processor`: one refresh for the config given as JSON on stdin."""
+def parse_folder_in_subprocess(config: Config, *, sources: Iterable[DagSource] = ()) -> FolderParse:
+    """`parse_folder` from a spawned process: before `db init`, for callers that must not fork (a kernel)."""
     import json
-    from nbflow.store import make_engine, make_session_factory
+    import subprocess
+    payload = json.dumps({"values": config.values, "file": str(config.file) if config.file else None,
+                          "sources": [source.to_dict() for source in sources], "store": False})
+    done = subprocess.run([sys.executable, "-m", "nbflow.runtime.dag_processor"], input=payload, text=True,
+                          capture_output=True, env=dict(config.env) or None, check=False)
+    if done.returncode != 0:
+        from nbflow.exceptions import NbflowException
+        last = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        raise NbflowException(f"the DAG processor failed: {last}")
+    data = json.loads(done.stdout)
+    return FolderParse({dag_id: SerializedDag(item) for dag_id, item in data["dags"].items()}, data["import_errors"])
+
+
+def _main() -> None:
+    """`python -m nbflow.runtime.dag_processor`: for the config given as JSON on stdin, one refresh, or
+    (`"store": false`) one parse of the folder and the given sources, printed as JSON."""
+    import json
     given = json.loads(sys.stdin.read())
     config = Config(values=given["values"], env=dict(os.environ), file=Path(given["file"]) if given["file"] else None)
     sources = [DagSource.from_dict(item) for item in given.get("sources", [])]
+    if not given.get("store", True):
+        parsed = parse_folder(ProcessorSettings.from_config(config), sources=sources)
+        print(json.dumps({"dags": {dag_id: dag.data for dag_id, dag in parsed.dags.items()},
+                          "import_errors": parsed.import_errors}))
+        return
+    from nbflow.store import make_engine, make_session_factory
     result = refresh(make_session_factory(make_engine(config.sql_alchemy_conn)), ProcessorSettings.from_config(config),
                      sources=sources)
     print(json.dumps({"parsed": list(result.parsed), "unchanged": result.unchanged, "removed": list(result.removed)}))
@@ -237,8 +263,8 @@ def in_kernel() -> bool:
     return "ipykernel" in sys.modules and any(name == "ipykernel.kernelapp" for name in sys.modules)
 
 
-__all__ = ["FolderParse", "ProcessorSettings", "RefreshResult", "good_files", "in_kernel", "parse_folder", "refresh",
-           "refresh_in_subprocess"]
+__all__ = ["FolderParse", "ProcessorSettings", "RefreshResult", "good_files", "in_kernel", "parse_folder",
+           "parse_folder_in_subprocess", "refresh", "refresh_in_subprocess"]
 
 if __name__ == "__main__":
     _main()
