@@ -7,6 +7,7 @@ the log of each attempt that died says how.
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from nbflow.runtime import api
 from nbflow.runtime.logs import DEATH_MARK, attempt_log_path
 from tests.conftest import write_dag
+from nbflow.runtime.process_tree import alive
 from tests.runtime.scheduler_helpers import make_env, start_nbflow_scheduler, stop_scheduler, wait_for
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SIGSEGV and /proc")
@@ -25,6 +27,7 @@ import os, signal
 from datetime import timedelta
 from pathlib import Path
 from nbflow import DAG
+from nbflow.operators.bash import BashOperator
 from nbflow.operators.python import PythonOperator
 
 MARKS = Path({marks!r})
@@ -45,6 +48,13 @@ with DAG("crashes", schedule=None):
     PythonOperator(task_id="whoami", python_callable=note_pid, op_args=["whoami"])
     PythonOperator(task_id="flaky", python_callable=exit_on_first_try, retries=1,
                    retry_delay=timedelta(seconds=0))
+
+with DAG("long", schedule=None):
+    BashOperator(task_id="cleared", bash_command=(
+        '[ "{{{{ ti.try_number }}}}" -gt 1 ] && exit 0; echo $$ > {marks}/cleared; sleep 300'))
+
+with DAG("slow", schedule=None):
+    BashOperator(task_id="overdue", execution_timeout=timedelta(seconds=1), bash_command="sleep 300")
 """
 
 
@@ -58,6 +68,16 @@ def env(nbflow_env, monkeypatch, tmp_path: Path):
     marks.mkdir()
     write_dag(nbflow_env.dags, "crashes.py", CRASHES.format(marks=str(marks)))
     return nbflow_env
+
+
+@contextlib.contextmanager
+def running_scheduler(env) -> Iterator[tuple[api.Environment, subprocess.Popen[bytes]]]:
+    environment = make_env()
+    process = start_nbflow_scheduler(env.home.parent / "scheduler.err")
+    try:
+        yield environment, process
+    finally:
+        stop_scheduler(process)
 
 
 @contextlib.contextmanager
@@ -116,3 +136,28 @@ def test_a_task_runs_in_a_process_other_than_the_schedulers(env) -> None:
     task_pids = {int((marks / name).read_text()) for name in ("whoami", "after", "flaky")}
     assert scheduler_pid not in task_pids
     assert len(task_pids) == 3  # one process per attempt
+
+
+def test_clearing_a_running_attempt_kills_it_and_it_runs_again(env) -> None:
+    with running_scheduler(env) as (environment, process):
+        run_id = api.trigger_dag(environment, "long").run_id
+        marks = env.home.parent / "marks"
+        shell = int(wait_for(lambda: (marks / "cleared").exists() and (marks / "cleared").read_text().strip()))
+        api.clear_tasks(environment, "long", run_id, ["cleared"])
+        wait_for(lambda: not alive(shell), timeout=60)
+        wait_for(lambda: states_of(environment, "long", run_id)["cleared"] == "success", timeout=60)
+        assert process.poll() is None
+    path = attempt_log_path(environment.config.log_folder, "long", run_id, "cleared", 1)
+    assert path.read_text().splitlines()[-1].startswith(f"{DEATH_MARK}cleared externally")
+
+
+def test_an_attempt_past_its_execution_timeout_fails_and_its_log_says_so(env) -> None:
+    with running_scheduler(env) as (environment, _):
+        run_id = api.trigger_dag(environment, "slow").run_id
+        wait_for(lambda: states_of(environment, "slow", run_id)["overdue"] == "failed", timeout=90)
+    path = attempt_log_path(environment.config.log_folder, "slow", run_id, "overdue", 1)
+    assert path.read_text().splitlines()[-1] == f"{DEATH_MARK}execution timeout after 1 s"
+
+
+def states_of(environment: api.Environment, dag_id: str, run_id: str) -> dict[str, str | None]:
+    return {row.task_id: row.state for row in api.task_states(environment, dag_id, run_id)}
