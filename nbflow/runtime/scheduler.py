@@ -80,6 +80,7 @@ class LoopStats:
     seconds: float
     queued: int
     active_runs: int
+    handing_over: float = 0.0  # of `seconds`, spent in `executor.queue` (the sequential one runs the attempt)
 
 
 @dataclass
@@ -163,9 +164,10 @@ class Scheduler:
                 # Ending attempts queue their own downstream work (followups.py) and the executor
                 # holds a backlog, so a burst of them needs one turn, not one each: let the burst
                 # gather for a moment, and at least as long as the turn took, so that a big run's
-                # turns never take more than about half a core from its attempts.
+                # turns never take more than about half a core from its attempts (an attempt the
+                # executor ran while taking it is not the scheduler's work).
                 if not self._stop.is_set() and stats is not None:
-                    self._stop.wait(max(self.settings.min_loop_interval_sec, stats.seconds))
+                    self._stop.wait(max(self.settings.min_loop_interval_sec, stats.seconds - stats.handing_over))
                 self.executor.wakeup.clear()
         finally:
             self.executor.end(wait=True)
@@ -202,10 +204,12 @@ class Scheduler:
                 jobs.heartbeat_job(session, self.job_id)
                 self._unpaused = {d.dag_id for d in dag_rows.list_dags(session, paused=False)}
         workloads, active = self._schedule(now)
+        handing = time.perf_counter()
         for workload in workloads:
             self.executor.queue(workload)
+        handing = time.perf_counter() - handing
         self._hand_over_callbacks()
-        stats = LoopStats(time.perf_counter() - started, len(workloads), active)
+        stats = LoopStats(time.perf_counter() - started, len(workloads), active, handing)
         self.loop_stats.append(stats)
         if self.on_loop is not None:
             self.on_loop(stats)
