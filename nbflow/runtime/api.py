@@ -195,6 +195,12 @@ def make_scheduler(env: Environment, *, executor: str | None = None) -> Any:
     config = env.config
 
     def run_workload(workload: Any) -> int:  # the sequential executor: the workload's one file, imported here
+        from nbflow.exceptions import DagNotFound
+        from nbflow.runtime.dag_processor import good_files
+        allowed = good_files(env.sessions) if workload.source.is_file else None
+        if allowed is not None and workload.fileloc not in allowed:  # its parsing process died: not imported here
+            raise DagNotFound(f"DAG {workload.dag_id!r}: its file {workload.fileloc} no longer imports cleanly; "
+                              f"see `nbflow dags list-import-errors`")
         dag = env.loader.load(workload.source, workload.dag_id)
         return execute_workload(workload, dag, session_factory=env.sessions, log_folder=config.log_folder,
                                 max_xcom_size=config.getint("core", "max_xcom_size"),
