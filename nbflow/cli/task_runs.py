@@ -58,7 +58,7 @@ def clear_tasks(args: argparse.Namespace, conf: Config) -> int:
     from nbflow.cli.dags import select_tasks
     from nbflow.runtime import api
     env = open_env(conf)
-    dag = api.get_dag(env, args.dag_id)
+    dag = api.dag_structure(env, args.dag_id)  # as stored by the DAG processor: no DAG file imported here
     chosen = select_tasks(dag, args.task_regex) or set(dag.task_dict)
     count = api.clear_tasks(env, args.dag_id, args.run_id, sorted(chosen), downstream=not args.only_matching)
     print(f"cleared {count} task instance(s) of run {args.run_id}; the scheduler runs them again", file=sys.stderr)

@@ -13,14 +13,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from nbflow.runtime.dag_source import KERNEL_PREFIX
+from nbflow.runtime.dag_catalog import catalog as catalog
+from nbflow.runtime.dag_catalog import kernel_sources as kernel_sources
 from nbflow.runtime.environment import Environment
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
     from nbflow.runtime.inprocess import RunResult, TaskEvent
     from nbflow.runtime.run_info import DagRunInfo
-    from nbflow.runtime.dag_source import DagSource
     from nbflow.runtime.serialized_dag import SerializedDag
 
 
@@ -66,69 +66,6 @@ def _relative(path: str, folder: Path) -> str:
         return path
 
 
-@dataclass(frozen=True, slots=True)
-class DagCatalog:
-    """The dags folder as the DAG processor sees it: serialized DAGs, import errors, pause flags."""
-
-    dags: "dict[str, SerializedDag]"
-    import_errors: dict[str, str]
-    paused: dict[str, bool]
-
-
-def _database_ready(env: Environment) -> bool:
-    """Whether the metadata database exists and is at head (asked without Alembic: this is on every listing)."""
-    from nbflow.store import session_scope
-    from nbflow.store.revision import at_newest_revision, database_file_missing
-    if database_file_missing(env.config.sql_alchemy_conn):
-        return False
-    with session_scope(env.readers) as session:
-        return at_newest_revision(session)
-
-
-def catalog(env: Environment) -> DagCatalog:
-    """The DAGs of the dags folder, parsed only in child processes (never in this one).
-
-    With a database at head, changed files are parsed again and stored, then everything is read back
-    (inside a Jupyter kernel, which must not fork, a spawned process refreshes). Before `nbflow db init`
-    every file (and, in a kernel, its registered cells) is parsed, in children, and nothing is stored.
-    """
-    from nbflow.runtime import dag_processor
-    from nbflow.runtime.serialized_dag import SerializedDag
-    settings = dag_processor.ProcessorSettings.from_config(env.config)
-    if not _database_ready(env):
-        if dag_processor.in_kernel():  # the folder and the kernel's cells, parsed from a spawned process
-            parsed = dag_processor.parse_folder_in_subprocess(env.config, sources=kernel_sources(env))
-        else:
-            parsed = dag_processor.parse_folder(settings)
-        return DagCatalog(parsed.dags, parsed.import_errors, {})
-    if dag_processor.in_kernel():
-        dag_processor.refresh_in_subprocess(env.config, sources=kernel_sources(env))
-    else:
-        dag_processor.refresh(env.sessions, settings, sources=kernel_sources(env))
-    from nbflow.store import dags as dag_rows
-    from nbflow.store import serialized_dags as stored
-    from nbflow.store import session_scope
-    with session_scope(env.readers) as session:
-        dags = {row.dag_id: SerializedDag(row.data) for row in stored.list_serialized_dags(session)}
-        errors = stored.import_errors(session)
-        paused = {row.dag_id: row.is_paused for row in dag_rows.list_dags(session, include_inactive=True)}
-    folder = str(settings.folder)
-    inside = {dag_id: dag for dag_id, dag in dags.items()  # the folder's DAGs, and kernels' cells
-              if dag.fileloc.startswith(KERNEL_PREFIX) or _within(dag.fileloc, folder)}
-    found = DagCatalog(inside, {path: error for path, error in errors.items() if _within(path, folder)}, paused)
-    return found
-
-
-def kernel_sources(env: Environment) -> "list[DagSource]":
-    """DAG sources a kernel registered (cells): parsed by the DAG processor like files, from their text."""
-    bag = env._dagbag  # only if this environment already holds one: building it would parse the folder here
-    return list(getattr(bag, "sources", {}).values()) if bag is not None else []
-
-
-def _within(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
 def list_dags(env: Environment) -> DagListing:
     """Every DAG of the dags folder, sorted by id, with its pause flag (recorded, else its default)."""
     found = catalog(env)
@@ -156,24 +93,37 @@ def list_import_errors(env: Environment) -> list[ImportErrorEntry]:
 def get_serialized_dag(env: Environment, dag_id: str) -> "SerializedDag":
     """The DAG `dag_id` as stored by the DAG processor (to draw or list its tasks), its file never
     imported here; DagNotFound names the known ids or says why the file defining it failed."""
+    return catalog(env).find(dag_id, env.config.dags_folder)
+
+
+def dag_structure(env: Environment, dag_id: str) -> "DAG | SerializedDag":
+    """The DAG for use cases that run none of its code (pause, clear, backfill, existence checks): as the
+    DAG processor stored it, its file never imported here. An environment that already holds the DAG
+    in process (a kernel's cells) answers from it, and a kernel (never forked) parses as it always did."""
+    from nbflow.runtime.dag_processor import in_kernel
+    held = env.held_dagbag
+    if held is not None and dag_id in held.dags:
+        return held.dags[dag_id]
+    if in_kernel():
+        return env.get_dag(dag_id)
+    return get_serialized_dag(env, dag_id)
+
+
+def dag_finder(env: Environment) -> "Callable[[str], DAG | SerializedDag]":
+    """`dag_structure` for several DAGs with one look at the dags folder, taken now: for use cases that
+    look DAGs up while they hold a write transaction (the DAG processor stores what it parses)."""
+    from nbflow.runtime.dag_processor import in_kernel
+    if in_kernel():
+        return lambda dag_id: dag_structure(env, dag_id)
     found = catalog(env)
-    if dag_id in found.dags:
-        return found.dags[dag_id]
-    from nbflow.exceptions import DagNotFound, DagsFolderNotFound
-    from nbflow.runtime.file_parsing import definition_line
-    if not env.config.dags_folder.exists():
-        raise DagsFolderNotFound(str(env.config.dags_folder))
-    for path, error in sorted(found.import_errors.items()):
-        try:
-            source = Path(path).read_bytes()
-        except OSError:
-            continue
-        if definition_line(source, dag_id) is not None:
-            raise DagNotFound(f"DAG {dag_id!r} could not be loaded: {error.splitlines()[0]}")
-    known = ", ".join(sorted(found.dags)) or "none"
-    hint = f"; {len(found.import_errors)} file(s) failed to import (nbflow dags list-import-errors)" \
-        if found.import_errors else ""
-    raise DagNotFound(f"DAG {dag_id!r} not found in {env.config.dags_folder}; known: {known}{hint}")
+    held = env.held_dagbag
+
+    def find(dag_id: str) -> "DAG | SerializedDag":
+        if held is not None and dag_id in held.dags:
+            return held.dags[dag_id]
+        return found.find(dag_id, env.config.dags_folder)
+
+    return find
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +149,8 @@ def list_tasks(env: Environment, dag_id: str) -> list[TaskSummary]:
 
 
 def get_dag(env: Environment, dag_id: str) -> "DAG":
-    """The DAG `dag_id` (to draw or inspect); DagNotFound names the known ids or why its file failed."""
+    """The DAG `dag_id` with its code, to run it here: only the file defining it is imported in this
+    process (Environment.get_dag); DagNotFound names the known ids or why its file failed."""
     return env.get_dag(dag_id)
 
 

@@ -257,8 +257,8 @@ def get_xcom(env: Environment, dag_id: str, task_id: str, run_id: str | None = N
         with session_scope(env.readers) as session:
             latest = run_rows.list_dag_runs(session, dag_id, limit=1)
         if not latest:
-            if dag_id not in env.dagbag.dags:
-                env.get_dag(dag_id)  # DagNotFound, naming the known DAGs
+            from nbflow.runtime.api_dags import dag_structure
+            dag_structure(env, dag_id)  # DagNotFound, naming the known DAGs
             raise NoDagRunYet(dag_id)
         run_id = latest[0].run_id
     else:

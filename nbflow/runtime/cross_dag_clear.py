@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from nbflow.authoring.dag import DAG
     from nbflow.runtime.run_info import DagRunInfo
+    from nbflow.runtime.serialized_dag import SerializedDag
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +35,19 @@ class ClearTarget:
     task_ids: tuple[str, ...]
 
 
-def marker_targets(dag: "DAG", run: "DagRunInfo", task_ids: list[str]) -> list[tuple[ExternalTaskMarker, str, datetime]]:
-    """The markers among `task_ids`, each with its rendered (external_task_id, logical_date)."""
+@dataclass(frozen=True, slots=True)
+class MarkerTarget:
+    """A cleared ExternalTaskMarker, rendered: which task of which DAG's run (by logical date) it reaches."""
+
+    task_id: str
+    external_dag_id: str
+    external_task_id: str
+    logical_date: datetime
+    recursion_depth: int
+
+
+def marker_targets(dag: "DAG", run: "DagRunInfo", task_ids: list[str]) -> list[MarkerTarget]:
+    """The markers among `task_ids`, rendered against `run` (runs the DAG's templates: its code)."""
     found = []
     for task_id in task_ids:
         task = dag.task_dict.get(task_id)
@@ -46,31 +58,61 @@ def marker_targets(dag: "DAG", run: "DagRunInfo", task_ids: list[str]) -> list[t
         context = build_context(task=work, run=run, ti=ti, params=dict(run.conf))
         work.render_template_fields(context)
         where = f"ExternalTaskMarker {dag.dag_id}.{task_id} logical_date"
-        found.append((work, str(work.external_task_id), coerce_datetime(work.logical_date, where=where)))
+        found.append(MarkerTarget(task_id, str(work.external_dag_id), str(work.external_task_id),
+                                  coerce_datetime(work.logical_date, where=where), work.recursion_depth))
     return found
 
 
-def external_clears(session: "Session", get_dag: Callable[[str], "DAG"], dag: "DAG", run: "DagRunInfo",
-                    task_ids: list[str], depth: int = 1, limit: int | None = None) -> list[ClearTarget]:
+def marker_targets_of(dag: "DAG | SerializedDag", run: "DagRunInfo", task_ids: list[str], *,
+                      timeout: float) -> list[MarkerTarget]:
+    """As `marker_targets`; for a serialized DAG the markers are rendered in a child process that loads
+    the DAG's file (nothing is loaded when none of `task_ids` is a marker)."""
+    from nbflow.runtime.serialized_dag import SerializedDag
+    if not isinstance(dag, SerializedDag):
+        return marker_targets(dag, run, task_ids)
+    if not any(dag.task_dict[task_id].is_external_marker for task_id in task_ids if task_id in dag.task_dict):
+        return []
+    from nbflow.runtime.expansion_process import load_dag_in_child
+    from nbflow.runtime.parse_processes import run_in_child
+    source, dag_id = dag.source, dag.dag_id
+
+    def work() -> list[list[object]]:
+        live = load_dag_in_child(source, dag_id, timeout)
+        return [[m.task_id, m.external_dag_id, m.external_task_id, m.logical_date.isoformat(), m.recursion_depth]
+                for m in marker_targets(live, run, task_ids)]
+
+    rows, error = run_in_child(work, timeout + 1.0)
+    if error is not None or not isinstance(rows, list):
+        raise NbflowException(f"DAG {dag_id!r}: cannot render its ExternalTaskMarkers: "
+                              f"{error or 'no answer from the rendering process'}")
+    return [MarkerTarget(str(t), str(d), str(e), datetime.fromisoformat(str(when)), int(str(depth)))
+            for t, d, e, when, depth in rows]
+
+
+def external_clears(session: "Session", get_dag: "Callable[[str], DAG | SerializedDag]", dag: "DAG | SerializedDag",
+                    run: "DagRunInfo", task_ids: list[str], depth: int = 1, limit: int | None = None, *,
+                    markers: "Callable[..., list[MarkerTarget]]" = marker_targets) -> list[ClearTarget]:
     """Every (DAG, run, tasks) that clearing `task_ids` of `run` reaches through markers, deepest last.
 
-    `get_dag` finds the other DAGs (DagNotFound names one that is missing); nothing is cleared here.
+    `get_dag` finds the other DAGs (DagNotFound names one that is missing), `markers` renders the markers
+    among the cleared tasks; nothing is cleared here.
     """
     from nbflow.runtime.attempt import run_info_of
     from nbflow.store import runs as run_rows
     targets: list[ClearTarget] = []
-    for marker, external_task_id, logical_date in marker_targets(dag, run, task_ids):
+    for marker in markers(dag, run, task_ids):
         bound = limit if limit is not None else marker.recursion_depth
         if depth > bound:
             raise NbflowException(f"maximum recursion depth {bound} reached for ExternalTaskMarker "
                                   f"{dag.dag_id}.{marker.task_id}; it clears too many tasks, or the markers form a "
                                   f"cycle; nothing was cleared")
         external = get_dag(marker.external_dag_id)
-        external.get_task(external_task_id)
+        external.get_task(marker.external_task_id)
         runs = [r for r in run_rows.list_dag_runs(session, external.dag_id, limit=None)
-                if r.logical_date == logical_date]
+                if r.logical_date == marker.logical_date]
         for row in runs:
-            selected = sorted(external.partial_subset([external_task_id], include_downstream=True))
+            selected = sorted(external.partial_subset([marker.external_task_id], include_downstream=True))
             targets.append(ClearTarget(external.dag_id, row.run_id, tuple(selected)))
-            targets.extend(external_clears(session, get_dag, external, run_info_of(row), selected, depth + 1, bound))
+            targets.extend(external_clears(session, get_dag, external, run_info_of(row), selected, depth + 1, bound,
+                                           markers=markers))
     return targets

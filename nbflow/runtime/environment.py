@@ -1,8 +1,8 @@
-"""What every use case of `nbflow.runtime.api` works against: config, sessions, the parsed dags folder."""
+"""What every use case of `nbflow.runtime.api` works against: config, sessions, the DAGs of the dags folder."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from nbflow.configuration import Config
@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from nbflow.authoring.dag import DAG
+    from nbflow.runtime.dag_loader import DagFileLoader
     from nbflow.runtime.dagbag import DagBag
 
 
@@ -32,13 +33,16 @@ class Environment:
     """Config, database sessions and the DAG folder, built once per command or kernel.
 
     Mutable only to cache what is built on first use: the engine (so `dags test`, which needs no
-    database, neither imports SQLAlchemy's engine nor creates $NBFLOW_HOME) and the parsed DagBag.
+    database, neither imports SQLAlchemy's engine nor creates $NBFLOW_HOME), the DAGs loaded to run
+    here, and (in a kernel) the parsed DagBag.
     """
 
     config: Config
     _sessions: "Callable[[], Session] | None" = None
     _readers: "Callable[[], Session] | None" = None
     _dagbag: "DagBag | None" = None
+    _loader: "DagFileLoader | None" = None
+    _loaded: "dict[str, DAG]" = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Config) -> "Environment":
@@ -66,15 +70,45 @@ class Environment:
 
     @property
     def dagbag(self) -> "DagBag":
-        """The dags folder, parsed once (a missing folder holds no DAGs: a scheduler may start first)."""
+        """The whole dags folder parsed in this process, once: for a Jupyter kernel (which must not fork
+        and holds its cells' DAGs here); elsewhere use `get_dag` (one file) or the DAG processor's catalog."""
         if self._dagbag is None:
             self._dagbag = open_dagbag(self.config, must_exist=False)
         return self._dagbag
 
+    @property
+    def held_dagbag(self) -> "DagBag | None":
+        """The in-process DagBag if this environment already built one (a kernel's), else None; never builds it."""
+        return self._dagbag
+
+    @property
+    def loader(self) -> "DagFileLoader":
+        """Imports single DAG files in this process (see `get_dag`)."""
+        if self._loader is None:
+            from nbflow.runtime.dag_loader import DagFileLoader
+            self._loader = DagFileLoader(self.config.dags_folder,
+                                         import_timeout=self.config.getfloat("core", "dagbag_import_timeout"))
+        return self._loader
+
     def get_dag(self, dag_id: str) -> "DAG":
-        """The DAG `dag_id`; DagNotFound lists the known ids, or says why the file defining it failed,
-        and DagsFolderNotFound says when there is no dags folder to look in."""
-        bag = self.dagbag
-        if dag_id not in bag.dags and not bag.dag_folder.exists():
-            raise DagsFolderNotFound(str(self.config.dags_folder))
-        return bag.get_dag(dag_id)
+        """The DAG `dag_id` with its code, to run here; DagNotFound lists the known ids, or says why the file
+        defining it failed, and DagsFolderNotFound says when there is no dags folder to look in.
+
+        The DAG processor's children find the file that defines it (and whether it imports); only that file
+        is imported in this process, so another file that exits, hangs or is slow at import costs nothing
+        here. A kernel (never forked) and an environment already holding a DagBag answer from that bag.
+        """
+        from nbflow.runtime.dag_processor import in_kernel
+        bag = self._dagbag
+        if bag is not None and dag_id in bag.dags:
+            return bag.dags[dag_id]
+        if bag is not None or in_kernel():
+            bag = self.dagbag
+            if dag_id not in bag.dags and not bag.dag_folder.exists():
+                raise DagsFolderNotFound(str(self.config.dags_folder))
+            return bag.get_dag(dag_id)
+        if dag_id not in self._loaded:
+            from nbflow.runtime.dag_catalog import catalog
+            stored = catalog(self).importable(dag_id, self.config.dags_folder)
+            self._loaded[dag_id] = self.loader.load(stored.source, dag_id)
+        return self._loaded[dag_id]

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from nbflow.runtime.run_info import DagRunInfo
 
 
-def _load_dag(source: DagSource, dag_id: str, timeout: float) -> Any:
+def load_dag_in_child(source: DagSource, dag_id: str, timeout: float) -> Any:
+    """The DAG `dag_id` from `source`, imported in the calling (child) process; NbflowException says why not."""
     from nbflow.runtime.dag_source import dags_from_cells
     from nbflow.runtime.dagbag import parse_file
     if source.kind == "cells":
@@ -46,7 +47,7 @@ def count_mapped_instances(source: DagSource, dag_id: str, task_id: str, run: "D
             dispose_after_fork(bind)
         from nbflow.runtime.expansion import expansion_of
         from nbflow.runtime.xcom_db import DbXComStore
-        dag = _load_dag(source, dag_id, timeout)
+        dag = load_dag_in_child(source, dag_id, timeout)
         params = dag.params.validate(run.conf, where=f"DAG {dag_id!r}")
         return len(expansion_of(dag, task_id, run, params, DbXComStore(sessions)))
 
@@ -61,7 +62,7 @@ def check_params_in_child(source: DagSource, dag_id: str, conf: dict[str, Any], 
 
     def work() -> str | None:
         from nbflow.exceptions import ParamValidationError
-        dag = _load_dag(source, dag_id, timeout)
+        dag = load_dag_in_child(source, dag_id, timeout)
         try:
             dag.params.validate(conf, where=f"DAG {dag_id!r}")
         except ParamValidationError as err:

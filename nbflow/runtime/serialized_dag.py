@@ -13,6 +13,8 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from nbflow.authoring.baseoperator import BaseOperator
     from nbflow.authoring.dag import DAG
     from nbflow.authoring.timetables import Timetable
@@ -120,6 +122,8 @@ def _task(task: "BaseOperator") -> dict[str, Any]:
         "email_on_failure": bool(task.email_on_failure),
         "email_on_retry": bool(task.email_on_retry),
         "has_callbacks": {name: getattr(task, name, None) is not None for name in _TASK_CALLBACKS},
+        # clearing it clears tasks in another DAG, whose target only the file's templates can render
+        "external_marker": any(cls.__name__ == "ExternalTaskMarker" for cls in type(task).__mro__),
     }
 
 
@@ -195,6 +199,12 @@ class SerializedTask:
     @property
     def operator_name(self) -> str:
         return str(self.data["operator"])
+
+    @property
+    def is_external_marker(self) -> bool:
+        """Whether the task is an ExternalTaskMarker (stored before this flag existed: told by its class)."""
+        return bool(self.data.get("external_marker",
+                                  self.data["operator_class"] == "nbflow.sensors.external_task.ExternalTaskMarker"))
 
     @property
     def upstream_task_ids(self) -> set[str]:
@@ -336,6 +346,20 @@ class SerializedDag:
             return self.task_dict[task_id]
         except KeyError:
             raise TaskNotFound(f"DAG {self.dag_id!r} has no task {task_id!r}") from None
+
+    def partial_subset(self, task_ids: "Iterable[str]", *, include_downstream: bool = False,
+                       include_upstream: bool = False) -> set[str]:
+        """Task ids selected plus, when asked, everything up- or downstream of them (as DAG.partial_subset)."""
+        selected = set(task_ids)
+        frontier = list(selected)
+        while frontier:
+            task = self.task_dict[frontier.pop()]
+            nxt = (task.downstream_task_ids if include_downstream else set()) | \
+                  (task.upstream_task_ids if include_upstream else set())
+            for tid in nxt - selected:
+                selected.add(tid)
+                frontier.append(tid)
+        return selected
 
     def get_edge_info(self, upstream_task_id: str, downstream_task_id: str) -> dict[str, Any]:
         return self.edge_info.get((upstream_task_id, downstream_task_id), {})

@@ -46,15 +46,21 @@ class RuntimeTaskServices:
 
     # -- other DAGs -----------------------------------------------------------------------------
     def dag_exists(self, dag_id: str) -> bool:
+        from nbflow.exceptions import DagNotFound
+        from nbflow.runtime.api_dags import dag_structure
         from nbflow.store import dags as dag_rows
         from nbflow.store import session_scope
-        if dag_id in self.env.dagbag.dags:
+        try:  # as the DAG processor stored it: no DAG file is imported in the attempt's process
+            dag_structure(self.env, dag_id)
             return True
+        except DagNotFound:
+            pass
         with session_scope(self.env.readers) as session:
             return dag_rows.get_dag_row(session, dag_id) is not None
 
     def task_exists(self, dag_id: str, task_id: str) -> bool:
-        return task_id in self.env.get_dag(dag_id).task_dict
+        from nbflow.runtime.api_dags import dag_structure
+        return task_id in dag_structure(self.env, dag_id).task_dict
 
     def trigger_dag(self, dag_id: str, *, run_id: str, logical_date: datetime, conf: Mapping[str, Any],
                     replace: bool) -> str:

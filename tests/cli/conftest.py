@@ -22,6 +22,7 @@ class Done:
     code: int
     out: str
     err: str
+    pid: int = 0  # the command's process id (to tell what ran in it from what ran in its children)
 
     def json(self) -> Any:
         return json.loads(self.out)
@@ -39,9 +40,14 @@ class Cli:
 
     def __call__(self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 120) -> Done:
         env = {**os.environ, **(extra_env or {})}
-        done = subprocess.run([sys.executable, "-m", "nbflow.cli.main", *args], capture_output=True, text=True,
-                              env=env, cwd=self.env.dags.parent, timeout=timeout, check=False)
-        return Done(done.returncode, done.stdout, done.stderr)
+        with subprocess.Popen([sys.executable, "-m", "nbflow.cli.main", *args], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env, cwd=self.env.dags.parent) as process:
+            try:
+                out, err = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise
+        return Done(process.returncode, out, err, process.pid)
 
 
 @pytest.fixture

@@ -1,0 +1,113 @@
+"""The dags folder as the DAG processor sees it, read without importing a DAG file in this process.
+
+`catalog` parses changed files in child processes (and stores them, once the metadata database
+exists), then reads back serialized DAGs, import errors and pause flags. Listings draw from it, and
+so does every command that must find which file defines a DAG before it imports that one file.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nbflow.exceptions import DagNotFound, DagsFolderNotFound
+from nbflow.runtime.dag_source import KERNEL_PREFIX
+
+if TYPE_CHECKING:
+    from nbflow.runtime.dag_source import DagSource
+    from nbflow.runtime.environment import Environment
+    from nbflow.runtime.serialized_dag import SerializedDag
+
+
+@dataclass(frozen=True, slots=True)
+class DagCatalog:
+    """The dags folder as the DAG processor sees it: serialized DAGs, import errors, pause flags."""
+
+    dags: "dict[str, SerializedDag]"
+    import_errors: dict[str, str]
+    paused: dict[str, bool]
+
+    def find(self, dag_id: str, folder: Path) -> "SerializedDag":
+        """The DAG `dag_id`; DagNotFound names the known ids or says why the file defining it failed."""
+        if dag_id in self.dags:
+            return self.dags[dag_id]
+        from nbflow.runtime.file_parsing import definition_line
+        if not folder.exists():
+            raise DagsFolderNotFound(str(folder))
+        for path, error in sorted(self.import_errors.items()):
+            try:
+                source = Path(path).read_bytes()
+            except OSError:
+                continue
+            if definition_line(source, dag_id) is not None:
+                raise DagNotFound(f"DAG {dag_id!r} could not be loaded: {error.splitlines()[0]}")
+        known = ", ".join(sorted(self.dags)) or "none"
+        hint = f"; {len(self.import_errors)} file(s) failed to import (nbflow dags list-import-errors)" \
+            if self.import_errors else ""
+        raise DagNotFound(f"DAG {dag_id!r} not found in {folder}; known: {known}{hint}")
+
+    def importable(self, dag_id: str, folder: Path) -> "SerializedDag":
+        """As `find`, and DagNotFound when the DAG's file fails to import now (its DAG is kept as last
+        stored): the stored error, in one line naming the file, instead of importing it again."""
+        dag = self.find(dag_id, folder)
+        error = self.import_errors.get(dag.fileloc)
+        if error:
+            raise DagNotFound(f"DAG {dag_id!r} could not be loaded: {error.splitlines()[0]}")
+        return dag
+
+
+def _database_ready(env: "Environment") -> bool:
+    """Whether the metadata database exists and is at head (asked without Alembic: this is on every listing)."""
+    from nbflow.store import session_scope
+    from nbflow.store.revision import at_newest_revision, database_file_missing
+    if database_file_missing(env.config.sql_alchemy_conn):
+        return False
+    with session_scope(env.readers) as session:
+        return at_newest_revision(session)
+
+
+def catalog(env: "Environment") -> DagCatalog:
+    """The DAGs of the dags folder, parsed only in child processes (never in this one).
+
+    With a database at head, changed files are parsed again and stored, then everything is read back
+    (inside a Jupyter kernel, which must not fork, a spawned process refreshes). Before `nbflow db init`
+    every file (and, in a kernel, its registered cells) is parsed, in children, and nothing is stored.
+    """
+    from nbflow.runtime import dag_processor
+    from nbflow.runtime.serialized_dag import SerializedDag
+    settings = dag_processor.ProcessorSettings.from_config(env.config)
+    if not _database_ready(env):
+        if dag_processor.in_kernel():  # the folder and the kernel's cells, parsed from a spawned process
+            parsed = dag_processor.parse_folder_in_subprocess(env.config, sources=kernel_sources(env))
+        else:
+            parsed = dag_processor.parse_folder(settings)
+        return DagCatalog(parsed.dags, parsed.import_errors, {})
+    if dag_processor.in_kernel():
+        dag_processor.refresh_in_subprocess(env.config, sources=kernel_sources(env))
+    else:
+        dag_processor.refresh(env.sessions, settings, sources=kernel_sources(env))
+    from nbflow.store import dags as dag_rows
+    from nbflow.store import serialized_dags as stored
+    from nbflow.store import session_scope
+    with session_scope(env.readers) as session:
+        dags = {row.dag_id: SerializedDag(row.data) for row in stored.list_serialized_dags(session)}
+        errors = stored.import_errors(session)
+        paused = {row.dag_id: row.is_paused for row in dag_rows.list_dags(session, include_inactive=True)}
+    folder = str(settings.folder)
+    inside = {dag_id: dag for dag_id, dag in dags.items()  # the folder's DAGs, and kernels' cells
+              if dag.fileloc.startswith(KERNEL_PREFIX) or _within(dag.fileloc, folder)}
+    return DagCatalog(inside, {path: error for path, error in errors.items() if _within(path, folder)}, paused)
+
+
+def kernel_sources(env: "Environment") -> "list[DagSource]":
+    """DAG sources a kernel registered (cells): parsed by the DAG processor like files, from their text."""
+    bag = env.held_dagbag  # only if this environment already holds one: building it would parse the folder here
+    return list(getattr(bag, "sources", {}).values()) if bag is not None else []
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+__all__ = ["DagCatalog", "catalog", "kernel_sources"]
