@@ -1,4 +1,4 @@
-"""The sequential executor runs attempts in the scheduler's process: it imports only the workload's own file,
+"""The sequential executor's attempts import only the workload's own file (in a child of its worker),
 never a file whose parsing process died (a hostile file writes its importer's PID to a marker file)."""
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ def test_the_sequential_executor_does_not_import_a_kept_dags_file_that_now_exits
     write_dag(nbflow_env.dags, "doomed.py", scheduled + "\n" + EXITING.format(marker=str(marker)))
     api.trigger_dag(env, "doomed")
     scheduler = api.make_scheduler(env, executor="sequential")
+    scheduler.executor.start()
     for _ in range(3):  # parse (in a child), queue, hand to the executor: its attempt is refused, not imported
         scheduler.run_once()
     scheduler.executor.end(wait=True)
