@@ -27,6 +27,10 @@ from nbflow.runtime.dag_source import DagSource
 
 GRACE_SECONDS = 1.0  # beyond the import timeout, before the parent's SIGKILL
 BATCH_LIMIT = 64  # files one child parses in turn (a child that dies leaves the rest to a new one)
+# What DAG files import (and what parses them), imported once in the parent before it forks, so that
+# no child pays for it again (a CLI call forks several children for a cold folder). nbflow's own code only.
+WARM_MODULES = ("nbflow.runtime.dagbag", "nbflow.runtime.serialized_dag", "nbflow.authoring.dag",
+                "nbflow.operators.python", "nbflow.operators.bash", "nbflow.operators.empty", "nbflow.decorators")
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,9 +225,18 @@ def _finish(child: _Child, results: dict[str, ParseOutcome], pending: list[DagSo
     pending.extend(reversed(child.batch[child.done:]))
 
 
+def warm_up() -> None:
+    """Import `WARM_MODULES` here, once, for the children forked from this process to inherit."""
+    import importlib
+    for name in WARM_MODULES:
+        importlib.import_module(name)
+
+
 def parse_in_children(sources: Iterable[DagSource], limits: ParseLimits) -> dict[str, ParseOutcome]:
     """Parse every source in child processes (batches, `limits.processes` at once); outcomes by location."""
     pending = list(sources)
+    if pending:
+        warm_up()
     pending.reverse()  # popped from the end: in the given order
     running: dict[int, _Child] = {}  # by pipe fd
     results: dict[str, ParseOutcome] = {}

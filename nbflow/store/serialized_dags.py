@@ -6,13 +6,15 @@ commands read. Every function takes the caller's session and does not commit (ST
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from nbflow.store._sql import upsert
+from nbflow.store.catalog import CatalogWrites
 from nbflow.store.models import DagFileORM, SerializedDagORM, table_of
 from nbflow.store.rows import DagFileRow, SerializedDagRow
 from nbflow.utils.timezone import utcnow
@@ -49,10 +51,10 @@ def forget_dag_files(session: Session, paths: Collection[str]) -> None:
 
 
 def replace_file_dags(session: Session, fileloc: str, dags: Iterable[dict[str, Any]], *,
-                      source_hash: str) -> None:
+                      source_hash: str, at: dt.datetime | None = None) -> None:
     """Make `dags` (JSON forms) the DAGs of `fileloc`: upsert them and delete the file's others."""
     kept: list[str] = []
-    now = utcnow()
+    now = at or utcnow()
     for data in dags:
         kept.append(data["dag_id"])
         upsert(session, SERIALIZED_DAG, {"dag_id": data["dag_id"], "fileloc": fileloc, "source_hash": source_hash,
@@ -87,3 +89,39 @@ def import_errors(session: Session) -> dict[str, str]:
     """The import error of every recorded file that has one, by path."""
     stmt = select(DAG_FILE.c.path, DAG_FILE.c.import_error).where(DAG_FILE.c.import_error.is_not(None))
     return {path: error for path, error in session.execute(stmt.order_by(DAG_FILE.c.path)).all()}
+
+
+def apply_catalog_writes(session: Session, writes: CatalogWrites) -> None:
+    """Apply one refresh's writes (in `CatalogWrites`' order); `sqlite_catalog` does the same with sqlite3."""
+    from nbflow.store import dags as dag_rows
+    for path, mtime, size in writes.touched:
+        touch_dag_file(session, path=path, mtime=mtime, size=size)
+    if writes.removed:
+        forget_dag_files(session, writes.removed)
+        dag_rows.deactivate_missing_dags(session, seen_dag_ids=(), filelocs=writes.removed)
+    for file in writes.replaced:
+        replace_file_dags(session, file.path, file.dags, source_hash=file.source_hash, at=writes.at)
+    for record in writes.records:
+        record_dag_file(session, path=record.path, mtime=record.mtime, size=record.size, hash=record.hash,
+                        import_error=record.import_error, parsed_at=writes.at)
+    for file in writes.replaced:
+        dag_rows.deactivate_missing_dags(session, seen_dag_ids=file.dag_ids, filelocs=[file.path])
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCatalog:
+    """The DAG processor's tables through SQLAlchemy sessions (any database URL)."""
+
+    sessions: Callable[[], Session]
+
+    def dag_files(self) -> dict[str, DagFileRow]:
+        from nbflow.store.engine import session_scope
+        with session_scope(self.sessions) as session:
+            return dag_files(session)
+
+    def update(self, decide: Callable[[dict[str, str]], CatalogWrites]) -> None:
+        from nbflow.store.engine import session_scope
+        with session_scope(self.sessions) as session:
+            writes = decide(owners(session))
+            if writes:
+                apply_catalog_writes(session, writes)
