@@ -171,16 +171,16 @@ def _plan(stored_owners: dict[str, str], listing: files.FolderListing,
     for path, (source, mtime, size, digest) in to_parse.items():
         outcome = outcomes.get(path) or ParseOutcome(path, errors=(f"{path}: DagFileProcessError: not parsed",))
         problems = list(outcome.errors)
-        mine = []
-        for data in outcome.dags:
-            owner = owners.get(data["dag_id"])
+        mine: dict[str, str] = {}
+        for dag_id, text in zip(outcome.dag_ids, outcome.dag_texts):
+            owner = owners.get(dag_id)
             if owner is not None and owner != path and (owner in listing.files or owner.startswith(KERNEL_PREFIX)):
-                problems.append(_duplicate_error(path, data["dag_id"], owner))
+                problems.append(_duplicate_error(path, dag_id, owner))
                 continue
-            owners[data["dag_id"]] = path
-            mine.append(data)
+            owners[dag_id] = path
+            mine[dag_id] = text
         if mine or not problems:  # a file that breaks keeps its DAGs as last stored, beside its error
-            replaced.append(FileDags(path, digest, tuple(mine)))
+            replaced.append(FileDags(path, digest, tuple(mine), tuple(mine.values())))
         records.append(FileRecord(path, mtime, size, digest,
                                   masker.redact("\n\n".join(problems)) if problems else None))
     for path, error in listing.errors.items():  # invalid `.nbflowignore` lines

@@ -8,6 +8,7 @@ writers store the same rows. This module imports nothing beyond the standard lib
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -28,15 +29,19 @@ class FileRecord:
 
 @dataclass(frozen=True, slots=True)
 class FileDags:
-    """The DAGs (JSON forms) a parsed file now defines: they replace every other DAG stored for it."""
+    """The DAGs a parsed file now defines (ids, JSON texts): they replace every other DAG stored for it.
+
+    The texts are stored as they are (`json.dumps` output, what SQLAlchemy's JSON type writes too)."""
 
     path: str
     source_hash: str
-    dags: tuple[dict[str, Any], ...]
+    dag_ids: tuple[str, ...]
+    texts: tuple[str, ...]
 
     @property
-    def dag_ids(self) -> list[str]:
-        return [data["dag_id"] for data in self.dags]
+    def dags(self) -> list[dict[str, Any]]:
+        """The JSON forms, decoded (for writers that encode them themselves)."""
+        return [json.loads(text) for text in self.texts]
 
 
 @dataclass(frozen=True, slots=True)

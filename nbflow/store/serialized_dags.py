@@ -105,7 +105,7 @@ def apply_catalog_writes(session: Session, writes: CatalogWrites) -> None:
         record_dag_file(session, path=record.path, mtime=record.mtime, size=record.size, hash=record.hash,
                         import_error=record.import_error, parsed_at=writes.at)
     for file in writes.replaced:
-        dag_rows.deactivate_missing_dags(session, seen_dag_ids=file.dag_ids, filelocs=[file.path])
+        dag_rows.deactivate_missing_dags(session, seen_dag_ids=list(file.dag_ids), filelocs=[file.path])
 
 
 @dataclass(frozen=True, slots=True)

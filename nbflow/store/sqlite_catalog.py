@@ -160,9 +160,9 @@ def _apply(conn: sqlite3.Connection, writes: CatalogWrites) -> None:
             "INSERT INTO serialized_dag (dag_id, fileloc, source_hash, data, updated_at) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (dag_id) DO UPDATE SET fileloc = excluded.fileloc, source_hash = excluded.source_hash, "
             "data = excluded.data, updated_at = excluded.updated_at",
-            [(data["dag_id"], file.path, file.source_hash, json.dumps(data), at)
-             for file in writes.replaced for data in file.dags])
-        kept = [(file.path, json.dumps(file.dag_ids)) for file in writes.replaced]
+            [(dag_id, file.path, file.source_hash, text, at)
+             for file in writes.replaced for dag_id, text in zip(file.dag_ids, file.texts)])
+        kept = [(file.path, json.dumps(list(file.dag_ids))) for file in writes.replaced]
         conn.executemany("DELETE FROM serialized_dag WHERE fileloc = ? "
                          "AND dag_id NOT IN (SELECT value FROM json_each(?))", kept)
     if writes.records:
