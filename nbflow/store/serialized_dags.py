@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from nbflow.store._sql import upsert
-from nbflow.store.catalog import CatalogWrites
+from nbflow.store.catalog import CatalogWrites, StoredFile
 from nbflow.store.models import DagFileORM, SerializedDagORM, table_of
 from nbflow.store.rows import DagFileRow, SerializedDagRow
 from nbflow.utils.timezone import utcnow
@@ -114,10 +114,11 @@ class SessionCatalog:
 
     sessions: Callable[[], Session]
 
-    def dag_files(self) -> dict[str, DagFileRow]:
+    def dag_files(self) -> dict[str, StoredFile]:
         from nbflow.store.engine import session_scope
         with session_scope(self.sessions) as session:
-            return dag_files(session)
+            return {path: StoredFile(row.path, row.mtime, row.size, row.hash, row.parsed_at, row.import_error)
+                    for path, row in dag_files(session).items()}
 
     def update(self, decide: Callable[[dict[str, str]], CatalogWrites]) -> None:
         from nbflow.store.engine import session_scope

@@ -16,9 +16,13 @@ import sqlite3
 from collections.abc import Callable
 from urllib.parse import quote
 
-from nbflow.store.catalog import CatalogWrites, ListedDag
+from typing import TYPE_CHECKING
+
+from nbflow.store.catalog import CatalogWrites, ListedDag, StoredFile
 from nbflow.store.revision import newest_revision
-from nbflow.store.rows import DagFileRow, SerializedDagRow
+
+if TYPE_CHECKING:
+    from nbflow.store.rows import SerializedDagRow
 
 BUSY_TIMEOUT_S = 30.0  # as the engine's (nbflow.store.engine.SQLITE_BUSY_TIMEOUT_MS)
 _UTC = dt.timezone.utc
@@ -91,10 +95,10 @@ class SqliteCatalog:
 
     # -- reads ------------------------------------------------------------------------------------
 
-    def dag_files(self) -> dict[str, DagFileRow]:
+    def dag_files(self) -> dict[str, StoredFile]:
         """Every file the DAG processor recorded, by path."""
         rows = self.conn.execute("SELECT path, mtime, size, hash, parsed_at, import_error FROM dag_file")
-        return {path: DagFileRow(path, mtime, size, digest, _when(parsed_at), error)
+        return {path: StoredFile(path, mtime, size, digest, _when(parsed_at), error)
                 for path, mtime, size, digest, parsed_at, error in rows}
 
     def owners(self) -> dict[str, str]:
@@ -103,15 +107,19 @@ class SqliteCatalog:
 
     def listed_dags(self) -> list[ListedDag]:
         """What a listing shows of every stored DAG, by dag_id, extracted in SQL (no DAG is decoded here)."""
+        # One json_extract with several paths parses each document once and answers a JSON array.
         rows = self.conn.execute(
-            "SELECT dag_id, json_extract(data, '$.fileloc'), json_extract(data, '$.timetable.summary'), "
-            "json_extract(data, '$.tags'), json_extract(data, '$.is_paused_upon_creation') "
-            "FROM serialized_dag ORDER BY dag_id")
-        return [ListedDag(dag_id, fileloc, schedule, tuple(json.loads(tags)), None if paused is None else bool(paused))
-                for dag_id, fileloc, schedule, tags, paused in rows]
+            "SELECT dag_id, json_extract(data, '$.fileloc', '$.timetable.summary', '$.tags', "
+            "'$.is_paused_upon_creation') FROM serialized_dag ORDER BY dag_id")
+        listed = []
+        for dag_id, fields in rows:
+            fileloc, schedule, tags, paused = json.loads(fields)
+            listed.append(ListedDag(dag_id, fileloc, schedule, tuple(tags), None if paused is None else bool(paused)))
+        return listed
 
     def serialized_dags(self) -> list[SerializedDagRow]:
         """Every stored DAG, by dag_id, with its JSON form decoded."""
+        from nbflow.store.rows import SerializedDagRow  # not at the top: a listing never needs it
         rows = self.conn.execute(
             "SELECT dag_id, fileloc, source_hash, data, updated_at FROM serialized_dag ORDER BY dag_id")
         return [SerializedDagRow(dag_id, fileloc, digest, json.loads(data), _when(updated))
