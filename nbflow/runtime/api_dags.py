@@ -62,6 +62,11 @@ class DagListing:
 
 
 def _relative(path: str, folder: Path) -> str:
+    prefix = os.path.join(folder, "")
+    if path.startswith(prefix):  # the usual case, without relpath's normalising (~10 ms for 500 DAGs)
+        rest = path[len(prefix):]
+        if rest and os.path.normpath(rest) == rest:
+            return rest
     try:
         return os.path.relpath(path, folder)
     except ValueError:  # another drive on Windows
