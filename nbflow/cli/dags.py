@@ -50,8 +50,10 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
 # -- list ---------------------------------------------------------------------------------------------
 
 def list_dags(args: argparse.Namespace, conf: Config) -> int:
-    from nbflow.runtime import api
-    listing = api.list_dags(open_env(conf, database=False))
+    # `api_dags` is the part of the door (`nbflow.runtime.api` re-exports it) that lists DAGs; importing it
+    # alone keeps SQLAlchemy out of a listing on SQLite (issue 14: <= 0.1 s when nothing changed).
+    from nbflow.runtime import api_dags
+    listing = api_dags.list_dags(open_env(conf, database=False))
     rows: list[dict[str, Any]] = [{"dag_id": dag.dag_id, "file": dag.file, "schedule": dag.schedule,
                                    "tags": list(dag.tags), "paused": dag.paused} for dag in listing.dags]
     emit(rows, ["dag_id", "file", "schedule", "tags", "paused"], args.output,

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from nbflow.configuration import Config
 
 if TYPE_CHECKING:
-    from nbflow.runtime.api import Environment
+    from nbflow.runtime.environment import Environment
 
 
 def open_env(conf: Config, *, database: bool = True) -> "Environment":
@@ -15,8 +15,9 @@ def open_env(conf: Config, *, database: bool = True) -> "Environment":
     Commands that only parse DAG files (`dags list`, `dags test`, `tasks test`, ...) pass
     `database=False`: they work before `nbflow db init` and never create $NBFLOW_HOME.
     """
-    from nbflow.runtime import api
-    env = api.Environment.from_config(conf)
+    from nbflow.runtime.environment import Environment  # `api.Environment`; `api` itself loads SQLAlchemy
+    env = Environment.from_config(conf)
     if database:
+        from nbflow.runtime import api
         api.require_database(env)
     return env

@@ -14,12 +14,24 @@ from collections.abc import Sequence
 
 from nbflow.cli.errors import report_failure
 
-NOUNS = ("nbflow.cli.version", "nbflow.cli.db", "nbflow.cli.dags", "nbflow.cli.tasks", "nbflow.cli.scheduler",
-         "nbflow.cli.connections", "nbflow.cli.variables", "nbflow.cli.rotate")
+# The module that registers each command. `nbflow dags list` builds the `dags` parser only: building all
+# of them (argparse asks gettext for every help text) and importing their modules costs ~20 ms of every
+# call, a fifth of `dags list`'s budget (issue 14). tests/cli/test_main.py checks this map.
+COMMANDS = {"version": "nbflow.cli.version", "db": "nbflow.cli.db", "dags": "nbflow.cli.dags",
+            "tasks": "nbflow.cli.tasks", "scheduler": "nbflow.cli.scheduler", "standalone": "nbflow.cli.scheduler",
+            "connections": "nbflow.cli.connections", "variables": "nbflow.cli.variables",
+            "rotate-fernet-key": "nbflow.cli.rotate"}
+NOUNS = tuple(dict.fromkeys(COMMANDS.values()))
 NO_CONFIG = frozenset({"version"})  # commands that must work even with a broken nbflow.toml
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_in(argv: Sequence[str] | None) -> str | None:
+    """The command `argv` names (its first word that is not an option), if any."""
+    return next((word for word in argv if not word.startswith("-")), None) if argv is not None else None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv`: only its command's, when it names a known one (help and typos get them all)."""
     # `--verbose` is accepted before and after the command; SUPPRESS keeps a later parser from resetting it.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
@@ -29,14 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", default=False,
                         help="show the traceback when a command fails")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in NOUNS:
+    command = _command_in(argv)
+    for name in (COMMANDS[command],) if command in COMMANDS else NOUNS:
         importlib.import_module(name).register(commands, common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command in `argv` (default: sys.argv[1:]) and return the exit code."""
-    args = build_parser().parse_args(argv)  # bad arguments: usage + one `error:` line, exit 2
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)  # bad arguments: usage + one `error:` line, exit 2
     verbose = bool(getattr(args, "verbose", False))
     try:
         conf = None

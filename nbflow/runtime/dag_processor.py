@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,8 @@ from nbflow.utils.masking import masker
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+    from nbflow.store.catalog import CatalogStore, CatalogWrites
 
 # Like git's "racily clean" index entries: a file whose mtime is this close to when it was parsed may
 # have been rewritten within one clock tick with the same size, so its content is hashed again.
@@ -111,14 +114,18 @@ def parse_folder(settings: ProcessorSettings, *, sources: Iterable[DagSource] = 
 def refresh(session_factory: "Callable[[], Session]", settings: ProcessorSettings, *,
             sources: Iterable[DagSource] = ()) -> RefreshResult:
     """Bring the stored DAGs up to date with the folder (and with kernel `sources`, parsed as given)."""
+    from nbflow.store.serialized_dags import SessionCatalog
+    return refresh_catalog(SessionCatalog(session_factory), settings, sources=sources)
+
+
+def refresh_catalog(store: "CatalogStore", settings: ProcessorSettings, *,
+                    sources: Iterable[DagSource] = ()) -> RefreshResult:
+    """`refresh` against any catalog store: SQLAlchemy sessions, or sqlite3 for SQLite (no SQLAlchemy import)."""
     from nbflow.secrets.known import register_environment_secrets
-    from nbflow.store import serialized_dags as stored
-    from nbflow.store import session_scope
 
     register_environment_secrets()  # an import error may quote one; whoever refreshes, it is stored masked
     listing = files.list_dag_files(settings.folder) if settings.folder.exists() else files.FolderListing({}, {})
-    with session_scope(session_factory) as session:
-        known = stored.dag_files(session)
+    known = store.dag_files()
     to_parse: dict[str, tuple[DagSource, int, int, str]] = {}
     touched: list[tuple[str, int, int]] = []
     unchanged = 0
@@ -147,45 +154,43 @@ def refresh(session_factory: "Callable[[], Session]", settings: ProcessorSetting
         to_parse[source.location] = (source, 0, len(source.text or ""), source.content_hash)
     outcomes = parse_in_children([item[0] for item in to_parse.values()], settings.limits) if to_parse else {}
     removed = [path for path in known if not path.startswith(KERNEL_PREFIX) and path not in listing.files]
-    with session_scope(session_factory) as session:
-        _store(session, settings, known, listing, to_parse, outcomes, touched, removed, now_ns)
+    if to_parse or touched or removed or listing.errors:
+        store.update(lambda owners: _plan(owners, listing, to_parse, outcomes, touched, removed, now_ns))
     return RefreshResult(tuple(to_parse), unchanged, tuple(removed))
 
 
-def _store(session: "Session", settings: ProcessorSettings, known: dict, listing: files.FolderListing,
-           to_parse: dict[str, tuple[DagSource, int, int, str]], outcomes: dict[str, ParseOutcome],
-           touched: list[tuple[str, int, int]], removed: list[str], now_ns: int) -> None:
-    # `dag` rows (pause flags, next runs) stay the scheduler's and `dags trigger`'s to write (record_dags):
-    # a listing shows a DAG without one as paused or not by its default.
-    from nbflow.store import dags as dag_rows
-    from nbflow.store import serialized_dags as stored
+def _plan(stored_owners: dict[str, str], listing: files.FolderListing,
+          to_parse: dict[str, tuple[DagSource, int, int, str]], outcomes: dict[str, ParseOutcome],
+          touched: list[tuple[str, int, int]], removed: list[str], now_ns: int) -> "CatalogWrites":
+    """What to store after parsing `to_parse` (given the owners of the stored DAGs, read in the same transaction).
 
-    for path, mtime, size in touched:
-        stored.touch_dag_file(session, path=path, mtime=mtime, size=size)
-    if removed:
-        stored.forget_dag_files(session, removed)
-        dag_rows.deactivate_missing_dags(session, seen_dag_ids=(), filelocs=removed)
+    `dag` rows (pause flags, next runs) stay the scheduler's and `dags trigger`'s to write (record_dags):
+    a listing shows a DAG without one as paused or not by its default."""
+    from nbflow.store.catalog import CatalogWrites, FileDags, FileRecord
+
     # Ids held by the files parsed now are theirs again only if they still define them (first by path wins).
-    owners = {dag_id: path for dag_id, path in stored.owners(session).items() if path not in to_parse}
+    owners = {dag_id: path for dag_id, path in stored_owners.items() if path not in to_parse}
+    replaced: list[FileDags] = []
+    records: list[FileRecord] = []
     for path, (source, mtime, size, digest) in to_parse.items():
         outcome = outcomes.get(path) or ParseOutcome(path, errors=(f"{path}: DagFileProcessError: not parsed",))
         problems = list(outcome.errors)
-        mine = []
-        for data in outcome.dags:
-            owner = owners.get(data["dag_id"])
+        mine: dict[str, str] = {}
+        for dag_id, text in zip(outcome.dag_ids, outcome.dag_texts):
+            owner = owners.get(dag_id)
             if owner is not None and owner != path and (owner in listing.files or owner.startswith(KERNEL_PREFIX)):
-                problems.append(_duplicate_error(path, data["dag_id"], owner))
+                problems.append(_duplicate_error(path, dag_id, owner))
                 continue
-            owners[data["dag_id"]] = path
-            mine.append(data)
+            owners[dag_id] = path
+            mine[dag_id] = text
         if mine or not problems:  # a file that breaks keeps its DAGs as last stored, beside its error
-            stored.replace_file_dags(session, path, mine, source_hash=digest)
-        stored.record_dag_file(session, path=path, mtime=mtime, size=size, hash=digest,
-                               import_error=masker.redact("\n\n".join(problems)) if problems else None)
-        if mine or not problems:
-            dag_rows.deactivate_missing_dags(session, seen_dag_ids=[data["dag_id"] for data in mine], filelocs=[path])
+            replaced.append(FileDags(path, digest, tuple(mine), tuple(mine.values())))
+        records.append(FileRecord(path, mtime, size, digest,
+                                  masker.redact("\n\n".join(problems)) if problems else None))
     for path, error in listing.errors.items():  # invalid `.nbflowignore` lines
-        stored.record_dag_file(session, path=path, mtime=0, size=0, hash="", import_error=error)
+        records.append(FileRecord(path, 0, 0, "", error))
+    return CatalogWrites(at=datetime.fromtimestamp(now_ns / 1e9, timezone.utc), touched=tuple(touched),
+                         removed=tuple(removed), replaced=tuple(replaced), records=tuple(records))
 
 
 def refresh_in_subprocess(config: Config, *, sources: Iterable[DagSource] = ()) -> RefreshResult:
@@ -264,7 +269,7 @@ def in_kernel() -> bool:
 
 
 __all__ = ["FolderParse", "ProcessorSettings", "RefreshResult", "good_files", "in_kernel", "parse_folder",
-           "parse_folder_in_subprocess", "refresh", "refresh_in_subprocess"]
+           "parse_folder_in_subprocess", "refresh", "refresh_catalog", "refresh_in_subprocess"]
 
 if __name__ == "__main__":
     _main()

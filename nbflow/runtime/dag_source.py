@@ -7,7 +7,6 @@ hash tells a loader whether what it holds is still the DAG that was scheduled.
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -62,6 +61,7 @@ def adopt_kernel_dag(dag: "DAG", source: "DagSource") -> None:
 
 
 def content_hash(content: bytes) -> str:
+    import hashlib  # here: loading OpenSSL costs ~3 ms of every `dags list`, which hashes nothing when unchanged
     return hashlib.sha256(content).hexdigest()[:16]
 
 

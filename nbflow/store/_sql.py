@@ -43,6 +43,14 @@ def upsert(session: Session, table: Table, values: Mapping[str, Any], *, conflic
     session.execute(stmt)
 
 
+def upsert_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]], *, conflict: Sequence[str],
+                update: Iterable[str]) -> None:
+    """`upsert` of many rows (same keys) in one executemany."""
+    stmt = insert_for(session, table)
+    stmt = stmt.on_conflict_do_update(index_elements=list(conflict), set_={col: stmt.excluded[col] for col in update})
+    session.execute(stmt, list(rows))
+
+
 def ti_key_filter(table: Table, key: TIKey) -> ColumnElement[bool]:
     """WHERE clause selecting one task instance (or its xcoms) by key."""
     return and_(table.c.dag_id == key.dag_id, table.c.task_id == key.task_id,

@@ -1,6 +1,7 @@
 """The command line's frame: help, version, bad arguments, `--verbose`, and the one-line error."""
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 
@@ -55,3 +56,21 @@ def test_a_failure_is_one_line_and_verbose_adds_the_traceback(nbflow: Cli) -> No
     for args in (("--verbose", "dags", "test", "flow", "--conf", "{"), ("dags", "test", "flow", "--conf", "{", "-v")):
         loud = nbflow(*args)
         assert loud.code == 1 and "Traceback" in loud.err and loud.error_line == quiet.error_line
+
+
+def test_each_command_is_registered_by_the_module_main_builds_for_it() -> None:
+    from nbflow.cli.main import COMMANDS, build_parser
+
+    def commands_of(parser: argparse.ArgumentParser) -> list[str]:
+        return [name for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+                for name in action.choices]
+
+    assert sorted(commands_of(build_parser())) == sorted(COMMANDS)
+    for command in COMMANDS:
+        assert command in commands_of(build_parser([command, "--help"]))
+
+
+def test_a_mistyped_command_is_told_the_known_ones(nbflow: Cli) -> None:
+    done = nbflow("dagz", "list")
+    assert done.code == 2
+    assert "invalid choice: 'dagz'" in done.err and "connections" in done.err
