@@ -18,6 +18,7 @@ from nbflow.runtime.api_dags import DagListing as DagListing
 from nbflow.runtime.api_dags import DagSummary as DagSummary
 from nbflow.runtime.api_dags import ImportErrorEntry as ImportErrorEntry
 from nbflow.runtime.api_dags import TaskSummary as TaskSummary
+from nbflow.runtime.api_dags import dag_structure as dag_structure
 from nbflow.runtime.api_dags import get_dag as get_dag
 from nbflow.runtime.api_dags import get_serialized_dag as get_serialized_dag
 from nbflow.runtime.api_dags import list_tasks as list_tasks
@@ -64,16 +65,9 @@ def trigger_dag(env: Environment, dag_id: str, *, conf: dict[str, Any] | None = 
     only when the DAG has Params to check the conf against.
     """
     from nbflow.runtime.dag_processor import in_kernel
-    if in_kernel():  # a kernel must not fork: it checks with the DAG it parses itself
-        dag: Any = env.get_dag(dag_id)
-        dag.params.validate(conf or {}, where=f"DAG {dag_id!r}")
-    else:
-        from nbflow.runtime.dag_source import source_of
-        from nbflow.runtime.expansion_process import check_params_in_child
-        dag = get_serialized_dag(env, dag_id)
-        if dag.params:
-            check_params_in_child(source_of(dag), dag_id, conf or {},
-                                  timeout=env.config.getfloat("core", "dagbag_import_timeout"))
+    # a kernel must not fork: it checks with the DAG it parses itself
+    dag: Any = env.get_dag(dag_id) if in_kernel() else get_serialized_dag(env, dag_id)
+    _check_params(env, dag, conf)
     if run_id is not None and not re.match(r"^[A-Za-z0-9_.:+\-]+$", run_id):
         raise NbflowException(f"run id {run_id!r} may only contain letters, digits and _ . : + -")
     logical = logical_date or datetime.now(timezone.utc)
@@ -86,9 +80,21 @@ def trigger_dag(env: Environment, dag_id: str, *, conf: dict[str, Any] | None = 
                           triggered_by="cli")
 
 
+def _check_params(env: Environment, dag: Any, conf: dict[str, Any] | None) -> None:
+    """ParamValidationError unless `conf` passes the DAG's Params: checked by the DAG itself when it is
+    loaded here, else (a serialized DAG) in a child process that loads its file."""
+    from nbflow.runtime.serialized_dag import SerializedDag
+    if not isinstance(dag, SerializedDag):
+        dag.params.validate(conf or {}, where=f"DAG {dag.dag_id!r}")
+    elif dag.params:
+        from nbflow.runtime.expansion_process import check_params_in_child
+        check_params_in_child(dag.source, dag.dag_id, conf or {},
+                              timeout=env.config.getfloat("core", "dagbag_import_timeout"))
+
+
 def set_paused(env: Environment, dag_id: str, paused: bool) -> None:
-    """Pause (the scheduler creates and runs none of its runs) or unpause a DAG."""
-    dag = env.get_dag(dag_id)
+    """Pause (the scheduler creates and runs none of its runs) or unpause a DAG; its file is not imported here."""
+    dag = dag_structure(env, dag_id)
     with session_scope(env.sessions) as session:
         if dag_rows.get_dag_row(session, dag_id) is None:
             record_dags(session, [dag], paused_at_creation=paused)
@@ -108,7 +114,7 @@ def list_runs(env: Environment, dag_id: str, *, state: str | None = None, limit:
         runs = run_rows.list_dag_runs(session, dag_id, state=state, limit=limit)
         known = bool(runs) or dag_rows.get_dag_row(session, dag_id) is not None
     if not known:
-        env.get_dag(dag_id)  # parsed only for a DAG the database has never seen; raises DagNotFound
+        dag_structure(env, dag_id)  # looked up only for a DAG the database has never seen; raises DagNotFound
     return runs
 
 
@@ -143,21 +149,26 @@ def clear_tasks(env: Environment, dag_id: str, run_id: str, task_ids: list[str],
     """Reset tasks (and everything downstream of them) so the scheduler runs them again.
 
     A cleared ExternalTaskMarker also clears its target task (and what is downstream of it) in the
-    other DAG's run, recursively; the count includes those instances.
+    other DAG's run, recursively; the count includes those instances. The selection reads the DAGs as
+    the DAG processor stored them; only rendering a marker's target runs DAG code, in a child process.
     """
     from nbflow.runtime.attempt import run_info_of
-    from nbflow.runtime.cross_dag_clear import external_clears
-    dag = env.get_dag(dag_id)
+    from nbflow.runtime.cross_dag_clear import external_clears, marker_targets_of
+    from nbflow.runtime.api_dags import dag_finder
+    timeout = env.config.getfloat("core", "dagbag_import_timeout")
+    find = dag_finder(env)
+    dag = find(dag_id)
     for task_id in task_ids:
         dag.get_task(task_id)
     selected = dag.partial_subset(task_ids, include_downstream=downstream)
     run = get_run(env, dag_id, run_id)
     with session_scope(env.sessions) as session:
         # ExternalTaskMarkers among them clear their targets in other DAGs too (cross_dag_clear.py).
-        reached = external_clears(session, env.get_dag, dag, run_info_of(run), sorted(selected))
+        reached = external_clears(session, find, dag, run_info_of(run), sorted(selected),
+                                  markers=lambda d, r, ids: marker_targets_of(d, r, ids, timeout=timeout))
         cleared = 0
         for target_dag, target_run, target_tasks in [(dag, run_id, sorted(selected)),
-                                                     *((env.get_dag(t.dag_id), t.run_id, list(t.task_ids))
+                                                     *((find(t.dag_id), t.run_id, list(t.task_ids))
                                                        for t in reached)]:
             retries = {t: target_dag.task_dict[t].retries for t in target_tasks}
             cleared += ti_rows.clear_task_instances(session, target_dag.dag_id, target_run, target_tasks,
@@ -207,12 +218,16 @@ def make_scheduler(env: Environment, *, executor: str | None = None) -> Any:
 
 def create_backfill(env: Environment, dag_id: str, *, start: datetime, end: datetime,
                     conf: dict[str, Any] | None = None) -> list[DagRunRow]:
-    """One queued backfill run per schedule interval starting in [start, end] (existing runs are kept)."""
-    dag = env.get_dag(dag_id)
+    """One queued backfill run per schedule interval starting in [start, end] (existing runs are kept).
+
+    Decided from the DAG as the DAG processor stored it (as the scheduler decides); Params, if any, are
+    checked in a child process, so no DAG file is imported here.
+    """
+    dag: Any = dag_structure(env, dag_id)
     if not dag.timetable.periodic:
         raise NbflowException(f"DAG {dag_id!r} has schedule {dag.timetable.summary}; only a periodic schedule "
                               f"can be backfilled")
-    dag.params.validate(conf or {}, where=f"DAG {dag_id!r}")
+    _check_params(env, dag, conf)
     created: list[DagRunRow] = []
     with session_scope(env.sessions) as session:
         if dag_rows.get_dag_row(session, dag_id) is None:
