@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from nbflow.runtime.fd_output import copied_while_open
 from nbflow.utils.masking import MaskedFormatter, masker
 
 _safe = str.maketrans({"/": "_", ":": "_", "\\": "_"})
@@ -158,58 +159,10 @@ def _anonymous_file() -> int:
         return os.dup(handle.fileno())
 
 
-class _FdPump:
-    """Copies what lands in the anonymous file behind descriptors 1 and 2 into the log through the tee (masked)
-    while the attempt runs: every PUMP_INTERVAL s, whole lines only, so a secret written in two pieces is
-    masked whole; the unfinished last line when the attempt ends (`finish`).
-
-    A file read by a thread rather than a pipe: a writer never blocks on a full pipe, and what a killed
-    attempt had not copied yet (at most one interval and one unfinished line) is lost rather than copied
-    by another process, which does not know the secrets this attempt registered and could write them bare."""
-
-    #: How often the thread looks for new lines: a live log tail sees them within this delay.
-    PUMP_INTERVAL = 0.2
-    #: Text without a newline this long is copied anyway (a progress bar drawn with \r, binary output).
-    MAX_PENDING = 1 << 20
-
-    def __init__(self, sink: int, tee: _MaskedTee) -> None:
-        self._sink, self._tee = sink, tee
-        self._copied = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="nbflow-fd-output", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.PUMP_INTERVAL):
-            self._copy(whole_lines=True)
-
-    def _copy(self, *, whole_lines: bool) -> None:
-        size = os.fstat(self._sink).st_size
-        if size <= self._copied:
-            return
-        data = os.pread(self._sink, size - self._copied, self._copied)
-        if whole_lines and len(data) < self.MAX_PENDING:
-            data = data[:data.rfind(b"\n") + 1]  # up to the last newline; the rest waits for its end
-            if not data:
-                return
-        self._copied += len(data)
-        text = data.decode("utf-8", "replace")
-        self._tee.write(text if text.endswith("\n") or whole_lines else text + "\n")
-
-    def finish(self) -> None:
-        """Stop the thread and copy what is left, the unfinished last line included."""
-        self._stop.set()
-        if self._thread.ident is not None:  # started
-            self._thread.join()
-        self._copy(whole_lines=False)
-
-
 @contextlib.contextmanager
 def _descriptors_into(tee: _MaskedTee) -> Iterator[None]:
     """Point descriptors 1 and 2 at an anonymous file while the attempt runs, its lines copied to the log through
-    the tee (masked) as they come (`_FdPump`). So what bypasses sys.stdout (os.system, a subprocess without
+    the tee (masked) as they come (fd_output.py). So what bypasses sys.stdout (os.system, a subprocess without
     pipes, a C library) reaches the attempt's log masked while the attempt runs, never the terminal or the
     scheduler's stderr unmasked. Not in a Jupyter kernel, whose output capture owns those descriptors."""
     if _in_kernel():
@@ -230,20 +183,18 @@ def _descriptors_into(tee: _MaskedTee) -> Iterator[None]:
     echo_fd = _fileno(echo) if echo is not None else None
     if echo_fd in (1, 2):  # the terminal itself: write to its saved descriptor, not into the sink
         tee._echo = _FdWriter(saved[echo_fd - 1])
-    pump = _FdPump(sink, tee)
     try:
-        pump.start()
-        yield
+        with copied_while_open(sink, tee):
+            try:
+                yield
+            finally:
+                os.dup2(saved[0], 1)  # restored first: nothing more lands in the file after its last copy
+                os.dup2(saved[1], 2)
     finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        try:
-            pump.finish()
-        finally:
-            tee._echo = echo
-            os.close(sink)
-            os.close(saved[0])
-            os.close(saved[1])
+        tee._echo = echo
+        os.close(sink)
+        os.close(saved[0])
+        os.close(saved[1])
 
 
 # Folders this process created or found: a retry in the same process opens its file without asking the
