@@ -251,11 +251,11 @@ def _register_value(backend: Any, kind: str, ident: str, value: Any) -> None:
             masker.add(value.get_uri())
     elif kind == "config":
         masker.add(value)
-    elif masks_all:
-        masker.add(value)
-        register_text_leaves(value)
     else:
         register_nested(ident, value)
+        if masks_all:
+            masker.add(value)
+            register_text_leaves(value)
 
 
 def describe(backend: Any) -> str:
