@@ -17,6 +17,9 @@ or by the name it registers, `json_file`, once the plugins folder has been loade
      "config": {"smtp_password": "..."}}
 
 The file is read at each lookup, so edits are seen at once (subject to secrets.cache_ttl_seconds).
+Everything it returns ("eu-west-1" too) is masked in logs and outputs, as for any backend that is not env or
+the metastore; a backend that also holds ordinary values may set `masks_returned_values = False`, and then
+only sensitively named variables, passwords and sensitive extras are masked.
 """
 from __future__ import annotations
 

@@ -51,7 +51,10 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     parser.add_argument("-d", "--default", metavar="VALUE", default=None,
                         help="print VALUE when the variable does not exist (instead of failing)")
     parser.add_argument("-j", "--json", action="store_true", help="parse the value as JSON and print it indented")
-    add_show_secrets(parser, "print a sensitive variable's value instead of ***")
+    # Unlike Airflow's, which prints any value: a secret (a sensitive name, or any value of a secrets store such
+    # as Vault or a custom backend) is *** here as in every other output, unless the user asks to see it.
+    add_show_secrets(parser, "print a secret value (a sensitive variable, or any value from a secrets store "
+                     "such as Vault or a custom backend) instead of ***")
     parser.set_defaults(run=get_variable)
 
     parser = verbs.add_parser("list", parents=[common], help="the variables stored in the metadata database")

@@ -9,6 +9,12 @@ the caller at most its import timeout, once, and becomes an import error naming 
 
 `parse_folder` does the same without a database (before `nbflow db init`): every file, in children;
 `parse_folder_in_subprocess` runs it from a spawned process, for a Jupyter kernel, which never forks.
+
+Two cases re-parse or forget what is unchanged. A file whose import timed out under another
+`core.dagbag_import_timeout` than the current one is parsed again (its stored error names the limit it
+failed under), so raising the limit helps without touching the file. A kernel's cells are recorded with
+the kernel (kernel_owners.py); they are forgotten once that kernel has exited, at any refresh on its
+machine, or when it shuts down cleanly.
 """
 from __future__ import annotations
 
@@ -24,7 +30,8 @@ from typing import TYPE_CHECKING
 from nbflow.configuration import Config
 from nbflow.runtime import file_parsing as files
 from nbflow.runtime.dag_source import KERNEL_PREFIX, DagSource, content_hash
-from nbflow.runtime.parse_processes import ParseLimits, ParseOutcome, parse_in_children
+from nbflow.runtime.kernel_owners import forget_at_exit, kernel_gone, this_machine
+from nbflow.runtime.parse_processes import ParseLimits, ParseOutcome, parse_in_children, timed_out_under_another_limit
 from nbflow.runtime.serialized_dag import SerializedDag
 from nbflow.utils.masking import masker
 
@@ -112,14 +119,18 @@ def parse_folder(settings: ProcessorSettings, *, sources: Iterable[DagSource] = 
 
 
 def refresh(session_factory: "Callable[[], Session]", settings: ProcessorSettings, *,
-            sources: Iterable[DagSource] = ()) -> RefreshResult:
-    """Bring the stored DAGs up to date with the folder (and with kernel `sources`, parsed as given)."""
+            sources: Iterable[DagSource] = (), owner_pid: int | None = None) -> RefreshResult:
+    """Bring the stored DAGs up to date with the folder (and with kernel `sources`, parsed as given, owned by
+    the kernel process `owner_pid`, by default this one); forget the cells of kernels that have exited."""
     from nbflow.store.serialized_dags import SessionCatalog
-    return refresh_catalog(SessionCatalog(session_factory), settings, sources=sources)
+    sources = list(sources)
+    if sources and owner_pid is None:  # this process is the kernel: forget its cells when it exits cleanly
+        forget_at_exit(id(session_factory), session_factory, os.getpid())
+    return refresh_catalog(SessionCatalog(session_factory), settings, sources=sources, owner_pid=owner_pid)
 
 
 def refresh_catalog(store: "CatalogStore", settings: ProcessorSettings, *,
-                    sources: Iterable[DagSource] = ()) -> RefreshResult:
+                    sources: Iterable[DagSource] = (), owner_pid: int | None = None) -> RefreshResult:
     """`refresh` against any catalog store: SQLAlchemy sessions, or sqlite3 for SQLite (no SQLAlchemy import)."""
     from nbflow.secrets.known import register_environment_secrets
 
@@ -130,9 +141,12 @@ def refresh_catalog(store: "CatalogStore", settings: ProcessorSettings, *,
     touched: list[tuple[str, int, int]] = []
     unchanged = 0
     now_ns = time.time_ns()
+    timeout = settings.limits.timeout
     for path, (mtime, size) in listing.files.items():
         row = known.get(path)
         parsed_ns = int(row.parsed_at.timestamp() * 1e9) if row is not None else 0
+        if row is not None and timed_out_under_another_limit(row.import_error, timeout):
+            row = None  # parse it again under the current limit
         if row is not None and (row.mtime, row.size) == (mtime, size) and mtime + _RACY_NS < parsed_ns:
             unchanged += 1
             continue
@@ -146,14 +160,22 @@ def refresh_catalog(store: "CatalogStore", settings: ProcessorSettings, *,
                 touched.append((path, mtime, size))
             continue
         to_parse[path] = (DagSource(DagSource.for_file(path).kind, path, digest), mtime, size, digest)
+    sources = list(sources)
+    machine = this_machine()
+    kernel = (os.getpid() if owner_pid is None else owner_pid, machine)
     for source in sources:
         row = known.get(source.location)
-        if row is not None and row.hash == source.content_hash:
+        if row is not None and row.hash == source.content_hash and \
+                not timed_out_under_another_limit(row.import_error, timeout):
             unchanged += 1
+            if (row.mtime, row.size) != kernel:  # the same cells from another (a restarted) kernel
+                touched.append((source.location, *kernel))
             continue
-        to_parse[source.location] = (source, 0, len(source.text or ""), source.content_hash)
+        to_parse[source.location] = (source, *kernel, source.content_hash)
     outcomes = parse_in_children([item[0] for item in to_parse.values()], settings.limits) if to_parse else {}
-    removed = [path for path in known if not path.startswith(KERNEL_PREFIX) and path not in listing.files]
+    given = {source.location for source in sources}
+    removed = [path for path, row in known.items() if path not in listing.files and path not in given and
+               (not path.startswith(KERNEL_PREFIX) or kernel_gone(row.mtime, row.size, machine))]
     if to_parse or touched or removed or listing.errors:
         store.update(lambda owners: _plan(owners, listing, to_parse, outcomes, touched, removed, now_ns))
     return RefreshResult(tuple(to_parse), unchanged, tuple(removed))
@@ -194,11 +216,17 @@ def _plan(stored_owners: dict[str, str], listing: files.FolderListing,
 
 
 def refresh_in_subprocess(config: Config, *, sources: Iterable[DagSource] = ()) -> RefreshResult:
-    """`refresh` from a spawned process: for callers that must not fork (a Jupyter kernel)."""
+    """`refresh` from a spawned process: for callers that must not fork (a Jupyter kernel); the cells
+    `sources` are recorded as this process's."""
     import json
     import subprocess
+    sources = list(sources)
+    if sources:
+        from nbflow.store import make_engine, make_session_factory
+        url = config.sql_alchemy_conn
+        forget_at_exit(url, lambda: make_session_factory(make_engine(url))(), os.getpid())
     payload = json.dumps({"values": config.values, "file": str(config.file) if config.file else None,
-                          "sources": [source.to_dict() for source in sources]})
+                          "sources": [source.to_dict() for source in sources], "owner_pid": os.getpid()})
     done = subprocess.run([sys.executable, "-m", "nbflow.runtime.dag_processor"], input=payload, text=True,
                           capture_output=True, env=dict(config.env) or None, check=False)
     if done.returncode != 0:
@@ -239,7 +267,7 @@ def _main() -> None:
         return
     from nbflow.store import make_engine, make_session_factory
     result = refresh(make_session_factory(make_engine(config.sql_alchemy_conn)), ProcessorSettings.from_config(config),
-                     sources=sources)
+                     sources=sources, owner_pid=given.get("owner_pid"))
     print(json.dumps({"parsed": list(result.parsed), "unchanged": result.unchanged, "removed": list(result.removed)}))
 
 

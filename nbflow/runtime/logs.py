@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from nbflow.runtime.fd_output import copied_while_open
 from nbflow.utils.masking import MaskedFormatter, masker
 
 _safe = str.maketrans({"/": "_", ":": "_", "\\": "_"})
@@ -160,12 +161,10 @@ def _anonymous_file() -> int:
 
 @contextlib.contextmanager
 def _descriptors_into(tee: _MaskedTee) -> Iterator[None]:
-    """Point descriptors 1 and 2 at an anonymous file while the attempt runs, then append what landed there
-    to the log through the tee (masked). So what bypasses sys.stdout (os.system, a subprocess without pipes,
-    a C library) reaches the attempt's log masked, never the terminal or the scheduler's stderr unmasked.
-    A file, not a pipe and a reader thread: ~10 µs instead of ~130 µs per attempt, at the price of that
-    output arriving in the log when the attempt ends. Not in a Jupyter kernel, whose output capture owns
-    those descriptors."""
+    """Point descriptors 1 and 2 at an anonymous file while the attempt runs, its lines copied to the log through
+    the tee (masked) as they come (fd_output.py). So what bypasses sys.stdout (os.system, a subprocess without
+    pipes, a C library) reaches the attempt's log masked while the attempt runs, never the terminal or the
+    scheduler's stderr unmasked. Not in a Jupyter kernel, whose output capture owns those descriptors."""
     if _in_kernel():
         yield
         return
@@ -185,23 +184,17 @@ def _descriptors_into(tee: _MaskedTee) -> Iterator[None]:
     if echo_fd in (1, 2):  # the terminal itself: write to its saved descriptor, not into the sink
         tee._echo = _FdWriter(saved[echo_fd - 1])
     try:
-        yield
+        with copied_while_open(sink, tee):
+            try:
+                yield
+            finally:
+                os.dup2(saved[0], 1)  # restored first: nothing more lands in the file after its last copy
+                os.dup2(saved[1], 2)
     finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        try:
-            size = os.lseek(sink, 0, os.SEEK_END)
-            if size:
-                os.lseek(sink, 0, os.SEEK_SET)
-                with os.fdopen(os.dup(sink), "rb") as written:
-                    text = written.read().decode("utf-8", "replace")
-                tee.write("[nbflow] written to file descriptors 1 and 2:\n" + text + ("" if text.endswith("\n")
-                                                                                       else "\n"))
-        finally:
-            tee._echo = echo
-            os.close(sink)
-            os.close(saved[0])
-            os.close(saved[1])
+        tee._echo = echo
+        os.close(sink)
+        os.close(saved[0])
+        os.close(saved[1])
 
 
 # Folders this process created or found: a retry in the same process opens its file without asking the

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import signal
 import time
@@ -158,6 +159,17 @@ def _child_main(batch: list[DagSource], write_fd: int, limits: ParseLimits) -> N
 
 
 # -- in the parent --------------------------------------------------------------------------------
+
+# How both import timeouts (here, and file_parsing.describe_timeout in the child) name the limit they hit.
+_TIMEOUT_ERROR = re.compile(r"(?:timed out after|took longer than) (\S+) s (?:to import )?\(core\.dagbag_import_timeout\)")
+
+
+def timed_out_under_another_limit(import_error: str | None, timeout: float) -> bool:
+    """Whether a stored import error is an import timeout under a limit other than `timeout` (in seconds):
+    such a file may import under the current limit, so it is parsed again though unchanged."""
+    found = _TIMEOUT_ERROR.search(import_error or "")
+    return found is not None and found.group(1) != f"{timeout:g}"
+
 
 def _describe_death(location: str, how_killed: bool, status: int, limits: ParseLimits) -> str:
     if how_killed:
@@ -337,4 +349,4 @@ def run_in_child(work: "Callable[[], Any]", timeout: float) -> tuple[Any, str | 
     return None, how.split("DagFileProcessError: ", 1)[-1]
 
 
-__all__ = ["ParseLimits", "ParseOutcome", "parse_in_children", "run_in_child"]
+__all__ = ["ParseLimits", "ParseOutcome", "parse_in_children", "run_in_child", "timed_out_under_another_limit"]

@@ -117,11 +117,7 @@ class SecretsChain:
         return self._find_connection(conn_id)[0]
 
     def _find_connection(self, conn_id: str) -> "tuple[Connection | None, list[str]]":
-        conn, searched = self._lookup("connection", conn_id, lambda backend: backend.get_connection(conn_id))
-        if conn is not None:
-            from nbflow.secrets.known import register_connection
-            register_connection(conn)
-        return conn, searched
+        return self._lookup("connection", conn_id, lambda backend: backend.get_connection(conn_id))
 
     def get_connection(self, conn_id: str) -> "Connection":
         """Connection `conn_id`; ConnectionNotFound (a KeyError) lists the backends searched."""
@@ -152,8 +148,7 @@ class SecretsChain:
             if cacheable:
                 hit = self.cache.get((kind, index, ident))
                 if hit is not NOTSET:
-                    if kind != "connection":
-                        _register_value(backend, kind, ident, hit)  # a forked child may not know it yet
+                    _register_value(backend, kind, ident, hit)  # a forked child may not know it yet
                     return hit, searched
             try:
                 value = fetch(backend)
@@ -170,8 +165,7 @@ class SecretsChain:
                 continue
             searched.append(describe(backend))
             if value is not None:
-                if kind != "connection":
-                    _register_value(backend, kind, ident, value)
+                _register_value(backend, kind, ident, value)
                 if cacheable:
                     self.cache.put((kind, index, ident), value)
                 return value, searched
@@ -235,13 +229,34 @@ class SecretsChain:
                 return
 
 
+def masks_returned_values(backend: Any) -> bool:
+    """Whether everything `backend` returns is masked (BaseSecretsBackend.masks_returned_values).
+
+    A backend that does not say (a duck-typed class) is a secrets store: masked entirely."""
+    return bool(getattr(backend, "masks_returned_values", True))
+
+
 def _register_value(backend: Any, kind: str, ident: str, value: Any) -> None:
-    """Mask what a backend returned: all of it from a secrets store (Vault), else what has a sensitive name."""
-    if kind == "config" or getattr(backend, "masks_all_values", False):
+    """Register with the masker what a backend returned, by the one rule of `masks_returned_values`.
+
+    Every backend: a connection's password and the sensitive fields of its extra; a variable whose name
+    (or a nested field's) is sensitive; every config value. A backend that masks what it returns: also
+    every variable's whole value (and each text field of a JSON value, which a task prints parsed) and
+    a connection's whole URI when it carries a password."""
+    from nbflow.secrets.known import register_connection, register_nested, register_text_leaves
+
+    masks_all = masks_returned_values(backend)
+    if kind == "connection":
+        register_connection(value)
+        if masks_all and value.password:
+            masker.add(value.get_uri())
+    elif kind == "config":
         masker.add(value)
     else:
-        from nbflow.secrets.known import register_nested
         register_nested(ident, value)
+        if masks_all:
+            masker.add(value)
+            register_text_leaves(value)
 
 
 def describe(backend: Any) -> str:

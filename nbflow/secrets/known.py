@@ -48,6 +48,26 @@ def register_nested(name: str, value: Any, into: SecretsMasker = masker) -> None
             register_nested(name, item, into)
 
 
+def register_text_leaves(value: Any, into: SecretsMasker = masker) -> None:
+    """Register each text field of a JSON object or array given as text (numbers and booleans stay visible:
+    masking every "true" or "100" would shred ordinary output); nothing for plain text."""
+    if not (isinstance(value, str) and value.lstrip().startswith(("{", "["))):
+        return
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return
+    pending = [parsed]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            into.add(item)
+
+
 def register_connection(conn: "Connection", into: SecretsMasker = masker) -> None:
     """A connection's password and the sensitive fields of its extra."""
     into.add(conn.password)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import re
 import sys
 import threading
@@ -96,6 +97,16 @@ class SecretsMasker:
 
 
 masker = SecretsMasker()
+
+
+def _unlock_after_fork() -> None:
+    # Another thread (an attempt's output copier, a heartbeat's log line) may hold the lock at fork time;
+    # the child, which has no such thread, would then wait for it forever at its first redact.
+    masker._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_unlock_after_fork)
 
 
 class MaskedFormatter(logging.Formatter):

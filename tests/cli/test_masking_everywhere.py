@@ -191,3 +191,33 @@ def test_tasks_test_masks_the_exception_in_its_final_error_line(env) -> None:
     assert done.code == 1
     assert "ValueError: cannot log in to the warehouse with ***" in done.error_line
     assert leaks_in(done.out + done.err) == []
+
+
+def test_descriptor_output_reaches_the_attempt_log_masked_while_the_task_still_runs(env, tmp_path) -> None:
+    # os.system writes to descriptor 1 itself (a BashOperator's output comes through its own pipe instead).
+    release = tmp_path / "release"
+    write_dag(env.dags, "live.py", f'''
+import os, time
+from nbflow import DAG
+from nbflow.operators.python import PythonOperator
+
+def write_then_wait():
+    os.system('echo "started with $NBFLOW_VAR_API_KEY"')
+    while not os.path.exists({str(release)!r}):
+        time.sleep(0.1)
+    print("released")
+
+with DAG("live", schedule=None):
+    PythonOperator(task_id="wait", python_callable=write_then_wait)
+''')
+    with running_scheduler(env) as (environment, _stderr):
+        run_id = api.trigger_dag(environment, "live").run_id
+        log = wait_for(lambda: next((env.home / "logs").rglob("task_id=wait/attempt=1.log"), None), timeout=120)
+        wait_for(lambda: "started with" in log.read_text(), timeout=60)
+        live = log.read_text()
+        state_while_seen = api.get_run(environment, "live", run_id).state
+        release.touch()
+        wait_for(lambda: api.get_run(environment, "live", run_id).state in ("success", "failed"), timeout=120)
+    assert state_while_seen == "running"  # the task waits for `release`, created only after the line was seen
+    assert "started with ***" in live and API_KEY not in live
+    assert "released" in log.read_text()

@@ -74,3 +74,56 @@ def test_a_kernel_dag_runs_under_the_kernel_scheduler_and_its_value_is_readable(
     assert "total = 6" in out, (out, error)
     out, _ = execute(kc, "%nbflow scheduler stop")
     assert "scheduler stopped" in out
+
+
+def _kernel_rows(home: Path) -> list[str]:
+    import sqlite3
+
+    if not (home / "nbflow.db").exists():
+        return []
+    with sqlite3.connect(home / "nbflow.db") as db:
+        try:
+            return [path for (path,) in db.execute("SELECT path FROM dag_file WHERE path LIKE 'kernel:%'")]
+        except sqlite3.OperationalError:  # the table is not there yet
+            return []
+
+
+def _wait(condition: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def _register_cells(kc: Any) -> None:
+    execute(kc, "%load_ext nbflow")
+    execute(kc, "%%dag cells_only\npass")
+    execute(kc, "%%task one\n1")
+    out, error = execute(kc, "%nbflow scheduler start")  # its DAG processor records the kernel's cells
+    assert not error and "scheduler started" in out
+
+
+def test_a_kernels_dags_are_forgotten_when_it_shuts_down_cleanly(kernel: Any, nbflow_env: NbflowEnv) -> None:
+    km, kc = kernel
+    _register_cells(kc)
+    assert _wait(lambda: _kernel_rows(nbflow_env.home)) == ["kernel:cells_only"]
+    km.shutdown_kernel(now=False)
+    _wait(lambda: _kernel_rows(nbflow_env.home) == [])
+
+
+def test_a_killed_kernels_dags_are_forgotten_at_the_next_refresh(kernel: Any, nbflow_env: NbflowEnv) -> None:
+    from nbflow.configuration import load_config
+    from nbflow.runtime.dag_processor import ProcessorSettings, refresh
+    from nbflow.store import make_engine, make_session_factory
+
+    km, kc = kernel
+    _register_cells(kc)
+    assert _wait(lambda: _kernel_rows(nbflow_env.home)) == ["kernel:cells_only"]
+    km.shutdown_kernel(now=True)  # SIGKILL: no clean-up of its own
+    config = load_config()
+    assert _kernel_rows(nbflow_env.home) == ["kernel:cells_only"]
+    refresh(make_session_factory(make_engine(config.sql_alchemy_conn)), ProcessorSettings.from_config(config))
+    assert _kernel_rows(nbflow_env.home) == []

@@ -83,3 +83,49 @@ def test_echo_to_a_python_stream_is_left_alone(tmp_path: Path) -> None:
         task = PythonOperator(task_id="t", python_callable=lambda: print("to the stream"))
     attempt(task, tmp_path, echo=shown)
     assert "to the stream" in shown.getvalue()
+
+
+def _wait_for_log(folder: Path, text: str, timeout: float = 60.0) -> None:
+    """Poll the attempt's log until it holds `text` (the attempt is still running: it called us)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        logs = list(folder.rglob("attempt=1.log"))
+        if logs and text in logs[0].read_text():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} did not reach the attempt's log within {timeout} s")
+
+
+def test_descriptor_output_reaches_the_log_while_the_attempt_runs(tmp_path: Path) -> None:
+    def write_and_watch() -> str:
+        os.write(1, b"first line past sys.stdout\n")
+        _wait_for_log(tmp_path, "first line past sys.stdout")  # raises (fails the attempt) if it never comes
+        return "seen"
+
+    with DAG("live"):
+        task = PythonOperator(task_id="t", python_callable=write_and_watch)
+    assert attempt(task, tmp_path).state == "success"
+
+
+def test_a_secret_written_in_two_pieces_is_masked_whole(tmp_path: Path) -> None:
+    def write_in_two_pieces() -> None:
+        half = len(KEY) // 2
+        os.write(1, f"a whole line\nkey={KEY[:half]}".encode())
+        _wait_for_log(tmp_path, "a whole line")  # the copier has read the first piece, and kept it back
+        os.write(1, f"{KEY[half:]} end\n".encode())
+
+    with DAG("split"):
+        task = PythonOperator(task_id="t", python_callable=write_in_two_pieces)
+    outcome = attempt(task, tmp_path)
+    log = Path(outcome.log_path).read_text()
+    assert outcome.state == "success"
+    assert "key=*** end" in log and KEY[:len(KEY) // 2] not in log
+
+
+def test_an_unfinished_last_line_reaches_the_log_when_the_attempt_ends(tmp_path: Path) -> None:
+    with DAG("unfinished"):
+        task = PythonOperator(task_id="t", python_callable=lambda: os.write(2, f"no newline {KEY}".encode()))
+    log = Path(attempt(task, tmp_path).log_path).read_text()
+    assert "no newline ***\n" in log and KEY not in log

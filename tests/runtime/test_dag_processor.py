@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -167,3 +168,112 @@ def test_files_after_a_fatal_one_in_the_same_batch_are_still_parsed(sessions, da
     write_dag(dags, "c.py", one_dag("third"))
     refresh(sessions, ProcessorSettings(dags, ParseLimits(timeout=5, processes=1)))
     assert set(stored_dags(sessions)) == {"first", "third"} and "exit code 5" in import_errors(sessions)[str(bad)]
+
+
+SLOW = """
+    # nbflow dag
+    import time
+    time.sleep(1.5)
+    from nbflow import DAG
+    from nbflow.operators.empty import EmptyOperator
+    with DAG("slow"):
+        EmptyOperator(task_id="only")
+"""
+
+
+def test_a_file_that_timed_out_is_not_parsed_again_under_the_same_timeout(sessions, dags: Path) -> None:
+    slow = write_dag(dags, "slow.py", SLOW)
+    refresh(sessions, settings(dags, timeout=0.5))
+    assert "0.5 s" in import_errors(sessions)[str(slow)]
+    assert refresh(sessions, settings(dags, timeout=0.5)).parsed == ()
+
+
+def test_a_file_that_timed_out_is_parsed_again_when_the_timeout_is_raised(sessions, dags: Path) -> None:
+    slow = write_dag(dags, "slow.py", SLOW)
+    refresh(sessions, settings(dags, timeout=0.5))
+    assert str(slow) in import_errors(sessions)
+    assert refresh(sessions, settings(dags, timeout=30)).parsed == (str(slow),)
+    assert set(stored_dags(sessions)) == {"slow"} and import_errors(sessions) == {}
+
+
+# -- cells registered from a kernel: kept while their kernel lives -------------------------------------
+
+KERNEL = """
+import sys
+from nbflow.runtime.dag_processor import ProcessorSettings, refresh
+from nbflow.runtime.dag_source import DagSource
+from nbflow.runtime.magic_cells import MagicCell
+from nbflow.runtime.notebook_dags import cells_to_json
+from nbflow.runtime.parse_processes import ParseLimits
+from nbflow.store import make_engine, make_session_factory
+url, folder = sys.argv[1], sys.argv[2]
+cells = [MagicCell("dag", "from_cells"), MagicCell("task", "root", "1 + 1")]
+source = DagSource.for_cells("from_cells", cells_to_json(cells))
+refresh(make_session_factory(make_engine(url)), ProcessorSettings(__import__("pathlib").Path(folder),
+        ParseLimits(timeout=10, processes=1)), sources=[source])
+print("registered", flush=True)
+sys.stdin.read()  # until the test closes stdin (a clean shutdown) or kills it
+"""
+
+
+@pytest.fixture
+def kernel(tmp_path: Path, dags: Path, sessions) -> "Callable[[], subprocess.Popen[str]]":
+    """Starts a stand-in kernel: a process that registers DAG `from_cells` from cells, then waits."""
+    import subprocess
+    import sys
+    started: list[subprocess.Popen[str]] = []
+
+    def start() -> subprocess.Popen[str]:
+        process = subprocess.Popen([sys.executable, "-c", KERNEL, f"sqlite:///{tmp_path / 'meta.db'}", str(dags)],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        started.append(process)
+        assert process.stdout is not None and process.stdout.readline() == "registered\n"
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_a_kernels_cells_stay_while_the_kernel_lives(sessions, dags: Path, kernel) -> None:
+    kernel()
+    refresh(sessions, settings(dags))  # another process's refresh, knowing nothing of those cells
+    assert set(stored_dags(sessions)) == {"from_cells"}
+
+
+def test_a_killed_kernels_cells_are_forgotten_at_the_next_refresh(sessions, dags: Path, kernel) -> None:
+    process = kernel()
+    process.kill()
+    process.wait()
+    assert set(stored_dags(sessions)) == {"from_cells"}
+    assert refresh(sessions, settings(dags)).removed == ("kernel:from_cells",)
+    assert stored_dags(sessions) == {}
+    with session_scope(sessions) as session:
+        assert "kernel:from_cells" not in stored.dag_files(session)
+
+
+def test_a_kernel_that_shuts_down_cleanly_takes_its_cells_along(sessions, dags: Path, kernel) -> None:
+    process = kernel()
+    process.communicate("")  # stdin closed: the process ends normally
+    assert process.returncode == 0
+    assert stored_dags(sessions) == {}
+
+
+def test_cells_refreshed_through_a_spawned_process_belong_to_the_caller_not_to_that_process(
+        tmp_path: Path, dags: Path, sessions) -> None:
+    from nbflow.configuration import Config
+    from nbflow.runtime.dag_processor import refresh_in_subprocess
+    from nbflow.runtime.dag_source import DagSource
+    from nbflow.runtime.magic_cells import MagicCell
+    from nbflow.runtime.notebook_dags import cells_to_json
+
+    source = DagSource.for_cells("from_cells", cells_to_json([MagicCell("dag", "from_cells"),
+                                                              MagicCell("task", "root", "1 + 1")]))
+    config = Config(values={"core": {"dags_folder": str(dags)},
+                            "database": {"sql_alchemy_conn": f"sqlite:///{tmp_path / 'meta.db'}"}},
+                    env=dict(os.environ))
+    assert refresh_in_subprocess(config, sources=[source]).parsed == ("kernel:from_cells",)
+    assert refresh(sessions, settings(dags)).removed == ()  # the spawned process has exited; this one has not
+    assert set(stored_dags(sessions)) == {"from_cells"}

@@ -24,7 +24,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class DictBackend(BaseSecretsBackend):
-    """Holds connections and variables in dicts; counts lookups; can be switched off."""
+    """Holds connections and variables in dicts; counts lookups; can be switched off.
+
+    It holds ordinary values as env and the metastore do, so only what is sensitively named is masked."""
+
+    masks_returned_values = False
 
     def __init__(self, name: str, conns: dict[str, str] | None = None, variables: dict[str, str] | None = None,
                  *, cacheable: bool = True) -> None:
@@ -164,11 +168,49 @@ def test_a_fetched_connection_password_and_sensitive_extras_are_masked() -> None
     assert masker.redact(line) == "connecting with *** (encoded ***), token ***"
 
 
-def test_only_sensitive_variables_are_masked() -> None:
+class StoreBackend(DictBackend):
+    """A secrets store (as Vault, or a user's own backend is): everything it returns is a secret."""
+
+    masks_returned_values = True
+
+
+def test_of_a_backend_holding_ordinary_values_only_sensitive_variables_are_masked() -> None:
     chain = SecretsChain([DictBackend("b", variables={"db_password": "var-secret-1", "region": "eu-central-9"})])
     chain.get_variable("db_password")
     chain.get_variable("region")
     assert masker.redact("var-secret-1 eu-central-9") == "*** eu-central-9"
+
+
+def test_every_variable_a_secrets_store_returns_is_masked_whatever_its_name() -> None:
+    chain = SecretsChain([StoreBackend("store", variables={"region": "eu-north-77",
+                                                           "limits": '{"zone": "zone-a-81", "rows": 1000}'})])
+    chain.get_variable("region")
+    chain.get_variable("limits")
+    assert masker.redact("region eu-north-77") == "region ***"
+    assert masker.redact("{'zone': 'zone-a-81', 'rows': 1000}") == "{'zone': '***', 'rows': 1000}"
+
+
+def test_a_connection_from_a_secrets_store_is_masked_with_its_whole_uri() -> None:
+    chain = SecretsChain([StoreBackend("store", {"wh": "postgres://etl:Store-Pw-31@store-db:5432/wh"})])
+    conn = chain.get_connection("wh")
+    assert masker.redact(f"{conn.get_uri()} then {conn.password}") == "*** then ***"
+
+
+def test_a_backend_that_does_not_say_what_it_holds_is_masked_entirely() -> None:
+    class Plain:  # duck-typed: not a BaseSecretsBackend subclass
+        def get_connection(self, conn_id: str) -> None:
+            return None
+
+        def get_variable(self, key: str) -> str | None:
+            return "plain-value-52" if key == "colour" else None
+
+    SecretsChain([Plain()]).get_variable("colour")
+    assert masker.redact("plain-value-52") == "***"
+
+
+def test_short_values_are_never_masked_even_from_a_secrets_store() -> None:
+    SecretsChain([StoreBackend("store", variables={"flag": "on"})]).get_variable("flag")
+    assert masker.redact("turn it on") == "turn it on"  # under the masker's 4-character minimum
 
 
 def test_configured_sensitive_words_extend_the_defaults(nbflow_env, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]

@@ -38,9 +38,12 @@ class BaseSecretsBackend:
     name: ClassVar[str] = "custom"
     #: Whether the chain may keep this backend's answers for `secrets.cache_ttl_seconds`.
     cacheable: ClassVar[bool] = True
-    #: Whether every variable this backend returns is a secret to mask (Vault sets it: what it holds is
-    #: secret by definition); otherwise only variables whose name is sensitive are masked, as in Airflow.
-    masks_all_values: ClassVar[bool] = False
+    #: Whether everything this backend returns is a secret to mask: every variable's value, and of a
+    #: connection its password, sensitive extras and its whole URI. True for a secrets store (Vault, a custom
+    #: or plugin backend: what a user keeps there is secret by choice). The backends that hold ordinary
+    #: values too (env, metastore) set False: of those only sensitively named variables are masked, as in
+    #: Airflow, or every variable would be ***.
+    masks_returned_values: ClassVar[bool] = True
 
     @classmethod
     def from_config(cls, config: "Config") -> "Self":

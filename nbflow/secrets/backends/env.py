@@ -23,6 +23,7 @@ class EnvironmentVariablesBackend(BaseSecretsBackend):
     """
 
     name = "env"
+    masks_returned_values = False  # NBFLOW_VAR_* are ordinary settings too: the name rule decides (Airflow's)
     cacheable = False
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:

@@ -77,6 +77,7 @@ class MetastoreBackend(BaseSecretsBackend):
     """The `connection` and `variable` tables of the metadata database; also where writes go."""
 
     name = "metastore"
+    masks_returned_values = False  # holds ordinary variables too: the name rule decides (Airflow's)
     # Airflow does not cache the metastore either: writes land here, and a cached old value
     # would hide a `Variable.set` from the same process.
     cacheable = False

@@ -69,7 +69,7 @@ class VaultBackend(BaseSecretsBackend):
     """Connections, variables and config values from a Vault KV engine (version 1 or 2)."""
 
     name = "vault"
-    masks_all_values = True  # everything kept in Vault is a secret, whatever its name
+    masks_returned_values = True  # everything kept in Vault is a secret, whatever its name
 
     def __init__(self, url: str, *, auth_type: str = "token", token: str | None = None,
                  token_path: str | None = None, role_id: str | None = None, secret_id: str | None = None,
