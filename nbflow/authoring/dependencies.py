@@ -1,7 +1,7 @@
-"""`>>` and `<<` for tasks, lists, task groups, XComArgs and edge labels."""
+"""`>>` and `<<` for tasks, lists, task groups, XComArgs and edge labels; and the walk along those edges."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 
@@ -85,3 +85,17 @@ def cross_downstream(from_tasks: Iterable[Any], to_tasks: Any) -> None:
     """Every task in from_tasks upstream of every task in to_tasks."""
     for task in from_tasks:
         task >> to_tasks
+
+def reachable_task_ids(task_dict: "Mapping[str, Any]", task_ids: "Iterable[str]", *, downstream: bool,
+                       upstream: bool) -> set[str]:
+    """`task_ids` plus every task up- and/or downstream of them: the walk behind partial_subset, shared by
+    DAGs and serialized DAGs (anything whose tasks have upstream_task_ids and downstream_task_ids)."""
+    selected = set(task_ids)
+    frontier = list(selected)
+    while frontier:
+        task = task_dict[frontier.pop()]
+        nxt = (task.downstream_task_ids if downstream else set()) | (task.upstream_task_ids if upstream else set())
+        for tid in nxt - selected:
+            selected.add(tid)
+            frontier.append(tid)
+    return selected

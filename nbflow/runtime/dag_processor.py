@@ -215,41 +215,35 @@ def _plan(stored_owners: dict[str, str], listing: files.FolderListing,
                          removed=tuple(removed), replaced=tuple(replaced), records=tuple(records))
 
 
+def _spawn_processor(config: Config, request: dict) -> dict:
+    """One run of `python -m nbflow.runtime.dag_processor` for `config`; its JSON answer, or one line of error."""
+    import json
+    import subprocess
+    payload = json.dumps({"values": config.values, "file": str(config.file) if config.file else None, **request})
+    done = subprocess.run([sys.executable, "-m", "nbflow.runtime.dag_processor"], input=payload, text=True,
+                          capture_output=True, env=dict(config.env) or None, check=False)
+    if done.returncode != 0:
+        from nbflow.exceptions import NbflowException
+        last = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        raise NbflowException(f"the DAG processor failed: {last}")
+    return json.loads(done.stdout)
+
+
 def refresh_in_subprocess(config: Config, *, sources: Iterable[DagSource] = ()) -> RefreshResult:
     """`refresh` from a spawned process: for callers that must not fork (a Jupyter kernel); the cells
     `sources` are recorded as this process's."""
-    import json
-    import subprocess
     sources = list(sources)
     if sources:
         from nbflow.store import make_engine, make_session_factory
         url = config.sql_alchemy_conn
         forget_at_exit(url, lambda: make_session_factory(make_engine(url))(), os.getpid())
-    payload = json.dumps({"values": config.values, "file": str(config.file) if config.file else None,
-                          "sources": [source.to_dict() for source in sources], "owner_pid": os.getpid()})
-    done = subprocess.run([sys.executable, "-m", "nbflow.runtime.dag_processor"], input=payload, text=True,
-                          capture_output=True, env=dict(config.env) or None, check=False)
-    if done.returncode != 0:
-        from nbflow.exceptions import NbflowException
-        last = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
-        raise NbflowException(f"the DAG processor failed: {last}")
-    data = json.loads(done.stdout)
+    data = _spawn_processor(config, {"sources": [source.to_dict() for source in sources], "owner_pid": os.getpid()})
     return RefreshResult(tuple(data["parsed"]), data["unchanged"], tuple(data["removed"]))
 
 
 def parse_folder_in_subprocess(config: Config, *, sources: Iterable[DagSource] = ()) -> FolderParse:
     """`parse_folder` from a spawned process: before `db init`, for callers that must not fork (a kernel)."""
-    import json
-    import subprocess
-    payload = json.dumps({"values": config.values, "file": str(config.file) if config.file else None,
-                          "sources": [source.to_dict() for source in sources], "store": False})
-    done = subprocess.run([sys.executable, "-m", "nbflow.runtime.dag_processor"], input=payload, text=True,
-                          capture_output=True, env=dict(config.env) or None, check=False)
-    if done.returncode != 0:
-        from nbflow.exceptions import NbflowException
-        last = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
-        raise NbflowException(f"the DAG processor failed: {last}")
-    data = json.loads(done.stdout)
+    data = _spawn_processor(config, {"sources": [source.to_dict() for source in sources], "store": False})
     return FolderParse({dag_id: SerializedDag(item) for dag_id, item in data["dags"].items()}, data["import_errors"])
 
 

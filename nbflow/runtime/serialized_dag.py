@@ -350,16 +350,8 @@ class SerializedDag:
     def partial_subset(self, task_ids: "Iterable[str]", *, include_downstream: bool = False,
                        include_upstream: bool = False) -> set[str]:
         """Task ids selected plus, when asked, everything up- or downstream of them (as DAG.partial_subset)."""
-        selected = set(task_ids)
-        frontier = list(selected)
-        while frontier:
-            task = self.task_dict[frontier.pop()]
-            nxt = (task.downstream_task_ids if include_downstream else set()) | \
-                  (task.upstream_task_ids if include_upstream else set())
-            for tid in nxt - selected:
-                selected.add(tid)
-                frontier.append(tid)
-        return selected
+        from nbflow.authoring.dependencies import reachable_task_ids
+        return reachable_task_ids(self.task_dict, task_ids, downstream=include_downstream, upstream=include_upstream)
 
     def get_edge_info(self, upstream_task_id: str, downstream_task_id: str) -> dict[str, Any]:
         return self.edge_info.get((upstream_task_id, downstream_task_id), {})
