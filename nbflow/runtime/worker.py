@@ -10,7 +10,8 @@ retries it.
 
 Protocol with the scheduler (JSON lines): stdin carries Workloads; stdout carries `{"ready": true}`
 once, `{"started": workload}` for each downstream task the worker queued itself, and one
-`{"key": ..., "try_number": ..., "exit_code": ...}` per attempt (0: its result is recorded). When
+`{"key": ..., "try_number": ..., "exit_code": ...}` per attempt (0: its result is recorded; 4,
+`EXIT_DAG_NOT_LOADABLE`: its DAG or task did not load here, the try is claimed and its log says why). When
 stdin closes (the scheduler stopped or died), the worker starts nothing new, waits for its running
 attempts, records them, and exits.
 """

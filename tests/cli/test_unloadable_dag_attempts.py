@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from nbflow.runtime import api
-from nbflow.runtime.logs import attempt_log_path
+from nbflow.runtime.logs import attempt_log_path, callback_log_path
 from tests.conftest import write_dag
 from tests.runtime.scheduler_helpers import make_env, start_nbflow_scheduler, stop_scheduler, wait_for
 
@@ -24,7 +25,9 @@ FRAGILE = """
 from datetime import timedelta
 from nbflow import DAG
 from nbflow.operators.bash import BashOperator
-with DAG("fragile", schedule=None):
+def alert(context):
+    print("alerted")
+with DAG("fragile", schedule=None, on_failure_callback={callback}):
     BashOperator(task_id="work", bash_command="echo working", retries={retries},
                  retry_delay=timedelta(seconds=0))
 """
@@ -36,7 +39,8 @@ with DAG("steady", schedule=None):
 """
 BREAKS = {
     "raises": ('raise RuntimeError("the warehouse moved")\n', "RuntimeError: the warehouse moved"),
-    "os_exit": ("import os\nos._exit(3)\n", "exit"),
+    "os_exit": ("import os\nos._exit(3)\n", "exited with exit code 3"),
+    "hangs": ("import time\ntime.sleep(600)\n", "DagImportTimeout"),
 }
 
 
@@ -45,14 +49,18 @@ def env(request: pytest.FixtureRequest, nbflow_env, monkeypatch):
     monkeypatch.setenv("NBFLOW__CORE__EXECUTOR", request.param)
     monkeypatch.setenv("NBFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "false")
     monkeypatch.setenv("NBFLOW__SCHEDULER__HEARTBEAT_SEC", "0.2")
-    monkeypatch.setenv("NBFLOW__CORE__DAGBAG_IMPORT_TIMEOUT", "5")
+    monkeypatch.setenv("NBFLOW__CORE__DAGBAG_IMPORT_TIMEOUT", "2")
     write_dag(nbflow_env.dags, "steady.py", STEADY)
     return nbflow_env
 
 
-def queue_then_break(env, *, retries: int = 0, break_with: str = "raises") -> tuple[api.Environment, str]:
-    """A paused `fragile` with a queued run; then its file breaks, and it is unpaused. Returns the run id."""
-    path = write_dag(env.dags, "fragile.py", FRAGILE.format(retries=retries))
+def queue_then_break(env, *, retries: int = 0, break_with: str = "raises",
+                     alert: bool = False) -> tuple[api.Environment, str]:
+    """A paused `fragile` with a queued run; then its file breaks, and it is unpaused. Returns the run id.
+
+    With `alert`, the DAG has a failure callback (its process loads the broken file: a hanging one
+    would hold the scheduler's stop until the callback's time limit)."""
+    path = write_dag(env.dags, "fragile.py", FRAGILE.format(retries=retries, callback="alert" if alert else None))
     environment = make_env()
     api.set_paused(environment, "fragile", True)
     run_id = api.trigger_dag(environment, "fragile").run_id
@@ -133,13 +141,34 @@ def test_the_scheduler_does_not_queue_an_unloadable_task_again_and_again(env) ->
     assert len([line for line in stderr.read_text().splitlines() if "could not be loaded" in line]) == 1
 
 
+def test_the_runs_failure_callback_is_attempted_and_its_log_says_why_it_could_not_load(env) -> None:
+    environment, run_id = queue_then_break(env, alert=True)
+    log = callback_log_path(environment.config.log_folder, "fragile", run_id)
+    with scheduler(env):
+        wait_for(lambda: ended(environment, "fragile", run_id), timeout=90)
+        wait_for(lambda: log.exists() and "exited with code 2" in log.read_text(), timeout=90)
+    lines = [line for line in log.read_text().splitlines() if line.startswith("[nbflow] DAG fragile: failed callback")]
+    assert len(lines) == 1 and "RuntimeError: the warehouse moved" in lines[0]
+
+
 def test_once_the_file_is_fixed_a_cleared_task_runs_normally(env) -> None:
     environment, run_id = queue_then_break(env, break_with="os_exit")
     with scheduler(env):
         wait_for(lambda: ended(environment, "fragile", run_id), timeout=90)
-        write_dag(env.dags, "fragile.py", FRAGILE.format(retries=0))
+        write_dag(env.dags, "fragile.py", FRAGILE.format(retries=0, callback=None))
         wait_for(lambda: not api.list_import_errors(environment))  # the DAG processor parsed the fixed file
         api.clear_tasks(environment, "fragile", run_id, ["work"])
         assert wait_for(lambda: ended(environment, "fragile", run_id), timeout=90) == "success"
         assert work(environment, run_id).try_number == 2
     assert "working" in attempt_log(environment, run_id, 2).read_text()
+
+
+def test_tasks_run_of_a_task_whose_dag_file_broke_fails_in_one_line_and_leaves_it_as_it_was(nbflow_env) -> None:
+    environment, run_id = queue_then_break(nbflow_env)
+    done = subprocess.run([sys.executable, "-m", "nbflow.cli.main", "tasks", "run", "fragile", "work", run_id],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert str(nbflow_env.dags / "fragile.py") in line and "RuntimeError: the warehouse moved" in line
+    row = work(environment, run_id)
+    assert (row.state, row.try_number) == (None, 0)
