@@ -212,6 +212,9 @@ def fail_dead_attempt(session: Session, dag: "DAG | None", key: TIKey, try_numbe
                       *, job_id: int | None = None) -> str | None:
     """An attempt's process died without recording a result: fail it, or retry it if tries remain.
 
+    So does an attempt the worker claimed but could not run because its DAG did not load
+    (EXIT_DAG_NOT_LOADABLE): its try counts, as Airflow's "DAG not found" in a worker.
+
     With `job_id`, an instance still queued (its process died before claiming it) goes back to the
     scheduler only if that job queued it.
     """
