@@ -43,6 +43,10 @@ EXIT_OK = 0
 # Another process owns the instance (or it was cleared): nothing ran and nothing is left to do, so
 # this is a success for the executor. Any non-zero code means the attempt's process died.
 EXIT_NOT_CLAIMED = 0
+# The attempt's DAG or task did not load in the worker (its file broke after its runs were queued). The
+# worker claimed the instance, so the try counts, and wrote why in the attempt's log; the scheduler then
+# fails or retries it by its tries like any attempt that died, instead of queuing it again (issue 14).
+EXIT_DAG_NOT_LOADABLE = 4
 
 
 def run_info_of(row: Any) -> DagRunInfo:
@@ -207,6 +211,9 @@ def _heartbeat(session_factory: Callable[[], Session], key: TIKey, stop: threadi
 def fail_dead_attempt(session: Session, dag: "DAG | None", key: TIKey, try_number: int, reason: str,
                       *, job_id: int | None = None) -> str | None:
     """An attempt's process died without recording a result: fail it, or retry it if tries remain.
+
+    So does an attempt the worker claimed but could not run because its DAG did not load
+    (EXIT_DAG_NOT_LOADABLE): its try counts, as Airflow's "DAG not found" in a worker.
 
     With `job_id`, an instance still queued (its process died before claiming it) goes back to the
     scheduler only if that job queued it.

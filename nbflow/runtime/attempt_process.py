@@ -72,8 +72,19 @@ def run_started_attempt(workload: Workload, dag: "DAG", started: StartedAttempt,
         return could_not_start(workload, started.try_number, f"{type(err).__name__}: {err}", log_folder)
 
 
-def could_not_start(workload: Workload, try_number: int, error: str, log_folder: Path) -> AttemptOutcome:
-    """The failed outcome of an attempt whose task never ran, with the reason in its log file."""
+def could_not_start(workload: Workload, try_number: int, error: str, log_folder: Path, *,
+                    retryable: bool = False) -> AttemptOutcome:
+    """The failed outcome of an attempt whose task never ran, with the reason in its log file.
+
+    `retryable` when another try could go differently (a DAG file that may be fixed meanwhile)."""
+    path = note_not_started(workload, try_number, error, log_folder)
+    return AttemptOutcome(state=TaskInstanceState.FAILED, try_number=try_number, duration=0.0,
+                          error=masker.redact(error),
+                          retryable=retryable, log_path=str(path))
+
+
+def note_not_started(workload: Workload, try_number: int, error: str, log_folder: Path) -> Path:
+    """Write the one line that says why attempt `try_number` never ran its task; the log's path. Never raises."""
     from nbflow.runtime.logs import attempt_log_path
 
     key = workload.key
@@ -83,10 +94,8 @@ def could_not_start(workload: Workload, try_number: int, error: str, log_folder:
         with path.open("a", encoding="utf-8") as log:
             log.write(f"[nbflow] {key} try {try_number}: could not start the attempt: {masker.redact(error)}\n")
     except OSError:
-        pass  # the outcome still carries the error
-    return AttemptOutcome(state=TaskInstanceState.FAILED, try_number=try_number, duration=0.0,
-                          error=masker.redact(error),
-                          retryable=False, log_path=str(path))
+        pass  # the outcome (or the scheduler's log) still carries the error
+    return path
 
 
 @dataclass
@@ -121,7 +130,8 @@ def attempt_main(sock: socket.socket, host: AttemptHost, *, before_run: Any = No
     if dag is None:  # its file broke, and this process was forked from a parse made after that
         error = (f"DAG {workload.dag_id!r} did not load from {workload.fileloc} in this process; "
                  f"`nbflow dags list-import-errors` says why")
-        channel.send(outcome_message(could_not_start(workload, try_number, error, host.log_folder), []))
+        channel.send(outcome_message(could_not_start(workload, try_number, error, host.log_folder,
+                                                     retryable=True), []))  # its retries decide (issue 14)
         return 0
     xcoms = ChannelXComStore(channel, known={(TIKey(workload.dag_id, task_id, workload.run_id, -1), "return_value"): value
                                              for task_id, value in upstream_values.items()})

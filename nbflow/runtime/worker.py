@@ -10,7 +10,8 @@ retries it.
 
 Protocol with the scheduler (JSON lines): stdin carries Workloads; stdout carries `{"ready": true}`
 once, `{"started": workload}` for each downstream task the worker queued itself, and one
-`{"key": ..., "try_number": ..., "exit_code": ...}` per attempt (0: its result is recorded). When
+`{"key": ..., "try_number": ..., "exit_code": ...}` per attempt (0: its result is recorded; 4,
+`EXIT_DAG_NOT_LOADABLE`: its DAG or task did not load here, the try is claimed and its log says why). When
 stdin closes (the scheduler stopped or died), the worker starts nothing new, waits for its running
 attempts, records them, and exits.
 """
@@ -34,6 +35,7 @@ from nbflow.configuration import load_config
 from nbflow.runtime import process_tree
 from nbflow.runtime.attempt_process import preload
 from nbflow.runtime.fork_server import LEARN
+from nbflow.runtime.refusals import why_not_loadable
 from nbflow.runtime.workload import Workload
 
 
@@ -202,11 +204,10 @@ class Worker:
         try:
             dag = self._dag(workload)
         except Exception as err:  # noqa: BLE001 - cells that no longer build: the attempt fails, nothing else
-            self._report(workload, 4, f"DAG {workload.dag_id!r} did not load from {workload.source}: {err}")
-            return True
-        if dag is None:
-            self._report(workload, 4, f"DAG {workload.dag_id!r} is not in {workload.source}")
-            return True
+            return self._refuse(workload, f"DAG {workload.dag_id!r} did not load from {workload.fileloc}: {err}")
+        reason = why_not_loadable(workload, dag, sessions=self.readers, local_errors=self.dagbag.import_errors)
+        if reason is not None:
+            return self._refuse(workload, reason)
         task = dag.task_dict.get(workload.task_id)
         kernel = self.kernels.take_for(task) if getattr(task, "kernel_wanted", None) else None
         if kernel is not None:  # a notebook task gets its pooled kernel through a fork of this worker
@@ -229,6 +230,30 @@ class Worker:
             self._report(workload, EXIT_NOT_CLAIMED)
             return True
         self._launch(workload, pid, sock, server, kernel, started)
+        return True
+
+    def _refuse(self, workload: Workload, reason: str) -> bool:
+        """Its DAG or task does not load here: a failed try, not an attempt handed back (issue 14).
+
+        The instance is claimed (its try counts; pid 0: no process runs it), its log says why, and the
+        scheduler fails or retries it by its tries on EXIT_DAG_NOT_LOADABLE. Sent back unclaimed, it
+        was queued again at once, for ever, with nothing in any log.
+        """
+        from nbflow.runtime.attempt import EXIT_DAG_NOT_LOADABLE, EXIT_NOT_CLAIMED, begin_attempt
+        from nbflow.runtime.attempt_process import note_not_started
+        from nbflow.store import session_scope
+
+        try:
+            with session_scope(self.sessions) as session:
+                started = begin_attempt(session, workload, pid=0, runs=self.runs)
+        except Exception as err:  # noqa: BLE001 - the scheduler hands the instance back or fails it
+            self._report(workload, 1, f"could not start the attempt: {type(err).__name__}: {err}")
+            return True
+        if started is None:  # another process has it, or it was cleared: nothing to run
+            self._report(workload, EXIT_NOT_CLAIMED)
+            return True
+        note_not_started(workload, started.try_number, reason, self.log_folder)
+        self._report(workload, EXIT_DAG_NOT_LOADABLE, reason)
         return True
 
     def _launch(self, workload: Workload, pid: int, sock: socket.socket, server: socket.socket | None,

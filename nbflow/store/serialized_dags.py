@@ -91,6 +91,11 @@ def import_errors(session: Session) -> dict[str, str]:
     return {path: error for path, error in session.execute(stmt.order_by(DAG_FILE.c.path)).all()}
 
 
+def import_error_of(session: Session, path: str) -> str | None:
+    """The import error recorded for the file at `path`, or None (it imports cleanly, or was never parsed)."""
+    return session.execute(select(DAG_FILE.c.import_error).where(DAG_FILE.c.path == path)).scalar()
+
+
 def apply_catalog_writes(session: Session, writes: CatalogWrites) -> None:
     """Apply one refresh's writes (in `CatalogWrites`' order), a statement per step rather than per file;
     `sqlite_catalog` does the same with sqlite3."""
