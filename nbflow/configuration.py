@@ -195,6 +195,21 @@ def _coerce(raw: Any, default: Any, where: str) -> Any:
         raise NbflowConfigException(f"configuration {where} = {raw!r} is not a valid {kind}") from None
 
 
+def config_environment_key() -> tuple[Any, ...]:
+    """What `load_config()` reads: the working directory (where nbflow.toml is found) and NBFLOW_ settings.
+
+    For caches of what a config decides: a process that runs in one environment after another (a test
+    run, a kernel whose NBFLOW_HOME is changed) must not keep the first one's. NBFLOW_CONN_*/NBFLOW_VAR_*
+    are left out: they are secrets' values, read at each lookup."""
+    try:
+        cwd = os.getcwd()
+    except OSError:  # the working directory was removed
+        cwd = ""
+    settings = tuple(sorted((name, value) for name, value in os.environ.items()
+                            if name.startswith(("NBFLOW__", "NBFLOW_HOME", "NBFLOW_CONFIG"))))
+    return cwd, settings
+
+
 def load_config(cwd: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Read nbflow.toml (if any) and the environment into a Config."""
     env = dict(os.environ if env is None else env)

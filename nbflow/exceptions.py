@@ -47,6 +47,10 @@ class InvalidScheduleError(DagDefinitionError):
     """A schedule is not a cron string, preset, timedelta, timetable or None."""
 
 
+class TimetableNotRegistered(DagDefinitionError):
+    """A custom Timetable class the scheduler cannot import: it must live in the plugins folder or a package."""
+
+
 class ParamValidationError(NbflowException, ValueError):
     """A DAG or task param does not match its declared type or schema."""
 

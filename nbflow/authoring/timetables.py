@@ -37,6 +37,14 @@ class Timetable:
     summary: str = "None"
     periodic: bool = True
 
+    def serialize(self) -> dict[str, Any]:
+        """What `deserialize` needs to rebuild this schedule in the scheduler (Airflow's custom-timetable API)."""
+        return {}
+
+    @classmethod
+    def deserialize(cls, data: dict[str, Any]) -> "Timetable":
+        return cls()
+
     def next_after(self, last: DataInterval | None, *, start_date: datetime | None) -> DataInterval | None:
         """The data interval of the first run after `last` (or the first run from `start_date`)."""
         raise NotImplementedError

@@ -25,6 +25,7 @@ from nbflow.authoring import context as authoring_context
 from nbflow.exceptions import DagDefinitionError, DagNotFound
 from nbflow.runtime import file_parsing as files
 from nbflow.runtime.dag_source import DagSource, adopt_kernel_dag
+from nbflow.utils.plugins import plugins_folder_on_path
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
@@ -300,6 +301,7 @@ def _parse_cached(path: str, stamp: Stamp, timeout: float) -> ParsedFile:
 
 def parse_file(path: str, stamp: Stamp, *, timeout: float) -> ParsedFile:
     """Import one DAG file now (no cache) and say what it produced; never raises for the file's faults."""
+    plugins_folder_on_path()
     if path.endswith(".ipynb"):
         return _parse_notebook(path, stamp)
     read_at = time.time_ns()

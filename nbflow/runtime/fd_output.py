@@ -5,10 +5,11 @@ attempt's masked log every PUMP_INTERVAL s, and the attempt copies what is left 
 when it ends. Whole lines only, so a secret written in two pieces is masked whole.
 
 One thread per process, started by its first attempt and kept: a process that runs many attempts (the
-sequential executor, `dags test`) starts it once; a forked attempt of the local executor, once for itself. A file read by a thread rather than a pipe: a writer
-never blocks on a full pipe. What a killed attempt had not copied yet (at most one interval's lines and
-an unfinished one) is lost rather than copied by the process that notes its death: that process does
-not know the secrets the attempt registered (a value a custom backend returned) and could write them bare.
+sequential executor, `dags test`) starts it once; a forked attempt of the local executor, once for itself.
+A file read by a thread rather than a pipe: a writer never blocks on a full pipe. What a killed attempt
+had not copied yet (at most one interval's lines and an unfinished one) is lost rather than copied by the
+process that notes its death: that process does not know the secrets the attempt registered (a value a
+custom backend returned) and could write them bare.
 """
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ callables, templates and operators' own arguments stay in the DAG file, loaded w
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from nbflow.authoring.timetables import Timetable
     from nbflow.runtime.dag_source import DagSource
 
+log = logging.getLogger(__name__)
+
 FORMAT_VERSION = 1
 # default_args whose value the scheduler or a listing reads (others may hold callables: not kept)
 _KEPT_DEFAULT_ARGS = ("owner", "retries", "retry_delay", "retry_exponential_backoff", "max_retry_delay", "pool",
@@ -27,6 +30,8 @@ _KEPT_DEFAULT_ARGS = ("owner", "retries", "retry_delay", "retry_exponential_back
                       "email_on_retry", "execution_timeout", "trigger_rule")
 _TASK_CALLBACKS = ("on_execute_callback", "on_failure_callback", "on_success_callback", "on_retry_callback",
                    "on_skipped_callback")
+
+log = logging.getLogger(__name__)
 
 
 # -- to JSON ------------------------------------------------------------------------------------------
@@ -66,8 +71,8 @@ def _timetable(dag: "DAG") -> dict[str, Any]:
         return {"kind": "cron", "expression": table.summary, "timezone": tz, "summary": table.summary}
     if isinstance(table, DeltaTimetable):
         return {"kind": "delta", "seconds": table.delta.total_seconds(), "summary": table.summary}
-    return {"kind": "custom", "class": f"{type(table).__module__}.{type(table).__qualname__}",
-            "summary": getattr(table, "summary", type(table).__name__)}
+    from nbflow.authoring.custom_timetables import serialize_timetable
+    return serialize_timetable(table)
 
 
 def _groups(dag: "DAG") -> list[dict[str, Any]]:
@@ -372,7 +377,7 @@ class SerializedDag:
 
     @property
     def timetable(self) -> "Timetable":
-        """The schedule rebuilt (a custom Timetable class, which only its file knows, schedules nothing)."""
+        """The schedule rebuilt; a custom Timetable class comes from the plugins folder or a package."""
         if self._timetable is None:
             from zoneinfo import ZoneInfo
 
@@ -387,9 +392,28 @@ class SerializedDag:
                 self._timetable = DeltaTimetable(timedelta(seconds=spec["seconds"]), dag_id=self.dag_id)
             elif kind == "once":
                 self._timetable = OnceTimetable()
+            elif kind == "custom":
+                self._timetable = _custom_timetable(self.dag_id, spec)
             else:
                 self._timetable = NullTimetable()
         return self._timetable
 
+
+def _custom_timetable(dag_id: str, spec: dict[str, Any]) -> "Timetable":
+    """A custom schedule rebuilt by its class; one that cannot be (its plugin removed since the DAG was
+    stored, a module that fails) schedules nothing and says why once per process."""
+    from nbflow.authoring.custom_timetables import deserialize_timetable
+    from nbflow.authoring.timetables import NullTimetable
+    try:
+        return deserialize_timetable(spec)
+    except Exception as err:  # noqa: BLE001 - user code: one DAG's schedule never stops the scheduler
+        if dag_id not in _warned_timetables:
+            _warned_timetables.add(dag_id)
+            log.warning("DAG %s schedules no runs: its Timetable %s.%s cannot be rebuilt: %s", dag_id,
+                        spec.get("module"), spec.get("qualname"), err)
+        return NullTimetable()
+
+
+_warned_timetables: set[str] = set()
 
 __all__ = ["SerializedDag", "SerializedGroup", "SerializedTask", "serialize_dag"]

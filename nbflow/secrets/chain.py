@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from nbflow.configuration import config_environment_key
 from nbflow.exceptions import (
     ConnectionNotFound,
     NbflowConfigException,
@@ -324,29 +325,14 @@ def _import_module(module_name: str, plugins_folder: Path | None, setting: str) 
 # -- the default chain, built on first use and again when the environment changes ------------------
 
 _default_chain: SecretsChain | None = None
-_default_key: tuple[Any, ...] | None = None  # the environment it was built in (see _environment_key)
+_default_key: tuple[Any, ...] | None = None  # the environment it was built in (see config_environment_key)
 _default_lock = threading.Lock()
-
-
-def _environment_key() -> tuple[Any, ...]:
-    """What `load_config()` reads: the working directory (where nbflow.toml is found) and NBFLOW_ settings.
-
-    A process that runs in one environment after another (a test run, a kernel whose NBFLOW_HOME is
-    changed) must not keep asking the first one's metadata database. NBFLOW_CONN_*/NBFLOW_VAR_* are
-    left out: the env backend reads them at each lookup."""
-    try:
-        cwd = os.getcwd()
-    except OSError:  # the working directory was removed
-        cwd = ""
-    settings = tuple(sorted((name, value) for name, value in os.environ.items()
-                            if name.startswith(("NBFLOW__", "NBFLOW_HOME", "NBFLOW_CONFIG"))))
-    return cwd, settings
 
 
 def default_chain() -> SecretsChain:
     """The process's chain, built from `load_config()` on first use and rebuilt when the environment changed."""
     global _default_chain, _default_key
-    key = _environment_key()
+    key = config_environment_key()
     with _default_lock:
         if _default_chain is None or _default_key != key:
             from nbflow.configuration import load_config
@@ -373,7 +359,7 @@ def reset_default_chain(chain: SecretsChain | None = None) -> None:
     then serves until the environment changes."""
     global _default_chain, _default_key
     with _default_lock:
-        _default_chain, _default_key = chain, (_environment_key() if chain is not None else None)
+        _default_chain, _default_key = chain, (config_environment_key() if chain is not None else None)
 
 
 def get_connection(conn_id: str) -> "Connection":

@@ -5,7 +5,6 @@ commands read. Every function takes the caller's session and does not commit (ST
 """
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -13,11 +12,10 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
-from nbflow.store._sql import upsert, upsert_many
+from nbflow.store._sql import upsert_many
 from nbflow.store.catalog import CatalogWrites, StoredFile
 from nbflow.store.models import DagFileORM, SerializedDagORM, table_of
 from nbflow.store.rows import DagFileRow, SerializedDagRow
-from nbflow.utils.timezone import utcnow
 
 SERIALIZED_DAG = table_of(SerializedDagORM)
 DAG_FILE = table_of(DagFileORM)
@@ -28,18 +26,6 @@ def dag_files(session: Session) -> dict[str, DagFileRow]:
     return {m["path"]: DagFileRow.from_mapping(m) for m in session.execute(select(DAG_FILE)).mappings()}
 
 
-def record_dag_file(session: Session, *, path: str, mtime: int, size: int, hash: str,
-                    import_error: str | None, parsed_at: dt.datetime | None = None) -> None:
-    """Insert or replace the record of one parsed file."""
-    values = {"path": path, "mtime": mtime, "size": size, "hash": hash, "import_error": import_error,
-              "parsed_at": parsed_at or utcnow()}
-    upsert(session, DAG_FILE, values, conflict=["path"], update=("mtime", "size", "hash", "import_error",
-                                                                 "parsed_at"))
-
-
-def touch_dag_file(session: Session, *, path: str, mtime: int, size: int) -> None:
-    """A file whose stamp changed but whose content did not: record the new stamp only."""
-    session.execute(DAG_FILE.update().where(DAG_FILE.c.path == path).values(mtime=mtime, size=size))
 
 
 def forget_dag_files(session: Session, paths: Collection[str]) -> None:
@@ -49,21 +35,6 @@ def forget_dag_files(session: Session, paths: Collection[str]) -> None:
     session.execute(delete(DAG_FILE).where(DAG_FILE.c.path.in_(list(paths))))
     session.execute(delete(SERIALIZED_DAG).where(SERIALIZED_DAG.c.fileloc.in_(list(paths))))
 
-
-def replace_file_dags(session: Session, fileloc: str, dags: Iterable[dict[str, Any]], *,
-                      source_hash: str, at: dt.datetime | None = None) -> None:
-    """Make `dags` (JSON forms) the DAGs of `fileloc`: upsert them and delete the file's others."""
-    kept: list[str] = []
-    now = at or utcnow()
-    for data in dags:
-        kept.append(data["dag_id"])
-        upsert(session, SERIALIZED_DAG, {"dag_id": data["dag_id"], "fileloc": fileloc, "source_hash": source_hash,
-                                         "data": data, "updated_at": now},
-               conflict=["dag_id"], update=("fileloc", "source_hash", "data", "updated_at"))
-    stale = delete(SERIALIZED_DAG).where(SERIALIZED_DAG.c.fileloc == fileloc)
-    if kept:
-        stale = stale.where(SERIALIZED_DAG.c.dag_id.not_in(kept))
-    session.execute(stale)
 
 
 def owners(session: Session) -> dict[str, str]:
