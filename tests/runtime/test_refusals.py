@@ -10,7 +10,6 @@ from nbflow.operators.empty import EmptyOperator
 from nbflow.runtime import api
 from nbflow.runtime.refusals import why_not_loadable
 from nbflow.runtime.workload import Workload
-from nbflow.store import serialized_dags, session_scope
 from tests.runtime.scheduler_helpers import make_env
 
 
@@ -31,9 +30,10 @@ def etl(*task_ids: str) -> DAG:
     return dag
 
 
-def store_error(environment: api.Environment, path: str, error: str) -> None:
-    with session_scope(environment.sessions) as session:
-        serialized_dags.record_dag_file(session, path=path, mtime=1, size=1, hash="h", import_error=error)
+def store_error(environment: api.Environment, path: str) -> None:
+    """A file that fails at its third line, as the DAG processor parses and stores it."""
+    Path(path).write_text("from nbflow import DAG\n\nraise RuntimeError('no warehouse')\n", encoding="utf-8")
+    assert [entry.path for entry in api.list_import_errors(environment)] == [path]
 
 
 def test_a_dag_with_the_workloads_task_is_loadable(environment, workload: Workload) -> None:
@@ -46,8 +46,7 @@ def test_a_dag_without_the_workloads_task_names_the_task_and_the_file(environmen
 
 
 def test_a_missing_dag_says_the_error_the_dag_processor_stored_for_its_file(environment, workload: Workload) -> None:
-    store_error(environment, workload.fileloc,
-                f"{workload.fileloc}:3: RuntimeError: no warehouse\nTraceback (most recent call last): ...")
+    store_error(environment, workload.fileloc)
     reason = why_not_loadable(workload, None, sessions=environment.readers,
                               local_errors={workload.fileloc: "ignored: the stored error comes first"})
     assert reason is not None and reason.startswith(f"DAG 'etl' could not be loaded: {workload.fileloc}:3: "
