@@ -370,8 +370,8 @@ class NbflowMagics(Magics):
             else:
                 drift = ""
             rows.append((dag_id, where, str(len(dag.task_dict)), _schedule(dag), drift))
-        broken = [f"import error: {error.splitlines()[0]}" for _, error in sorted(folder.import_errors.items())
-                  if error]
+        broken = [f"import error: {error.splitlines()[0].replace(path, os.path.relpath(path), 1)}"
+                  for path, error in sorted(folder.import_errors.items()) if error]
         if not rows:
             print("no DAGs yet: define one with %%dag, or put DAG files in " + str(self.env.config.dags_folder))
             for line in broken:
