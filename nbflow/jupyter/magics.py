@@ -4,6 +4,11 @@ Definitions (`%%dag`, `%%setup`, `%%task`, `%%bash_task`, `%notebook_task`) go t
 KernelDags, which checks each by building its DAG; commands (`%dag`, `%nbflow`, `%xcom`) go through
 the runtime's one door (runtime/api.py), as the CLI does. A user's mistake is one UsageError line
 under the cell; no task ever runs in the kernel's process.
+
+The kernel never imports a file of the dags folder (one that exits or hangs at import would take the
+user's kernel with it): it reads the folder's DAGs as the DAG processor serialized them, parsed in a
+spawned process (`dag_catalog.catalog`), and hands a DAG's source to the child that tests or runs it.
+`%dag debug` is the one exception: it runs a task's code here on purpose, so it imports that DAG's file.
 """
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
     from nbflow.jupyter.kernel_scheduler import KernelScheduler
     from nbflow.runtime.api import Environment
+    from nbflow.runtime.dag_catalog import DagCatalog
+    from nbflow.runtime.serialized_dag import SerializedDag
 
 
 class _CommandParser(argparse.ArgumentParser):
@@ -132,8 +139,8 @@ class NbflowMagics(Magics):
             from nbflow.configuration import load_config
             from nbflow.runtime.api import Environment
             self._env = Environment.from_config(load_config())
-            for dag_id in self.kernel_dags.dag_ids:
-                self._env.dagbag.add_source(self.kernel_dags.source(dag_id))
+            for dag_id in self.kernel_dags.dag_ids:  # the kernel's cells; the folder is never imported here
+                self._env.cells.add_source(self.kernel_dags.source(dag_id))
         return self._env
 
     def _database_ready(self) -> "Environment":
@@ -159,16 +166,27 @@ class NbflowMagics(Magics):
         """A kernel DAG changed: the kernel's view and its scheduler see the new cells."""
         source = self.kernel_dags.source(dag.dag_id)
         if self._env is not None:
-            self._env.dagbag.add_source(source)
+            self._env.cells.add_source(source)
         if self._scheduler is not None:
             self._scheduler.offer(source)
 
-    def _dag(self, dag_id: str) -> "DAG":
-        """A DAG of this kernel, else of the dags folder."""
+    def _folder(self) -> "DagCatalog":
+        """The dags folder as the DAG processor sees it now: changed files parsed in a spawned process (stored
+        once `db init` has run), never in the kernel; this kernel's cells are not part of it."""
+        from nbflow.runtime.dag_catalog import catalog
+        return catalog(self.env, cells=False)
+
+    def _dag(self, dag_id: str, folder: "DagCatalog | None" = None, *,
+             importable: bool = False) -> "DAG | SerializedDag":
+        """A DAG of this kernel, else of the dags folder as stored (`importable`: only if its file imports
+        now; else the stored import error, one line)."""
         if dag_id in self.kernel_dags:
             return self.kernel_dags.dag(dag_id)
+        found = folder if folder is not None else self._folder()
         try:
-            return self.env.dagbag.get_dag(dag_id)
+            if importable:
+                return found.importable(dag_id, self.env.config.dags_folder)
+            return found.find(dag_id, self.env.config.dags_folder)
         except NbflowException as err:
             raise UsageError(f"{err}; defined in this kernel: {', '.join(self.kernel_dags.dag_ids) or 'none'}") \
                 from None
@@ -294,11 +312,12 @@ class NbflowMagics(Magics):
             return deserialize(result["return_value"])
         return None
 
-    def _source(self, dag: "DAG") -> Any:
+    def _source(self, dag: "DAG | SerializedDag") -> Any:
+        """Where a child process loads the DAG from: this kernel's cells, or the file the catalog names."""
         from nbflow.runtime.dag_source import source_of
         if dag.dag_id in self.kernel_dags:
             return self.kernel_dags.source(dag.dag_id)
-        return source_of(dag)
+        return dag.source if _is_serialized(dag) else source_of(dag)  # type: ignore[arg-type]
 
     def _latest_xcom(self, dag_id: str, task_id: str) -> str | None:
         """The JSON of the task's return value in the latest run that has one, else None."""
@@ -335,14 +354,12 @@ class NbflowMagics(Magics):
     def _dag_list(self, args: argparse.Namespace) -> None:
         from nbflow.runtime.notebook_dags import task_differences
 
-        bag = self.env.dagbag
-        bag.refresh()  # the saved files as they are now: a notebook saved since the last look ends its drift
+        folder = self._folder()  # the saved files as they are now: a notebook saved since the last look ends its drift
+        saved_ids = self._saved_ids(folder)
         rows = []
-        for dag_id in sorted(set(self.kernel_dags.dag_ids) | set(bag.dags)):
+        for dag_id in sorted(set(self.kernel_dags.dag_ids) | saved_ids):
             in_kernel = dag_id in self.kernel_dags
-            saved = bag.dags.get(dag_id)
-            if saved is not None and getattr(saved.source if hasattr(saved, "source") else None, "kind", "") == "cells":
-                saved = None  # that is this kernel's own copy
+            saved = folder.dags[dag_id] if dag_id in saved_ids else None
             dag = self.kernel_dags.dag(dag_id) if in_kernel else saved
             assert dag is not None
             where = "kernel" if in_kernel and saved is None else os.path.relpath(saved.fileloc) if saved else "?"
@@ -352,29 +369,38 @@ class NbflowMagics(Magics):
                 drift = "; ".join(diff) if diff else "same as saved"
             else:
                 drift = ""
-            rows.append((dag_id, where, str(len(dag.task_dict)), dag.timetable.summary, drift))
+            rows.append((dag_id, where, str(len(dag.task_dict)), _schedule(dag), drift))
+        broken = [f"import error: {error.splitlines()[0].replace(path, os.path.relpath(path), 1)}"
+                  for path, error in sorted(folder.import_errors.items()) if error]
         if not rows:
             print("no DAGs yet: define one with %%dag, or put DAG files in " + str(self.env.config.dags_folder))
+            for line in broken:
+                print(line)
             return
         widths = [max(len(r[i]) for r in [("dag_id", "defined in", "tasks", "schedule", "drift"), *rows])
                   for i in range(5)]
         for row in [("dag_id", "defined in", "tasks", "schedule", "drift"), *rows]:
             print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        for line in broken:  # one line per file that fails to import; the others are listed above
+            print(line)
 
     def _dag_show(self, args: argparse.Namespace) -> Any:
         from nbflow.runtime.notebook_dags import task_differences
 
-        self.env.dagbag.refresh()  # compare with the file as saved now
-        dag = self._dag(args.dag_id)
-        saved = self._saved(args.dag_id)
+        folder = self._folder()  # compare with the file as saved now
+        dag = self._dag(args.dag_id, folder)
+        saved = self._saved(args.dag_id, folder)
         if args.dag_id in self.kernel_dags and saved is not None:
-            diff = task_differences(dag, saved)
+            diff = task_differences(dag, saved)  # type: ignore[arg-type]
             print(f"differs from {saved.fileloc} (what the scheduler runs): {'; '.join(diff)}" if diff
                   else f"same as {saved.fileloc}")
+        error = folder.import_errors.get(saved.fileloc) if saved is not None else None
+        if error:
+            print(f"its file fails to import now, so this is the DAG as last parsed: {error.splitlines()[0]}")
         self._show_widget(saved or dag)
         return None
 
-    def _show_widget(self, dag: "DAG", run_id: str | None = None, reader: Any = None) -> Any:
+    def _show_widget(self, dag: "DAG | SerializedDag", run_id: str | None = None, reader: Any = None) -> Any:
         from IPython.display import display
 
         from nbflow.jupyter.widgets import DagWidget
@@ -386,17 +412,14 @@ class NbflowMagics(Magics):
         self.widgets.append(widget)
         return widget
 
-    def _saved(self, dag_id: str) -> "DAG | None":
+    def _saved(self, dag_id: str, folder: "DagCatalog") -> "SerializedDag | None":
         """The DAG as a file in the dags folder defines it (what a scheduler runs), if one does."""
-        dag = self.env.dagbag.dags.get(dag_id)
-        if dag is None or getattr(getattr(dag, "source", None), "kind", "python") == "cells":
-            return None
-        return dag
+        return folder.dags[dag_id] if dag_id in self._saved_ids(folder) else None
 
     def _dag_test(self, args: argparse.Namespace) -> None:
         from nbflow.jupyter.child import run_child
 
-        dag = self._dag(args.dag_id)
+        dag = self._dag(args.dag_id, importable=True)  # a folder DAG's file is imported in the child only
         request = {"action": "test", "source": self._source(dag).to_dict(), "dag_id": dag.dag_id,
                    "logical_date": args.logical_date, "conf": _conf(args.conf, "%dag test")}
         feed = widget = None
@@ -422,28 +445,36 @@ class NbflowMagics(Magics):
     def _dag_run(self, args: argparse.Namespace) -> None:
         from nbflow.runtime import api
 
-        dag = self._dag(args.dag_id)
+        folder = None if args.dag_id in self.kernel_dags else self._folder()
+        dag = self._dag(args.dag_id, folder)
         env = self._database_ready()
         run = api.trigger_dag(env, dag.dag_id, conf=_conf(args.conf, "%dag run"))
         print(f"queued run {run.run_id} of {dag.dag_id}")
         if api.is_paused(env, dag.dag_id):  # dags_are_paused_at_creation: a paused DAG's runs wait
             print(f"DAG {dag.dag_id} is paused, so the run waits: unpause it with `%dag unpause {dag.dag_id}` "
                   f"(or set [core] dags_are_paused_at_creation = false in nbflow.toml)")
+        saved = self._saved(dag.dag_id, folder) if folder is not None else None
         if not args.no_widget:
-            self._show_widget(self._saved(dag.dag_id) or dag, run.run_id)
-        if dag.dag_id in self.kernel_dags and args.dag_id not in self._saved_ids() and \
+            self._show_widget(saved or dag, run.run_id)
+        if dag.dag_id in self.kernel_dags and saved is None and \
                 (self._scheduler is None or not self._scheduler.running):
             print("no scheduler runs this kernel's DAGs yet: start one with `%nbflow scheduler start`")
 
     def _dag_debug(self, args: argparse.Namespace) -> None:
+        """Binds a task's real inputs in this kernel and shows its code, so the user steps through it here:
+        unlike every other magic, this imports the one file that defines a folder DAG into the kernel (only
+        once the DAG processor found that it imports, in a child). `--retry` imports nothing."""
         from nbflow.jupyter.debugger import debug_task, retry_task
 
-        dag, env = self._dag(args.dag_id), self._database_ready()
         if args.retry:
+            dag, env = self._dag(args.dag_id), self._database_ready()
             running = self._scheduler is not None and self._scheduler.running
-            retry_task(env, dag, args.task_id, run_id=args.run, map_index=args.map_index,
+            retry_task(env, dag, args.task_id, run_id=args.run, map_index=args.map_index,  # type: ignore[arg-type]
                        in_kernel=args.dag_id in self.kernel_dags, scheduler_running=running)
             return
+        # a folder DAG: its file is imported here only once a spawned processor found that it imports
+        dag = self.kernel_dags.dag(args.dag_id) if args.dag_id in self.kernel_dags else self.env.get_dag(args.dag_id)
+        env = self._database_ready()
         cell = None
         if args.dag_id in self.kernel_dags:
             cell = next((c for c in self.kernel_dags.cells(args.dag_id)
@@ -461,10 +492,11 @@ class NbflowMagics(Magics):
     def _dag_unpause(self, args: argparse.Namespace) -> None:
         self._dag_pause(args, paused=False)
 
-    def _saved_ids(self) -> set[str]:
-        bag = self.env.dagbag
-        return {dag_id for dag_id, dag in bag.dags.items()
-                if getattr(getattr(dag, "source", None), "kind", "python") != "cells"}
+    @staticmethod
+    def _saved_ids(folder: "DagCatalog") -> set[str]:
+        """Ids of the DAGs that files of the dags folder define (not cells some kernel registered)."""
+        from nbflow.runtime.dag_source import KERNEL_PREFIX
+        return {dag_id for dag_id, dag in folder.dags.items() if not dag.fileloc.startswith(KERNEL_PREFIX)}
 
     def _dag_export(self, args: argparse.Namespace) -> None:
         from pathlib import Path
@@ -538,6 +570,18 @@ class NbflowMagics(Magics):
         except NbflowException as err:
             raise UsageError(str(err)) from None
         return entry.value
+
+
+def _is_serialized(dag: Any) -> bool:
+    from nbflow.runtime.serialized_dag import SerializedDag
+    return isinstance(dag, SerializedDag)
+
+
+def _schedule(dag: "DAG | SerializedDag") -> str:
+    """The schedule as `%dag list` shows it (`None` for none), for a DAG or a stored one."""
+    if _is_serialized(dag):
+        return dag.schedule_summary or "None"  # type: ignore[union-attr]
+    return str(dag.timetable.summary)
 
 
 def _show_task_output(line: str) -> None:

@@ -26,6 +26,7 @@ from nbflow.utils.state import FAILED_STATES, RUN_FINISHED_STATES, TIMED_WAIT_ST
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
     from nbflow.runtime.api import Environment
+    from nbflow.runtime.serialized_dag import SerializedDag
 
 _HERE = Path(__file__).parent
 
@@ -40,7 +41,7 @@ def _state_css() -> str:
 _svg_cache: dict[str, str] = {}
 
 
-def layout_svg(dag: "DAG") -> str:
+def layout_svg(dag: "DAG | SerializedDag") -> str:
     """The DAG's SVG with every node white; `dot` runs once per structure (cached by the DOT text)."""
     dot = dag_to_dot(dag, states={})
     key = hashlib.sha1(dot.encode()).hexdigest()
@@ -70,7 +71,7 @@ class DagWidget(anywidget.AnyWidget):
     paused = traitlets.Bool(None, allow_none=True).tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)  # one line: what went wrong, or what a button did
 
-    def __init__(self, dag_id: str, run_id: str | None = None, *, dag: "DAG | None" = None,
+    def __init__(self, dag_id: str, run_id: str | None = None, *, dag: "DAG | SerializedDag | None" = None,
                  env: "Environment | None" = None, refresh: bool = True,
                  reader: "Callable[[DagWidget], RunView | None] | None" = None) -> None:
         """`reader`, when given, replaces the database as what the widget shows (a `%dag test` run is in
@@ -93,9 +94,12 @@ class DagWidget(anywidget.AnyWidget):
         if refresh:
             refresher.watch(self)
 
-    def _find_dag(self, dag_id: str) -> "DAG | None":
+    def _find_dag(self, dag_id: str) -> "DAG | SerializedDag | None":
+        """A kernel's cell DAG as the environment holds it, else as the DAG processor stored it (never
+        imported in this process)."""
+        from nbflow.runtime import api
         try:
-            return self._env.dagbag.get_dag(dag_id)
+            return api.dag_structure(self._env, dag_id)
         except NbflowException as err:
             self.message = str(err).splitlines()[0]
             return None

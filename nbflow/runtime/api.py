@@ -61,12 +61,10 @@ def trigger_dag(env: Environment, dag_id: str, *, conf: dict[str, Any] | None = 
                 logical_date: datetime | None = None, run_type: str = DagRunType.MANUAL) -> DagRunRow:
     """Create a queued run of the DAG (the scheduler picks it up); params are checked now.
 
-    The DAG is read as the DAG processor stored it; its file is imported only in a child process, and
-    only when the DAG has Params to check the conf against.
+    The DAG is read as the DAG processor stored it (a kernel's cell DAGs: as the kernel holds them); its
+    file is imported only in a child process, and only when the DAG has Params to check the conf against.
     """
-    from nbflow.runtime.dag_processor import in_kernel
-    # a kernel must not fork: it checks with the DAG it parses itself
-    dag: Any = env.get_dag(dag_id) if in_kernel() else get_serialized_dag(env, dag_id)
+    dag: Any = dag_structure(env, dag_id)
     _check_params(env, dag, conf)
     if run_id is not None and not re.match(r"^[A-Za-z0-9_.:+\-]+$", run_id):
         raise NbflowException(f"run id {run_id!r} may only contain letters, digits and _ . : + -")

@@ -102,24 +102,19 @@ def get_serialized_dag(env: Environment, dag_id: str) -> "SerializedDag":
 
 
 def dag_structure(env: Environment, dag_id: str) -> "DAG | SerializedDag":
-    """The DAG for use cases that run none of its code (pause, clear, backfill, existence checks): as the
-    DAG processor stored it, its file never imported here. An environment that already holds the DAG
-    in process (a kernel's cells) answers from it, and a kernel (never forked) parses as it always did."""
-    from nbflow.runtime.dag_processor import in_kernel
+    """The DAG for use cases that run none of its code (trigger, pause, clear, backfill, existence checks):
+    as the DAG processor stored it, its file never imported here (a Jupyter kernel included: a spawned
+    processor parses there). An environment that already holds the DAG in process (a kernel's cells)
+    answers from it."""
     held = env.held_dagbag
     if held is not None and dag_id in held.dags:
         return held.dags[dag_id]
-    if in_kernel():
-        return env.get_dag(dag_id)
     return get_serialized_dag(env, dag_id)
 
 
 def dag_finder(env: Environment) -> "Callable[[str], DAG | SerializedDag]":
     """`dag_structure` for several DAGs with one look at the dags folder, taken now: for use cases that
     look DAGs up while they hold a write transaction (the DAG processor stores what it parses)."""
-    from nbflow.runtime.dag_processor import in_kernel
-    if in_kernel():
-        return lambda dag_id: dag_structure(env, dag_id)
     found = catalog(env)
     held = env.held_dagbag
 

@@ -77,18 +77,18 @@ def _sqlite_file(env: "Environment") -> str | None:
     return None if in_kernel() else database_file(env.config.sql_alchemy_conn)
 
 
-def _parsed_without_database(env: "Environment") -> DagCatalog:
+def _parsed_without_database(env: "Environment", sources: "list[DagSource]") -> DagCatalog:
     """Before `nbflow db init`: every file (and, in a kernel, its registered cells) parsed in children,
     nothing stored; a kernel, which must not fork, has a spawned process do it."""
     from nbflow.runtime import dag_processor
     if dag_processor.in_kernel():
-        parsed = dag_processor.parse_folder_in_subprocess(env.config, sources=kernel_sources(env))
+        parsed = dag_processor.parse_folder_in_subprocess(env.config, sources=sources)
     else:
         parsed = dag_processor.parse_folder(dag_processor.ProcessorSettings.from_config(env.config))
     return DagCatalog(parsed.dags, parsed.import_errors, {})
 
 
-def _refreshed_sqlite(env: "Environment", path: str) -> "SqliteCatalog | None":
+def _refreshed_sqlite(env: "Environment", path: str, sources: "list[DagSource]") -> "SqliteCatalog | None":
     """The SQLite catalog brought up to date with the folder, or None before `db init` (or not at head)."""
     from nbflow.runtime import dag_processor
     from nbflow.store.sqlite_catalog import open_catalog
@@ -96,7 +96,7 @@ def _refreshed_sqlite(env: "Environment", path: str) -> "SqliteCatalog | None":
     if store is not None:
         try:
             dag_processor.refresh_catalog(store, dag_processor.ProcessorSettings.from_config(env.config),
-                                          sources=kernel_sources(env))
+                                          sources=sources)
         except BaseException:
             store.close()
             raise
@@ -110,34 +110,37 @@ def _inside(folder: str, dags: "dict[str, Any]", errors: dict[str, str]) -> "tup
             {path: error for path, error in errors.items() if _within(path, folder)})
 
 
-def catalog(env: "Environment") -> DagCatalog:
+def catalog(env: "Environment", *, cells: bool = True) -> DagCatalog:
     """The DAGs of the dags folder, parsed only in child processes (never in this one).
 
     With a database at head, changed files are parsed again and stored, then everything is read back
     (inside a Jupyter kernel, which must not fork, a spawned process refreshes). Before `nbflow db init`
     every file (and, in a kernel, its registered cells) is parsed, in children, and nothing is stored.
     SQLite is read with sqlite3, other databases through SQLAlchemy; both store and return the same.
+    `cells=False` leaves the environment's kernel cells out of the refresh: a kernel's magics hold their
+    own DAGs and ask only for the folder's.
     """
     from nbflow.runtime import dag_processor
     from nbflow.runtime.serialized_dag import SerializedDag
     folder = os.path.abspath(env.config.dags_folder)
+    sources = kernel_sources(env) if cells else []
     path = _sqlite_file(env)
     if path is not None:
-        sqlite_store = _refreshed_sqlite(env, path)
+        sqlite_store = _refreshed_sqlite(env, path, sources)
         if sqlite_store is None:
-            return _parsed_without_database(env)
+            return _parsed_without_database(env, sources)
         with sqlite_store:
             dags = {row.dag_id: SerializedDag(row.data) for row in sqlite_store.serialized_dags()}
             errors = sqlite_store.import_errors()
             paused = sqlite_store.paused_flags()
         return DagCatalog(*_inside(folder, dags, errors), paused)
     if not _database_ready(env):
-        return _parsed_without_database(env)
+        return _parsed_without_database(env, sources)
     if dag_processor.in_kernel():
-        dag_processor.refresh_in_subprocess(env.config, sources=kernel_sources(env))
+        dag_processor.refresh_in_subprocess(env.config, sources=sources)
     else:
         dag_processor.refresh(env.sessions, dag_processor.ProcessorSettings.from_config(env.config),
-                              sources=kernel_sources(env))
+                              sources=sources)
     from nbflow.store import dags as dag_rows
     from nbflow.store import serialized_dags as stored
     from nbflow.store import session_scope
@@ -155,7 +158,7 @@ def listed(env: "Environment") -> "tuple[list[ListedDag], dict[str, bool], int]"
     than the rest of an unchanged listing."""
     from nbflow.store.catalog import ListedDag
     path = _sqlite_file(env)
-    sqlite_store = _refreshed_sqlite(env, path) if path is not None else None
+    sqlite_store = _refreshed_sqlite(env, path, kernel_sources(env)) if path is not None else None
     if sqlite_store is None:
         found = catalog(env)
         return ([ListedDag.from_data(found.dags[dag_id].data) for dag_id in sorted(found.dags)], found.paused,

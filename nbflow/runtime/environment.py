@@ -34,13 +34,14 @@ class Environment:
 
     Mutable only to cache what is built on first use: the engine (so `dags test`, which needs no
     database, neither imports SQLAlchemy's engine nor creates $NBFLOW_HOME), the DAGs loaded to run
-    here, and (in a kernel) the parsed DagBag.
+    here, and (in a kernel) the DAGs of its cells.
     """
 
     config: Config
     _sessions: "Callable[[], Session] | None" = None
     _readers: "Callable[[], Session] | None" = None
     _dagbag: "DagBag | None" = None
+    _cells: "DagBag | None" = None
     _loader: "DagFileLoader | None" = None
     _loaded: "dict[str, DAG]" = field(default_factory=dict)
 
@@ -70,16 +71,26 @@ class Environment:
 
     @property
     def dagbag(self) -> "DagBag":
-        """The whole dags folder parsed in this process, once: for a Jupyter kernel (which must not fork
-        and holds its cells' DAGs here); elsewhere use `get_dag` (one file) or the DAG processor's catalog."""
+        """The whole dags folder parsed in this process, once: for tests and tools that want every DAG object
+        here. Interfaces use `get_dag` (one file) or the DAG processor's catalog; a kernel uses `cells`."""
         if self._dagbag is None:
             self._dagbag = open_dagbag(self.config, must_exist=False)
         return self._dagbag
 
     @property
+    def cells(self) -> "DagBag":
+        """The DAGs a Jupyter kernel's cells define (`cells.add_source`), held in this process; it never
+        imports a file of the dags folder, whose DAGs a kernel reads from the DAG processor's catalog."""
+        if self._cells is None:
+            from nbflow.runtime.dagbag import DagBag
+            self._cells = DagBag(self.config.dags_folder, collect=False, only_files=frozenset)
+        return self._cells
+
+    @property
     def held_dagbag(self) -> "DagBag | None":
-        """The in-process DagBag if this environment already built one (a kernel's), else None; never builds it."""
-        return self._dagbag
+        """The in-process DagBag if this environment already built one (a kernel's cells, or the whole
+        folder), else None; never builds it."""
+        return self._cells if self._cells is not None else self._dagbag
 
     @property
     def loader(self) -> "DagFileLoader":
@@ -96,14 +107,13 @@ class Environment:
 
         The DAG processor's children find the file that defines it (and whether it imports); only that file
         is imported in this process, so another file that exits, hangs or is slow at import costs nothing
-        here. A kernel (never forked) and an environment already holding a DagBag answer from that bag.
+        here (in a Jupyter kernel, which must not fork, a spawned processor parses). A DAG of a kernel's
+        cells, and an environment already holding the whole folder's DagBag, answer from what they hold.
         """
-        from nbflow.runtime.dag_processor import in_kernel
+        if self._cells is not None and dag_id in self._cells.dags:
+            return self._cells.dags[dag_id]
         bag = self._dagbag
-        if bag is not None and dag_id in bag.dags:
-            return bag.dags[dag_id]
-        if bag is not None or in_kernel():
-            bag = self.dagbag
+        if bag is not None:
             if dag_id not in bag.dags and not bag.dag_folder.exists():
                 raise DagsFolderNotFound(str(self.config.dags_folder))
             return bag.get_dag(dag_id)

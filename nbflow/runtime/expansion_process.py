@@ -57,21 +57,64 @@ def count_mapped_instances(source: DagSource, dag_id: str, task_id: str, run: "D
     return count
 
 
+def _params_problem(source: DagSource, dag_id: str, conf: dict[str, Any], timeout: float) -> str | None:
+    """Why `conf` fails the DAG's Params (None: it passes), the DAG loaded in the calling process."""
+    from nbflow.exceptions import ParamValidationError
+    dag = load_dag_in_child(source, dag_id, timeout)
+    try:
+        dag.params.validate(conf, where=f"DAG {dag_id!r}")
+    except ParamValidationError as err:
+        return str(err)
+    return None
+
+
+def _spawned(source: DagSource, dag_id: str, conf: dict[str, Any], timeout: float) -> tuple[str | None, str | None]:
+    """`_params_problem` in a spawned `python -m nbflow.runtime.expansion_process`, killed after `timeout`:
+    for a Jupyter kernel, which is never forked and must not import a DAG file of the dags folder itself."""
+    import json
+    import subprocess
+    import sys
+    request = json.dumps({"source": source.to_dict(), "dag_id": dag_id, "conf": conf, "timeout": timeout})
+    try:
+        done = subprocess.run([sys.executable, "-m", "nbflow.runtime.expansion_process"], input=request,
+                              text=True, capture_output=True, timeout=timeout + 10.0, check=False)
+    except subprocess.TimeoutExpired:
+        return None, f"its DAG file took longer than {timeout:g} s (core.dagbag_import_timeout) and was killed"
+    try:
+        answer = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return None, f"the checking process ended with exit code {done.returncode}"
+    return answer.get("problem"), answer.get("error")
+
+
 def check_params_in_child(source: DagSource, dag_id: str, conf: dict[str, Any], *, timeout: float) -> None:
-    """ParamValidationError (or NbflowException) unless `conf` passes the DAG's Params, checked in a child."""
-
-    def work() -> str | None:
-        from nbflow.exceptions import ParamValidationError
-        dag = load_dag_in_child(source, dag_id, timeout)
-        try:
-            dag.params.validate(conf, where=f"DAG {dag_id!r}")
-        except ParamValidationError as err:
-            return str(err)
-        return None
-
-    problem, error = run_in_child(work, timeout + 1.0)
+    """ParamValidationError (or NbflowException) unless `conf` passes the DAG's Params, checked in a child
+    (forked; spawned from a Jupyter kernel)."""
+    from nbflow.runtime.dag_processor import in_kernel
+    if in_kernel():
+        problem, error = _spawned(source, dag_id, conf, timeout)
+    else:
+        problem, error = run_in_child(lambda: _params_problem(source, dag_id, conf, timeout), timeout + 1.0)
     if error is not None:
         raise NbflowException(f"DAG {dag_id!r}: cannot check the run's conf: {error}")
     if problem:
         from nbflow.exceptions import ParamValidationError
         raise ParamValidationError(problem)
+
+
+def _main() -> None:
+    """`python -m nbflow.runtime.expansion_process`: check the conf given as JSON on stdin against its DAG's
+    Params; print {"problem": ...} or {"error": ...} as JSON."""
+    import json
+    import sys
+    given = json.loads(sys.stdin.read())
+    try:
+        answer = {"problem": _params_problem(DagSource.from_dict(given["source"]), given["dag_id"], given["conf"],
+                                             given["timeout"])}
+    except Exception as err:  # noqa: BLE001 - reported to the caller as one line
+        answer = {"error": f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0]}"}
+    print(json.dumps(answer), flush=True)
+
+
+if __name__ == "__main__":
+    _main()

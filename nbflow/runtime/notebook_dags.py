@@ -22,6 +22,7 @@ from nbflow.runtime.magic_cells import MagicCell, magic_cells_of, parameter_valu
 
 if TYPE_CHECKING:
     from nbflow.authoring.dag import DAG
+    from nbflow.runtime.serialized_dag import SerializedDag
 
 DEFAULT_START = datetime(2025, 1, 1, tzinfo=timezone.utc)  # fixed, so every parse of a cell agrees
 
@@ -242,24 +243,20 @@ def _make_task(cell: MagicCell, setups: list[str], where: str, base_folder: str 
 
 # -- drift between a kernel's DAG and the saved file ---------------------------------------------------
 
-def task_fingerprint(task: Any) -> tuple[Any, ...]:
-    """What defines a task for drift: its kind, its code or command, its upstream tasks and main options."""
-    body = getattr(task, "source", None) or getattr(task, "bash_command", None) or \
-        (getattr(task, "input_nb", None), getattr(task, "parameters", None))
-    return (type(task).__name__, repr(body), tuple(sorted(task.upstream_task_ids)), task.retries,
-            str(task.trigger_rule), tuple(getattr(task, "setup", ()) or ()))
-
-
-def task_differences(kernel: "DAG", saved: "DAG") -> list[str]:
-    """One phrase per task that differs between the kernel's DAG and the saved file's (empty: none)."""
+def task_differences(kernel: "DAG", saved: "DAG | SerializedDag") -> list[str]:
+    """One phrase per task that differs between the kernel's DAG and the saved file's (empty: none); the
+    saved one may be as the DAG processor stored it (a task stored without a fingerprint counts as same)."""
+    from nbflow.runtime.serialized_dag import task_fingerprint
     out = []
     for task_id in sorted(set(kernel.task_dict) | set(saved.task_dict)):
         if task_id not in saved.task_dict:
             out.append(f"{task_id}: only in the kernel (not saved)")
         elif task_id not in kernel.task_dict:
             out.append(f"{task_id}: only in the saved file")
-        elif task_fingerprint(kernel.task_dict[task_id]) != task_fingerprint(saved.task_dict[task_id]):
-            out.append(f"{task_id}: changed in the kernel (not saved)")
+        else:
+            stored = task_fingerprint(saved.task_dict[task_id])
+            if stored is not None and task_fingerprint(kernel.task_dict[task_id]) != stored:
+                out.append(f"{task_id}: changed in the kernel (not saved)")
     return out
 
 

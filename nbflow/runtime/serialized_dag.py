@@ -91,6 +91,19 @@ def _groups(dag: "DAG") -> list[dict[str, Any]]:
     return found
 
 
+def task_fingerprint(task: "BaseOperator | SerializedTask") -> str | None:
+    """What defines a task for drift (its kind, its code or command, its upstream tasks and main options),
+    as a digest; a serialized task gives the one stored with it (None: stored before there was one)."""
+    if isinstance(task, SerializedTask):
+        return task.data.get("fingerprint")
+    import hashlib
+    body = getattr(task, "source", None) or getattr(task, "bash_command", None) or \
+        (getattr(task, "input_nb", None), getattr(task, "parameters", None))
+    parts = (type(task).__name__, repr(body), tuple(sorted(task.upstream_task_ids)), task.retries,
+             str(task.trigger_rule), tuple(getattr(task, "setup", ()) or ()))
+    return hashlib.sha1(repr(parts).encode()).hexdigest()
+
+
 def _task(task: "BaseOperator") -> dict[str, Any]:
     group = getattr(task, "task_group", None)
     email = task.email
@@ -129,6 +142,7 @@ def _task(task: "BaseOperator") -> dict[str, Any]:
         "has_callbacks": {name: getattr(task, name, None) is not None for name in _TASK_CALLBACKS},
         # clearing it clears tasks in another DAG, whose target only the file's templates can render
         "external_marker": any(cls.__name__ == "ExternalTaskMarker" for cls in type(task).__mro__),
+        "fingerprint": task_fingerprint(task),  # a kernel compares its cells with the saved file by it
     }
 
 
@@ -416,4 +430,4 @@ def _custom_timetable(dag_id: str, spec: dict[str, Any]) -> "Timetable":
 
 _warned_timetables: set[str] = set()
 
-__all__ = ["SerializedDag", "SerializedGroup", "SerializedTask", "serialize_dag"]
+__all__ = ["SerializedDag", "SerializedGroup", "SerializedTask", "serialize_dag", "task_fingerprint"]
