@@ -91,6 +91,12 @@ def _error_text(outcome: ParseOutcome) -> str | None:
     return "\n\n".join(outcome.errors) if outcome.errors else None
 
 
+def _file_over_cells(path: str, other: str) -> bool:
+    """A dags-folder file and a kernel's cells define the same DAG: the file wins, no error on either (the
+    notebook's cells were exported to it, and the kernel shows its own copy beside the saved one)."""
+    return not path.startswith(KERNEL_PREFIX) and other.startswith(KERNEL_PREFIX)
+
+
 def _duplicate_error(path: str, dag_id: str, owner: str) -> str:
     return (f"{path}: NbflowDagDuplicatedIdException: DAG {dag_id!r} is defined in both {owner} and {path}; "
             f"rename one of them (dag_ids are unique across the dags folder)")
@@ -201,8 +207,13 @@ def _plan(stored_owners: dict[str, str], listing: files.FolderListing,
         for dag_id, text in zip(outcome.dag_ids, outcome.dag_texts):
             owner = owners.get(dag_id)
             if owner is not None and owner != path and (owner in listing.files or owner.startswith(KERNEL_PREFIX)):
-                problems.append(_duplicate_error(path, dag_id, owner))
-                continue
+                if _file_over_cells(path, owner):  # saved with `%dag export`: the file is what runs
+                    pass
+                elif _file_over_cells(owner, path):  # the kernel's copy: `%dag list` shows it as drift
+                    continue
+                else:
+                    problems.append(_duplicate_error(path, dag_id, owner))
+                    continue
             owners[dag_id] = path
             mine[dag_id] = text
         if mine or not problems:  # a file that breaks keeps its DAGs as last stored, beside its error

@@ -277,3 +277,19 @@ def test_cells_refreshed_through_a_spawned_process_belong_to_the_caller_not_to_t
     assert refresh_in_subprocess(config, sources=[source]).parsed == ("kernel:from_cells",)
     assert refresh(sessions, settings(dags)).removed == ()  # the spawned process has exited; this one has not
     assert set(stored_dags(sessions)) == {"from_cells"}
+
+
+def test_a_file_takes_a_dag_id_over_from_kernel_cells_without_an_error(sessions, dags: Path, kernel) -> None:
+    kernel()
+    saved = write_dag(dags, "from_cells.py", one_dag("from_cells"))  # what `%dag export` writes
+    refresh(sessions, settings(dags))
+    assert stored_dags(sessions)["from_cells"].fileloc == str(saved)
+    assert import_errors(sessions) == {}
+
+
+def test_kernel_cells_leave_a_saved_files_dag_to_it_without_an_error(sessions, dags: Path, kernel) -> None:
+    saved = write_dag(dags, "from_cells.py", one_dag("from_cells"))
+    refresh(sessions, settings(dags))
+    kernel()  # registers its cells for the same id
+    assert stored_dags(sessions)["from_cells"].fileloc == str(saved)
+    assert import_errors(sessions) == {}
