@@ -72,19 +72,15 @@ def marker_targets_of(dag: "DAG | SerializedDag", run: "DagRunInfo", task_ids: l
         return marker_targets(dag, run, task_ids)
     if not any(dag.task_dict[task_id].is_external_marker for task_id in task_ids if task_id in dag.task_dict):
         return []
-    from nbflow.runtime.expansion_process import load_dag_in_child
-    from nbflow.runtime.parse_processes import run_in_child
-    source, dag_id = dag.source, dag.dag_id
-
-    def work() -> list[list[object]]:
-        live = load_dag_in_child(source, dag_id, timeout)
-        return [[m.task_id, m.external_dag_id, m.external_task_id, m.logical_date.isoformat(), m.recursion_depth]
-                for m in marker_targets(live, run, task_ids)]
-
-    rows, error = run_in_child(work, timeout + 1.0)
-    if error is not None or not isinstance(rows, list):
-        raise NbflowException(f"DAG {dag_id!r}: cannot render its ExternalTaskMarkers: "
-                              f"{error or 'no answer from the rendering process'}")
+    from nbflow.runtime.expansion_process import run_info_to_dict, run_job
+    try:
+        rows = run_job("markers", {"source": dag.source.to_dict(), "dag_id": dag.dag_id, "run": run_info_to_dict(run),
+                                   "task_ids": list(task_ids), "timeout": timeout}, deadline=timeout)
+    except NbflowException as err:
+        raise NbflowException(f"DAG {dag.dag_id!r}: cannot render its ExternalTaskMarkers: {err}") from None
+    if not isinstance(rows, list):
+        raise NbflowException(f"DAG {dag.dag_id!r}: cannot render its ExternalTaskMarkers: no answer from the "
+                              f"rendering process")
     return [MarkerTarget(str(t), str(d), str(e), datetime.fromisoformat(str(when)), int(str(depth)))
             for t, d, e, when, depth in rows]
 
