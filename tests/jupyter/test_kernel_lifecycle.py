@@ -14,12 +14,17 @@ from tests.conftest import NbflowEnv
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def kernel(nbflow_env: NbflowEnv) -> Any:
+def start_project_kernel(project: Path) -> tuple[Any, Any]:
+    """A real python3 kernel working in `project`, importing this checkout's nbflow, with this process's NBFLOW_*."""
     from jupyter_client.manager import start_new_kernel
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    km, kc = start_new_kernel(kernel_name="python3", env=env, cwd=str(nbflow_env.dags.parent))
+    return start_new_kernel(kernel_name="python3", env=env, cwd=str(project))
+
+
+@pytest.fixture
+def kernel(nbflow_env: NbflowEnv) -> Any:
+    km, kc = start_project_kernel(nbflow_env.dags.parent)
     yield km, kc
     if km.has_kernel:
         km.shutdown_kernel(now=True)

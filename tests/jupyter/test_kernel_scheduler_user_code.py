@@ -4,7 +4,6 @@ a spawned process, never in the kernel (which is not forked): the DAG file write
 and the kernel's PID is never there."""
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 
 from tests.cli.test_commands_beside_hostile_files import WRITE_PID
 from tests.conftest import NbflowEnv, write_dag
-from tests.jupyter.test_kernel_lifecycle import REPO, execute
+from tests.jupyter.test_kernel_lifecycle import execute, start_project_kernel
 
 MAPPED = WRITE_PID + """from nbflow import DAG
 from nbflow.decorators import task
@@ -48,8 +47,6 @@ def wait_for_run(dag_id: str, deadline: float = 120.0) -> str:
 
 def test_a_mapped_task_of_a_folder_dag_expands_outside_the_kernel(nbflow_env: NbflowEnv, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from jupyter_client.manager import start_new_kernel
-
     from nbflow.configuration import load_config
     from nbflow.runtime import api
 
@@ -57,8 +54,7 @@ def test_a_mapped_task_of_a_folder_dag_expands_outside_the_kernel(nbflow_env: Nb
     marker = tmp_path / "imported_by.txt"
     write_dag(nbflow_env.dags, "mapped.py", MAPPED.format(marker=str(marker)))
     api.init_database(api.Environment.from_config(load_config()))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    km, kc = start_new_kernel(kernel_name="python3", env=env, cwd=str(nbflow_env.dags.parent))
+    km, kc = start_project_kernel(nbflow_env.dags.parent)
     try:
         out, error = execute(kc, "%load_ext nbflow\nimport os; print(os.getpid())")
         assert not error, error

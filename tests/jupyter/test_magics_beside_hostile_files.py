@@ -4,7 +4,6 @@ kernel keeps its PID and runs the next cell, and every file ran only in other pr
 of whoever imports it to a marker file: the kernel's PID is never there). Before and after `nbflow db init`."""
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 
 from tests.cli.test_commands_beside_hostile_files import EXITING, SLEEPING, WRITE_PID
 from tests.conftest import NbflowEnv, write_dag
-from tests.jupyter.test_kernel_lifecycle import REPO, execute
+from tests.jupyter.test_kernel_lifecycle import execute, start_project_kernel
 
 GOOD = WRITE_PID + """from datetime import datetime
 from nbflow import DAG
@@ -52,8 +51,6 @@ def importers(marker: Path) -> list[int]:
 @pytest.fixture(params=["before_db_init", "after_db_init"])
 def hostile_kernel(request: pytest.FixtureRequest, nbflow_env: NbflowEnv, tmp_path: Path,
                    monkeypatch: pytest.MonkeyPatch) -> Iterator[HostileKernel]:
-    from jupyter_client.manager import start_new_kernel
-
     monkeypatch.setenv("NBFLOW__CORE__DAGBAG_IMPORT_TIMEOUT", "2")
     monkeypatch.setenv("NBFLOW__DAG_PROCESSOR__MAX_MEMORY_MB", "256")
     hostile_marker, good_marker = tmp_path / "hostile_imported_by.txt", tmp_path / "good_imported_by.txt"
@@ -64,8 +61,7 @@ def hostile_kernel(request: pytest.FixtureRequest, nbflow_env: NbflowEnv, tmp_pa
         from nbflow.configuration import load_config
         from nbflow.runtime import api
         api.init_database(api.Environment.from_config(load_config()))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    km, kc = start_new_kernel(kernel_name="python3", env=env, cwd=str(nbflow_env.dags.parent))
+    km, kc = start_project_kernel(nbflow_env.dags.parent)
     try:
         out, error = execute(kc, "%load_ext nbflow\nimport os; print(os.getpid())")
         assert not error, error
