@@ -170,6 +170,16 @@ def test_files_after_a_fatal_one_in_the_same_batch_are_still_parsed(sessions, da
     assert set(stored_dags(sessions)) == {"first", "third"} and "exit code 5" in import_errors(sessions)[str(bad)]
 
 
+
+def test_files_handed_to_a_child_killed_at_its_deadline_are_parsed_by_the_next_one(sessions, dags: Path) -> None:
+    hung = write_dag(dags, "a.py", "# nbflow dag\nimport signal, time\n"
+                     "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\ntime.sleep(600)\n")
+    write_dag(dags, "b.py", one_dag("second"))
+    write_dag(dags, "c.py", one_dag("third"))
+    refresh(sessions, ProcessorSettings(dags, ParseLimits(timeout=0.5, processes=1)))
+    assert set(stored_dags(sessions)) == {"second", "third"} and "was killed" in import_errors(sessions)[str(hung)]
+
+
 SLOW = """
     # nbflow dag
     import time
