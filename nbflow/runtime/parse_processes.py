@@ -32,10 +32,10 @@ from nbflow.runtime.dag_source import DagSource
 GRACE_SECONDS = 1.0  # beyond the import timeout, before the parent's SIGKILL
 AHEAD = 2  # files handed to a child beyond the one it parses, so it never waits for the parent
 # What DAG files import (and what parses them), imported once in the parent before it forks, so that
-# no child pays for it again. nbflow's own code and what it imports lazily (croniter: ~9 ms a child).
+# no child pays for it again. nbflow's own code only (and croniter, which its schedules import lazily).
 WARM_MODULES = ("nbflow.runtime.dagbag", "nbflow.runtime.serialized_dag", "nbflow.authoring.dag",
                 "nbflow.authoring.edges", "nbflow.operators.python", "nbflow.operators.bash",
-                "nbflow.operators.empty", "nbflow.decorators", "croniter")
+                "nbflow.operators.empty", "nbflow.decorators")
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +305,8 @@ def warm_up() -> None:
     import importlib
     for name in WARM_MODULES:
         importlib.import_module(name)
+    from nbflow.authoring.timetables import croniter_class
+    croniter_class()  # most DAGs have a cron schedule: ~5 ms a child otherwise
 
 
 def parse_in_children(sources: Iterable[DagSource], limits: ParseLimits) -> dict[str, ParseOutcome]:
