@@ -119,7 +119,8 @@ def _parse_here(source: DagSource, timeout: float) -> dict[str, Any]:
             data = serialize_dag(dag, source_hash=source_hash)
             if source.kind == "cells":  # no file to read them from later: the cells travel with the DAG
                 data["source"] = source.to_dict()
-            dag_texts.append(json.dumps(data))  # as SQLAlchemy's JSON type would write it
+            # As SQLAlchemy's JSON type would write it; a DAG's data is a fresh tree of plain values, never circular.
+            dag_texts.append(json.dumps(data, check_circular=False))
             dag_ids.append(data["dag_id"])
         except Exception as err:  # noqa: BLE001 - a DAG that cannot be serialized is that file's error
             errors.append(f"{source.location}: SerializationError: DAG {dag.dag_id!r} cannot be stored: "
