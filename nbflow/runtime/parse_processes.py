@@ -310,8 +310,12 @@ def warm_up() -> None:
     croniter_class()  # most DAGs have a cron schedule: ~5 ms a child otherwise
 
 
-def parse_in_children(sources: Iterable[DagSource], limits: ParseLimits) -> dict[str, ParseOutcome]:
-    """Parse every source in child processes (`limits.processes` at once); outcomes by location."""
+def parse_in_children(sources: Iterable[DagSource], limits: ParseLimits, *,
+                      until: "Callable[[dict[str, ParseOutcome]], bool] | None" = None) -> dict[str, ParseOutcome]:
+    """Parse every source in child processes (`limits.processes` at once); outcomes by location.
+
+    `until`, asked after each outcome, may end the parse early: the children still at work are killed,
+    and the sources they had not reported are absent from the outcomes."""
     sources = list(sources)
     if sources:
         warm_up()
@@ -340,8 +344,10 @@ def parse_in_children(sources: Iterable[DagSource], limits: ParseLimits) -> dict
                     _finish(child, sources, results, pending, limits)
                 elif finished:
                     _hand(child, pending)
+                if until is not None and (finished or closed) and until(results):
+                    return results  # the children still running are killed below
     finally:
-        for child in running.values():  # interrupted: leave no child behind
+        for child in running.values():  # interrupted, or stopped early by `until`: leave no child behind
             try:
                 os.kill(child.pid, signal.SIGKILL)
                 os.close(child.fd)

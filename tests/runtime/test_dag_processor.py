@@ -144,6 +144,26 @@ def test_parse_folder_without_a_database_reports_dags_and_errors(dags: Path) -> 
     assert set(parsed.dags) == {"good"} and "exit code 4" in parsed.import_errors[str(bad)]
 
 
+def test_parse_folder_looking_for_a_dag_leaves_files_that_do_not_name_it_unparsed(dags: Path) -> None:
+    write_dag(dags, "a.py", "# nbflow dag\nimport os\nos._exit(4)\n")
+    write_dag(dags, "b.py", one_dag("wanted"))
+    parsed = parse_folder(settings(dags), dag_id="wanted")
+    assert set(parsed.dags) == {"wanted"} and parsed.import_errors == {}
+
+
+def test_parse_folder_looking_for_a_dag_keeps_the_first_file_by_path_that_defines_it(dags: Path) -> None:
+    first = write_dag(dags, "a.py", one_dag("wanted"))
+    write_dag(dags, "b.py", one_dag("wanted"))
+    assert parse_folder(settings(dags), dag_id="wanted").dags["wanted"].fileloc == str(first)
+
+
+def test_parse_folder_looking_for_a_dag_no_file_names_parses_them_all(dags: Path) -> None:
+    write_dag(dags, "good.py", GOOD)
+    bad = write_dag(dags, "bad.py", "# nbflow dag\nimport os\nos._exit(4)\n")
+    parsed = parse_folder(settings(dags), dag_id="nosuch")
+    assert set(parsed.dags) == {"good"} and "exit code 4" in parsed.import_errors[str(bad)]
+
+
 def test_serialized_dag_rebuilds_its_schedule(dags: Path) -> None:
     write_dag(dags, "good.py", GOOD)
     dag = parse_folder(settings(dags)).dags["good"]
