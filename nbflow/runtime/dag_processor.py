@@ -7,7 +7,8 @@ are parsed, each in a child process (`parse_processes`). Results land in `serial
 code ever runs in the calling process, so a file that exits, crashes, hangs or eats memory costs
 the caller at most its import timeout, once, and becomes an import error naming the file.
 
-`parse_folder` does the same without a database (before `nbflow db init`): every file, in children;
+`parse_folder` does the same without a database (before `nbflow db init`): every file, in children
+(looking for one DAG: the files naming it first, the rest only if none defines it);
 `parse_folder_in_subprocess` runs it from a spawned process, for a Jupyter kernel, which never forks.
 
 Two cases re-parse or forget what is unchanged. A file whose import timed out under another
