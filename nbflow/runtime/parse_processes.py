@@ -23,7 +23,7 @@ import select
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,25 +145,36 @@ def _report(source: DagSource, timeout: float) -> dict[str, Any]:
                 "errors": [f"{source.location}: DagFileProcessError: parsing this file failed: {text}"]}
 
 
-def _orders(fd: int) -> Iterator[int]:
+class _Orders:
     """The file indexes the parent hands this child, one a line, until it says `stop` (or is gone)."""
-    buffer = b""
-    while True:
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:
-            if line == b"stop":
-                return
-            yield int(line)
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            return
-        buffer += chunk
+
+    NOT_YET = -1  # `next(wait=False)`: nothing handed yet
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.lines: deque[bytes] = deque()
+        self.buffer = b""
+
+    def next(self, *, wait: bool) -> int | None:
+        """The next file index; None once told to stop; NOT_YET when not waiting and none is there."""
+        while not self.lines:
+            if not wait and not select.select([self.fd], [], [], 0)[0]:
+                return self.NOT_YET
+            chunk = os.read(self.fd, 4096)
+            if not chunk:
+                return None
+            *lines, self.buffer = (self.buffer + chunk).split(b"\n")
+            self.lines.extend(lines)
+        line = self.lines.popleft()
+        return None if line == b"stop" else int(line)
 
 
 def _child_main(sources: list[DagSource], orders_fd: int, write_fd: int, limits: ParseLimits) -> None:
     """Runs in the forked child: parse each source it is handed, announcing it first (`S <n>` line) so the
     parent knows which file to blame, then its DAGs (one `D <json>` line each, sent as encoded: escaping
-    them again inside one line would cost both sides) and the rest of its result (`R <json>`). Never returns."""
+    them again inside one line would cost both sides) and the rest of its result (`R <json>`). A result
+    and the announcement of the next file already handed go in one write: one wake-up of the parent.
+    Never returns."""
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -171,12 +182,21 @@ def _child_main(sources: list[DagSource], orders_fd: int, write_fd: int, limits:
         import faulthandler
         faulthandler.disable()  # a file that crashes the child is reported once, by the parent
         _limit_memory(limits.max_memory_mb)
-        for number in _orders(orders_fd):
-            _write(write_fd, f"S {number}\n".encode())
+        orders = _Orders(orders_fd)
+        number = orders.next(wait=True)
+        reported = b""
+        while number is not None:
+            _write(write_fd, reported + f"S {number}\n".encode())  # before parsing: the parent knows whom to blame
             result = _report(sources[number], limits.timeout)
             texts = result.pop("dag_texts")
-            _write(write_fd, b"".join([*(b"D " + text.encode() + b"\n" for text in texts),
-                                       b"R " + json.dumps(result).encode() + b"\n"]))
+            reported = b"".join([*(b"D " + text.encode() + b"\n" for text in texts),
+                                 b"R " + json.dumps(result).encode() + b"\n"])
+            number = orders.next(wait=False)
+            if number == _Orders.NOT_YET:
+                _write(write_fd, reported)
+                reported = b""
+                number = orders.next(wait=True)
+        _write(write_fd, reported)
     except BaseException:  # noqa: BLE001 - SystemExit, MemoryError...: the parent blames the current file
         code = 70
     finally:
