@@ -34,7 +34,7 @@ _BASE_DEFAULTS: dict[str, Any] = {
     "owner": "nbflow", "email": None, "email_on_retry": True, "email_on_failure": True, "retries": 0,
     "retry_delay": timedelta(seconds=300), "retry_exponential_backoff": False, "max_retry_delay": None,
     "start_date": None, "end_date": None, "depends_on_past": False, "wait_for_downstream": False,
-    "priority_weight": 1, "weight_rule": "downstream", "queue": "default", "pool": "default_pool", "pool_slots": 1,
+    "priority_weight": 1, "weight_rule": WeightRule.DOWNSTREAM, "queue": "default", "pool": "default_pool", "pool_slots": 1,
     "execution_timeout": None, "on_execute_callback": None, "on_failure_callback": None,
     "on_success_callback": None, "on_retry_callback": None, "on_skipped_callback": None,
     "trigger_rule": TriggerRule.ALL_SUCCESS, "resources": None, "run_as_user": None,
@@ -87,13 +87,8 @@ def _apply_defaults(init: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(init)
     def wrapper(self: "BaseOperator", *args: Any, **kwargs: Any) -> None:
         state = self.__dict__
-        depth = state.get("_init_depth", 0)
-        if depth:  # a subclass's __init__ calling super().__init__: the outermost call did the work
-            state["_init_depth"] = depth + 1
-            try:
-                init(self, *args, **kwargs)
-            finally:
-                state["_init_depth"] = depth
+        if state.get("_init_depth"):  # a subclass's __init__ calling super().__init__: the outermost did the work
+            init(self, *args, **kwargs)
             return
         dag = kwargs.get("dag") or ctx.current_dag()
         group = kwargs.get("task_group") or ctx.current_group(dag)
@@ -182,6 +177,8 @@ class BaseOperator(DependencyMixin):
             group.add(self)
 
     def _check_trigger_rule(self, rule: Any) -> TriggerRule:
+        if type(rule) is TriggerRule:
+            return rule
         try:
             return TriggerRule(str(rule))
         except ValueError:
@@ -189,6 +186,8 @@ class BaseOperator(DependencyMixin):
                                      f"{', '.join(sorted(TriggerRule.all_triggers()))}") from None
 
     def _check_weight_rule(self, rule: Any) -> WeightRule:
+        if type(rule) is WeightRule:
+            return rule
         try:
             return WeightRule(str(getattr(rule, "value", rule)))
         except ValueError:

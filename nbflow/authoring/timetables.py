@@ -6,6 +6,7 @@ Airflow 2 and Airflow 3 with `create_cron_data_intervals`: `ds` is the day the d
 from __future__ import annotations
 
 import functools
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
@@ -113,10 +114,30 @@ class OnceTimetable(Timetable):
         return DataInterval(start_date, start_date)
 
 
+def croniter_class() -> Any:
+    """The `croniter` class, imported on first use (keeps `import nbflow` fast).
+
+    croniter 7 calls `platform.architecture()` at import, which runs `file` on the interpreter in a
+    subprocess (~14 ms, paid by every process that parses a DAG with a schedule); for the running
+    interpreter the pointer size answers the same question, so that is what it is given meanwhile."""
+    if "croniter" not in sys.modules:
+        import platform
+        import struct
+        real = platform.architecture
+        platform.architecture = lambda *args, **kwargs: (  # type: ignore[assignment]
+            f"{struct.calcsize('P') * 8}bit", "") if not args and not kwargs else real(*args, **kwargs)
+        try:
+            import croniter  # noqa: F401
+        finally:
+            platform.architecture = real  # type: ignore[assignment]
+    from croniter import croniter
+    return croniter
+
+
 @functools.lru_cache(maxsize=1024)
 def _is_valid_cron(expression: str) -> bool:
     """Cached: croniter's check costs ~0.1 ms, paid by every DAG of a folder that shares a schedule."""
-    from croniter import croniter
+    croniter = croniter_class()
     try:
         return bool(croniter.is_valid(expression))
     except Exception:  # noqa: BLE001 - croniter raises several kinds
@@ -127,7 +148,7 @@ class CronTimetable(Timetable):
     """A cron expression; each run's interval spans from one cron tick to the next."""
 
     def __init__(self, expression: str, *, dag_id: str = "", timezone: tzinfo = UTC) -> None:
-        from croniter import croniter  # lazy: keeps `import nbflow` fast
+        croniter = croniter_class()
         self.expression = PRESETS.get(expression, expression)
         self.summary = expression
         # Ticks are wall-clock times in the DAG's timezone ('0 6 * * *' is 06:00 there, DST included),

@@ -98,7 +98,7 @@ def list_import_errors(env: Environment) -> list[ImportErrorEntry]:
 def get_serialized_dag(env: Environment, dag_id: str) -> "SerializedDag":
     """The DAG `dag_id` as stored by the DAG processor (to draw or list its tasks), its file never
     imported here; DagNotFound names the known ids or says why the file defining it failed."""
-    return catalog(env).find(dag_id, env.config.dags_folder)
+    return catalog(env, dag_id=dag_id).find(dag_id, env.config.dags_folder)
 
 
 def dag_structure(env: Environment, dag_id: str) -> "DAG | SerializedDag":

@@ -77,14 +77,15 @@ def _sqlite_file(env: "Environment") -> str | None:
     return None if in_kernel() else database_file(env.config.sql_alchemy_conn)
 
 
-def _parsed_without_database(env: "Environment", sources: "list[DagSource]") -> DagCatalog:
-    """Before `nbflow db init`: every file (and, in a kernel, its registered cells) parsed in children,
-    nothing stored; a kernel, which must not fork, has a spawned process do it."""
+def _parsed_without_database(env: "Environment", sources: "list[DagSource]", dag_id: str | None) -> DagCatalog:
+    """Before `nbflow db init`: the files (and, in a kernel, its registered cells) parsed in children,
+    nothing stored; a kernel, which must not fork, has a spawned process do it. Looking for `dag_id`,
+    the files naming it come first and the others only when none defines it (`parse_folder`)."""
     from nbflow.runtime import dag_processor
     if dag_processor.in_kernel():
-        parsed = dag_processor.parse_folder_in_subprocess(env.config, sources=sources)
+        parsed = dag_processor.parse_folder_in_subprocess(env.config, sources=sources, dag_id=dag_id)
     else:
-        parsed = dag_processor.parse_folder(dag_processor.ProcessorSettings.from_config(env.config))
+        parsed = dag_processor.parse_folder(dag_processor.ProcessorSettings.from_config(env.config), dag_id=dag_id)
     return DagCatalog(parsed.dags, parsed.import_errors, {})
 
 
@@ -110,12 +111,14 @@ def _inside(folder: str, dags: "dict[str, Any]", errors: dict[str, str]) -> "tup
             {path: error for path, error in errors.items() if _within(path, folder)})
 
 
-def catalog(env: "Environment", *, cells: bool = True) -> DagCatalog:
+def catalog(env: "Environment", *, cells: bool = True, dag_id: str | None = None) -> DagCatalog:
     """The DAGs of the dags folder, parsed only in child processes (never in this one).
 
     With a database at head, changed files are parsed again and stored, then everything is read back
     (inside a Jupyter kernel, which must not fork, a spawned process refreshes). Before `nbflow db init`
-    every file (and, in a kernel, its registered cells) is parsed, in children, and nothing is stored.
+    every file (and, in a kernel, its registered cells) is parsed, in children, and nothing is stored;
+    a caller looking for one DAG names it (`dag_id`): then the catalog may hold only the files that
+    were needed to find it, or to say that no file defines it.
     SQLite is read with sqlite3, other databases through SQLAlchemy; both store and return the same.
     `cells=False` leaves the environment's kernel cells out of the refresh: a kernel's magics hold their
     own DAGs and ask only for the folder's.
@@ -128,14 +131,14 @@ def catalog(env: "Environment", *, cells: bool = True) -> DagCatalog:
     if path is not None:
         sqlite_store = _refreshed_sqlite(env, path, sources)
         if sqlite_store is None:
-            return _parsed_without_database(env, sources)
+            return _parsed_without_database(env, sources, dag_id)
         with sqlite_store:
             dags = {row.dag_id: SerializedDag(row.data) for row in sqlite_store.serialized_dags()}
             errors = sqlite_store.import_errors()
             paused = sqlite_store.paused_flags()
         return DagCatalog(*_inside(folder, dags, errors), paused)
     if not _database_ready(env):
-        return _parsed_without_database(env, sources)
+        return _parsed_without_database(env, sources, dag_id)
     if dag_processor.in_kernel():
         dag_processor.refresh_in_subprocess(env.config, sources=sources)
     else:

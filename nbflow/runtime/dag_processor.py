@@ -7,7 +7,8 @@ are parsed, each in a child process (`parse_processes`). Results land in `serial
 code ever runs in the calling process, so a file that exits, crashes, hangs or eats memory costs
 the caller at most its import timeout, once, and becomes an import error naming the file.
 
-`parse_folder` does the same without a database (before `nbflow db init`): every file, in children;
+`parse_folder` does the same without a database (before `nbflow db init`): every file, in children
+(looking for one DAG: the files naming it first, the rest only if none defines it);
 `parse_folder_in_subprocess` runs it from a spawned process, for a Jupyter kernel, which never forks.
 
 Two cases re-parse or forget what is unchanged. A file whose import timed out under another
@@ -102,17 +103,56 @@ def _duplicate_error(path: str, dag_id: str, owner: str) -> str:
             f"rename one of them (dag_ids are unique across the dags folder)")
 
 
-def parse_folder(settings: ProcessorSettings, *, sources: Iterable[DagSource] = ()) -> FolderParse:
+def _names(source: DagSource, dag_id: bytes) -> bool:
+    """Whether `source` may define the DAG `dag_id`: its text names it and, for a Python file, it passes the
+    safe-mode test (mentions "dag" and "nbflow"), as the DagBag would import it."""
+    if not source.is_file:
+        return True  # a kernel's cells: few, and already in memory
+    content = _read(source.location)
+    if content is None or dag_id not in content:
+        return False
+    return source.kind != "python" or files.might_contain_dag(content)
+
+
+def _defined(order: list[DagSource], dag_id: str) -> "Callable[[dict[str, ParseOutcome]], bool]":
+    """An `until` for parse_in_children: the first source of `order` that defines `dag_id` is known, every
+    source before it having been parsed too (so the first definition by path still wins, as in a full parse)."""
+    def until(outcomes: dict[str, ParseOutcome]) -> bool:
+        for source in order:
+            outcome = outcomes.get(source.location)
+            if outcome is None:
+                return False
+            if dag_id in outcome.dag_ids:
+                return True
+        return False
+    return until
+
+
+def parse_folder(settings: ProcessorSettings, *, sources: Iterable[DagSource] = (),
+                 dag_id: str | None = None) -> FolderParse:
     """Every DAG file of the folder, then kernel `sources`, parsed in children, nothing stored: for use
-    before `db init`. A source's DAG id already defined by a file is a duplicate, as `refresh` has it."""
+    before `db init`. A source's DAG id already defined by a file is a duplicate, as `refresh` has it.
+
+    Looking for one DAG (`dag_id`), the files whose text names it are parsed first, stopping once it is
+    found, and the others only if it is not: one slow or broken file elsewhere in the folder costs the
+    lookup nothing. The result then holds only the files parsed."""
     listing = files.list_dag_files(settings.folder) if settings.folder.exists() else files.FolderListing({}, {})
     extra = {source.location: source for source in sources}
-    outcomes = parse_in_children([*(DagSource.for_file(path) for path in listing.files), *extra.values()],
-                                 settings.limits)
+    everything = [*(DagSource.for_file(path) for path in listing.files), *extra.values()]
+    outcomes: dict[str, ParseOutcome] = {}
+    if dag_id is not None:
+        wanted = dag_id.encode()
+        first = [source for source in everything if _names(source, wanted)]
+        outcomes = parse_in_children(first, settings.limits, until=_defined(first, dag_id))
+    if dag_id is None or not any(dag_id in outcome.dag_ids for outcome in outcomes.values()):
+        outcomes.update(parse_in_children([source for source in everything if source.location not in outcomes],
+                                          settings.limits))
     dags: dict[str, SerializedDag] = {}
     errors: dict[str, str] = dict(listing.errors)
     for path in [*listing.files, *extra]:
-        outcome = outcomes[path]
+        outcome = outcomes.get(path)
+        if outcome is None:
+            continue  # not needed to find `dag_id`
         problems = list(outcome.errors)
         for data in outcome.dags:
             if data["dag_id"] in dags:
@@ -252,9 +292,11 @@ def refresh_in_subprocess(config: Config, *, sources: Iterable[DagSource] = ()) 
     return RefreshResult(tuple(data["parsed"]), data["unchanged"], tuple(data["removed"]))
 
 
-def parse_folder_in_subprocess(config: Config, *, sources: Iterable[DagSource] = ()) -> FolderParse:
+def parse_folder_in_subprocess(config: Config, *, sources: Iterable[DagSource] = (),
+                               dag_id: str | None = None) -> FolderParse:
     """`parse_folder` from a spawned process: before `db init`, for callers that must not fork (a kernel)."""
-    data = _spawn_processor(config, {"sources": [source.to_dict() for source in sources], "store": False})
+    data = _spawn_processor(config, {"sources": [source.to_dict() for source in sources], "store": False,
+                                     "dag_id": dag_id})
     return FolderParse({dag_id: SerializedDag(item) for dag_id, item in data["dags"].items()}, data["import_errors"])
 
 
@@ -266,7 +308,7 @@ def _main() -> None:
     config = Config(values=given["values"], env=dict(os.environ), file=Path(given["file"]) if given["file"] else None)
     sources = [DagSource.from_dict(item) for item in given.get("sources", [])]
     if not given.get("store", True):
-        parsed = parse_folder(ProcessorSettings.from_config(config), sources=sources)
+        parsed = parse_folder(ProcessorSettings.from_config(config), sources=sources, dag_id=given.get("dag_id"))
         print(json.dumps({"dags": {dag_id: dag.data for dag_id, dag in parsed.dags.items()},
                           "import_errors": parsed.import_errors}))
         return

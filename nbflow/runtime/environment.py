@@ -119,6 +119,6 @@ class Environment:
             return bag.get_dag(dag_id)
         if dag_id not in self._loaded:
             from nbflow.runtime.dag_catalog import catalog
-            stored = catalog(self).importable(dag_id, self.config.dags_folder)
+            stored = catalog(self, dag_id=dag_id).importable(dag_id, self.config.dags_folder)
             self._loaded[dag_id] = self.loader.load(stored.source, dag_id)
         return self._loaded[dag_id]

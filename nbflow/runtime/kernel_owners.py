@@ -13,7 +13,6 @@ import atexit
 import functools
 import hashlib
 import os
-import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -31,7 +30,15 @@ def this_machine() -> int:
             boot = file.read().strip()
     except OSError:
         boot = ""
-    return int(hashlib.sha256(f"{socket.gethostname()}\n{boot}".encode()).hexdigest()[:15], 16)
+    return int(hashlib.sha256(f"{_host_name()}\n{boot}".encode()).hexdigest()[:15], 16)
+
+
+def _host_name() -> str:
+    """socket.gethostname(), without importing socket (~2.5 ms of every refresh) where uname says the same."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+    return socket.gethostname()
 
 
 def kernel_gone(pid: int, machine: int, here: int) -> bool:

@@ -1,9 +1,11 @@
 """Parsing DAG files in child processes: whatever a file does at import, the parent survives and learns why.
 
 Files are imported in children forked from this (warm: nbflow already imported) process, at most
-`processes` at once, each child parsing a batch of files in turn. It announces each file before
-parsing it and reports its DAGs, serialized, as one JSON line over a pipe; it leaves with `os._exit`.
-A child that dies takes only the file it announced last: the rest of its batch goes to a new child.
+`processes` at once. Each child stays for the whole parse and is handed files one by one (a few ahead)
+over a pipe, so a folder costs `processes` forks and no child idles while another has a slow file. It
+announces each file before parsing it and reports its DAGs, serialized, over another pipe; it leaves
+with `os._exit`. A child that dies takes only the file it announced last: the files it was handed but
+had not started go to a new child.
 The parent enforces the deadline from outside (SIGKILL at a file's import timeout plus one
 second, so no signal mask or `except BaseException` in the file can stop it) and caps the child's
 address space with RLIMIT_AS. A child that dies in any way (exit code, signal, timeout, an exception
@@ -20,6 +22,7 @@ import re
 import select
 import signal
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,11 +30,12 @@ from typing import Any
 from nbflow.runtime.dag_source import DagSource
 
 GRACE_SECONDS = 1.0  # beyond the import timeout, before the parent's SIGKILL
-BATCH_LIMIT = 64  # files one child parses in turn (a child that dies leaves the rest to a new one)
+AHEAD = 2  # files handed to a child beyond the one it parses, so it never waits for the parent
 # What DAG files import (and what parses them), imported once in the parent before it forks, so that
-# no child pays for it again (a CLI call forks several children for a cold folder). nbflow's own code only.
+# no child pays for it again. nbflow's own code only (and croniter, which its schedules import lazily).
 WARM_MODULES = ("nbflow.runtime.dagbag", "nbflow.runtime.serialized_dag", "nbflow.authoring.dag",
-                "nbflow.operators.python", "nbflow.operators.bash", "nbflow.operators.empty", "nbflow.decorators")
+                "nbflow.authoring.edges", "nbflow.operators.python", "nbflow.operators.bash",
+                "nbflow.operators.empty", "nbflow.decorators")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +67,16 @@ class ParseOutcome:
 
 @dataclass
 class _Child:
-    """One parsing process and the batch it was given; `current` is the file it announced last."""
+    """One parsing process: the files handed to it and not yet reported (in order), the pipe it reports on
+    (`fd`) and the pipe it is handed files on (`orders`); `current` is the file it announced last."""
 
-    batch: list[DagSource]
     pid: int
     fd: int
+    orders: int
+    handed: deque[int] = field(default_factory=deque)  # indexes into the sources being parsed
     buffer: bytes = b""
     current: int | None = None
-    done: int = 0  # files of the batch finished (reported)
+    texts: list[str] = field(default_factory=list)  # DAG texts of the current file, before its `R` line
     deadline: float = float("inf")
     killed_at_deadline: bool = False
 
@@ -113,7 +119,8 @@ def _parse_here(source: DagSource, timeout: float) -> dict[str, Any]:
             data = serialize_dag(dag, source_hash=source_hash)
             if source.kind == "cells":  # no file to read them from later: the cells travel with the DAG
                 data["source"] = source.to_dict()
-            dag_texts.append(json.dumps(data))  # as SQLAlchemy's JSON type would write it
+            # As SQLAlchemy's JSON type would write it; a DAG's data is a fresh tree of plain values, never circular.
+            dag_texts.append(json.dumps(data, check_circular=False))
             dag_ids.append(data["dag_id"])
         except Exception as err:  # noqa: BLE001 - a DAG that cannot be serialized is that file's error
             errors.append(f"{source.location}: SerializationError: DAG {dag.dag_id!r} cannot be stored: "
@@ -138,9 +145,36 @@ def _report(source: DagSource, timeout: float) -> dict[str, Any]:
                 "errors": [f"{source.location}: DagFileProcessError: parsing this file failed: {text}"]}
 
 
-def _child_main(batch: list[DagSource], write_fd: int, limits: ParseLimits) -> None:
-    """Runs in the forked child: parse each source of the batch in turn, announcing it first
-    (`S <n>` line) so the parent knows which file to blame, then its result (`R <json>` line). Never returns."""
+class _Orders:
+    """The file indexes the parent hands this child, one a line, until it says `stop` (or is gone)."""
+
+    NOT_YET = -1  # `next(wait=False)`: nothing handed yet
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.lines: deque[bytes] = deque()
+        self.buffer = b""
+
+    def next(self, *, wait: bool) -> int | None:
+        """The next file index; None once told to stop; NOT_YET when not waiting and none is there."""
+        while not self.lines:
+            if not wait and not select.select([self.fd], [], [], 0)[0]:
+                return self.NOT_YET
+            chunk = os.read(self.fd, 4096)
+            if not chunk:
+                return None
+            *lines, self.buffer = (self.buffer + chunk).split(b"\n")
+            self.lines.extend(lines)
+        line = self.lines.popleft()
+        return None if line == b"stop" else int(line)
+
+
+def _child_main(sources: list[DagSource], orders_fd: int, write_fd: int, limits: ParseLimits) -> None:
+    """Runs in the forked child: parse each source it is handed, announcing it first (`S <n>` line) so the
+    parent knows which file to blame, then its DAGs (one `D <json>` line each, sent as encoded: escaping
+    them again inside one line would cost both sides) and the rest of its result (`R <json>`). A result
+    and the announcement of the next file already handed go in one write: one wake-up of the parent.
+    Never returns."""
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -148,10 +182,21 @@ def _child_main(batch: list[DagSource], write_fd: int, limits: ParseLimits) -> N
         import faulthandler
         faulthandler.disable()  # a file that crashes the child is reported once, by the parent
         _limit_memory(limits.max_memory_mb)
-        for number, source in enumerate(batch):
-            _write(write_fd, f"S {number}\n".encode())
-            result = _report(source, limits.timeout)
-            _write(write_fd, b"R " + json.dumps(result).encode() + b"\n")
+        orders = _Orders(orders_fd)
+        number = orders.next(wait=True)
+        reported = b""
+        while number is not None:
+            _write(write_fd, reported + f"S {number}\n".encode())  # before parsing: the parent knows whom to blame
+            result = _report(sources[number], limits.timeout)
+            texts = result.pop("dag_texts")
+            reported = b"".join([*(b"D " + text.encode() + b"\n" for text in texts),
+                                 b"R " + json.dumps(result).encode() + b"\n"])
+            number = orders.next(wait=False)
+            if number == _Orders.NOT_YET:
+                _write(write_fd, reported)
+                reported = b""
+                number = orders.next(wait=True)
+        _write(write_fd, reported)
     except BaseException:  # noqa: BLE001 - SystemExit, MemoryError...: the parent blames the current file
         code = 70
     finally:
@@ -191,59 +236,89 @@ def _describe_death(location: str, how_killed: bool, status: int, limits: ParseL
     return f"{location}: DagFileProcessError: the process parsing this file {how}"
 
 
-def _start(batch: list[DagSource], limits: ParseLimits) -> _Child:
+def _start(sources: list[DagSource], limits: ParseLimits, running: Iterable[_Child]) -> _Child:
     read_fd, write_fd = os.pipe()
+    orders_read, orders_write = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child; coverage cannot see past os._exit
         os.close(read_fd)
-        _child_main(batch, write_fd, limits)
+        os.close(orders_write)
+        for other in running:  # another child's open orders pipe would keep that child from its end
+            os.close(other.fd)
+            os.close(other.orders)
+        _child_main(sources, orders_read, write_fd, limits)
     os.close(write_fd)
+    os.close(orders_read)
     os.set_blocking(read_fd, False)
-    return _Child(batch, pid, read_fd)
+    return _Child(pid, read_fd, orders_write)
 
 
-def _take_lines(child: _Child, results: dict[str, ParseOutcome], limits: ParseLimits) -> None:
+def _hand(child: _Child, pending: list[int]) -> None:
+    """Keep the child busy: hand it files up to AHEAD beyond its current one, or tell it to stop when
+    nothing is left for it. A child that died meanwhile is seen when its pipe closes."""
+    given: list[int] = []
+    while pending and len(child.handed) + len(given) <= AHEAD:
+        given.append(pending.pop())
+    message = "".join(f"{number}\n" for number in given) if given else ("stop\n" if not child.handed else "")
+    child.handed.extend(given)
+    if message:
+        try:
+            os.write(child.orders, message.encode())
+        except OSError:
+            pass
+
+
+def _take_lines(child: _Child, sources: list[DagSource], results: dict[str, ParseOutcome],
+                limits: ParseLimits) -> bool:
+    """Record what the child reported; True when it finished a file (so it can be handed another)."""
     *lines, child.buffer = child.buffer.split(b"\n")
+    finished = False
     for line in lines:
-        if line.startswith(b"S "):
-            child.current = int(line[2:])
+        if line.startswith(b"D "):
+            child.texts.append(line[2:].decode())
+        elif line.startswith(b"S "):
+            child.current, child.texts = int(line[2:]), []
             child.deadline = time.monotonic() + limits.timeout + GRACE_SECONDS if limits.timeout > 0 \
                 else float("inf")
         elif line.startswith(b"R ") and child.current is not None:
             result = json.loads(line[2:])
-            location = child.batch[child.current].location
-            results[location] = ParseOutcome(location, tuple(result["dag_texts"]), tuple(result["errors"]),
+            location = sources[child.current].location
+            results[location] = ParseOutcome(location, tuple(child.texts), tuple(result["errors"]),
                                              result["source_hash"], tuple(result["dag_ids"]))
-            child.done, child.current, child.deadline = child.current + 1, None, float("inf")
+            if child.handed and child.handed[0] == child.current:
+                child.handed.popleft()
+            child.current, child.texts, child.deadline = None, [], float("inf")
+            finished = True
+    return finished
 
 
-def _drain(child: _Child, results: dict[str, ParseOutcome], limits: ParseLimits) -> bool:
-    """Read what the child wrote; True once the pipe is closed (the child exited)."""
+def _drain(child: _Child, sources: list[DagSource], results: dict[str, ParseOutcome],
+           limits: ParseLimits) -> tuple[bool, bool]:
+    """Read what the child wrote: (whether it finished a file, whether the pipe is closed: it exited)."""
     while True:
         try:
             chunk = os.read(child.fd, 1 << 16)
         except BlockingIOError:
-            _take_lines(child, results, limits)
-            return False
+            return _take_lines(child, sources, results, limits), False
         if not chunk:
-            _take_lines(child, results, limits)
-            return True
+            return _take_lines(child, sources, results, limits), True
         child.buffer += chunk
 
 
-def _finish(child: _Child, results: dict[str, ParseOutcome], pending: list[DagSource],
+def _finish(child: _Child, sources: list[DagSource], results: dict[str, ParseOutcome], pending: list[int],
             limits: ParseLimits) -> None:
-    """The child exited: blame the file it was parsing, if any, and queue the files it never reached."""
+    """The child exited: blame the file it was parsing, if any, and queue the files it never started."""
     os.close(child.fd)
+    os.close(child.orders)
     _, status = os.waitpid(child.pid, 0)
     clean = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and not child.killed_at_deadline
-    blamed = child.current if child.current is not None else (None if clean else child.done)
-    if blamed is not None and blamed < len(child.batch):
-        location = child.batch[blamed].location
+    blamed = child.current if child.current is not None else (None if clean or not child.handed
+                                                              else child.handed[0])
+    if blamed is not None:
+        location = sources[blamed].location
         results[location] = ParseOutcome(location, errors=(_describe_death(location, child.killed_at_deadline,
                                                                            status, limits),))
-        child.done = blamed + 1
-    pending.extend(reversed(child.batch[child.done:]))
+    pending.extend(reversed([number for number in child.handed if number != blamed]))
 
 
 def warm_up() -> None:
@@ -251,24 +326,29 @@ def warm_up() -> None:
     import importlib
     for name in WARM_MODULES:
         importlib.import_module(name)
+    from nbflow.authoring.timetables import croniter_class
+    croniter_class()  # most DAGs have a cron schedule: ~5 ms a child otherwise
 
 
-def parse_in_children(sources: Iterable[DagSource], limits: ParseLimits) -> dict[str, ParseOutcome]:
-    """Parse every source in child processes (batches, `limits.processes` at once); outcomes by location."""
-    pending = list(sources)
-    if pending:
+def parse_in_children(sources: Iterable[DagSource], limits: ParseLimits, *,
+                      until: "Callable[[dict[str, ParseOutcome]], bool] | None" = None) -> dict[str, ParseOutcome]:
+    """Parse every source in child processes (`limits.processes` at once); outcomes by location.
+
+    `until`, asked after each outcome, may end the parse early: the children still at work are killed,
+    and the sources they had not reported are absent from the outcomes."""
+    sources = list(sources)
+    if sources:
         warm_up()
-    pending.reverse()  # popped from the end: in the given order
-    running: dict[int, _Child] = {}  # by pipe fd
+    pending = list(reversed(range(len(sources))))  # popped from the end: in the given order
+    running: dict[int, _Child] = {}  # by report pipe fd
     results: dict[str, ParseOutcome] = {}
     width = max(1, limits.processes)
     try:
         while pending or running:
             while pending and len(running) < width:
-                size = max(1, min(BATCH_LIMIT, -(-len(pending) // (width - len(running)))))
-                batch = [pending.pop() for _ in range(min(size, len(pending)))]
-                child = _start(batch, limits)
+                child = _start(sources, limits, running.values())
                 running[child.fd] = child
+                _hand(child, pending)
             now = time.monotonic()
             for child in running.values():
                 if now >= child.deadline and not child.killed_at_deadline:
@@ -278,20 +358,24 @@ def parse_in_children(sources: Iterable[DagSource], limits: ParseLimits) -> dict
             ready, _, _ = select.select(list(running), [], [], min(wait, 1.0))
             for fd in ready:
                 child = running[fd]
-                if _drain(child, results, limits):
+                finished, closed = _drain(child, sources, results, limits)
+                if closed:
                     del running[fd]
-                    _finish(child, results, pending, limits)
+                    _finish(child, sources, results, pending, limits)
+                elif finished:
+                    _hand(child, pending)
+                if until is not None and (finished or closed) and until(results):
+                    return results  # the children still running are killed below
     finally:
-        for child in running.values():  # interrupted: leave no child behind
+        for child in running.values():  # interrupted, or stopped early by `until`: leave no child behind
             try:
                 os.kill(child.pid, signal.SIGKILL)
                 os.close(child.fd)
+                os.close(child.orders)
                 os.waitpid(child.pid, 0)
             except OSError:
                 pass
     return results
-
-
 
 
 def run_in_child(work: "Callable[[], Any]", timeout: float) -> tuple[Any, str | None]:

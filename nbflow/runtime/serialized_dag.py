@@ -8,6 +8,7 @@ callables, templates and operators' own arguments stay in the DAG file, loaded w
 """
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -104,14 +105,22 @@ def task_fingerprint(task: "BaseOperator | SerializedTask") -> str | None:
     return hashlib.sha1(repr(parts).encode()).hexdigest()
 
 
+@functools.cache
+def _class_facts(cls: type) -> tuple[str, bool]:
+    """What a task's class alone decides (its dotted name, whether it marks an external task): once a class."""
+    return (f"{cls.__module__}.{cls.__qualname__}",
+            any(klass.__name__ == "ExternalTaskMarker" for klass in cls.__mro__))
+
+
 def _task(task: "BaseOperator") -> dict[str, Any]:
     group = getattr(task, "task_group", None)
     email = task.email
+    operator_class, external_marker = _class_facts(type(task))
     return {
         "task_id": task.task_id,
         "label": task.label,
         "operator": task.operator_name,
-        "operator_class": f"{type(task).__module__}.{type(task).__qualname__}",
+        "operator_class": operator_class,
         "ui_color": task.ui_color,
         "upstream": sorted(task.upstream_task_ids),
         "downstream": sorted(task.downstream_task_ids),
@@ -141,7 +150,7 @@ def _task(task: "BaseOperator") -> dict[str, Any]:
         "email_on_retry": bool(task.email_on_retry),
         "has_callbacks": {name: getattr(task, name, None) is not None for name in _TASK_CALLBACKS},
         # clearing it clears tasks in another DAG, whose target only the file's templates can render
-        "external_marker": any(cls.__name__ == "ExternalTaskMarker" for cls in type(task).__mro__),
+        "external_marker": external_marker,
         "fingerprint": task_fingerprint(task),  # a kernel compares its cells with the saved file by it
     }
 

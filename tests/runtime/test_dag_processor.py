@@ -144,6 +144,26 @@ def test_parse_folder_without_a_database_reports_dags_and_errors(dags: Path) -> 
     assert set(parsed.dags) == {"good"} and "exit code 4" in parsed.import_errors[str(bad)]
 
 
+def test_parse_folder_looking_for_a_dag_leaves_files_that_do_not_name_it_unparsed(dags: Path) -> None:
+    write_dag(dags, "a.py", "# nbflow dag\nimport os\nos._exit(4)\n")
+    write_dag(dags, "b.py", one_dag("wanted"))
+    parsed = parse_folder(settings(dags), dag_id="wanted")
+    assert set(parsed.dags) == {"wanted"} and parsed.import_errors == {}
+
+
+def test_parse_folder_looking_for_a_dag_keeps_the_first_file_by_path_that_defines_it(dags: Path) -> None:
+    first = write_dag(dags, "a.py", one_dag("wanted"))
+    write_dag(dags, "b.py", one_dag("wanted"))
+    assert parse_folder(settings(dags), dag_id="wanted").dags["wanted"].fileloc == str(first)
+
+
+def test_parse_folder_looking_for_a_dag_no_file_names_parses_them_all(dags: Path) -> None:
+    write_dag(dags, "good.py", GOOD)
+    bad = write_dag(dags, "bad.py", "# nbflow dag\nimport os\nos._exit(4)\n")
+    parsed = parse_folder(settings(dags), dag_id="nosuch")
+    assert set(parsed.dags) == {"good"} and "exit code 4" in parsed.import_errors[str(bad)]
+
+
 def test_serialized_dag_rebuilds_its_schedule(dags: Path) -> None:
     write_dag(dags, "good.py", GOOD)
     dag = parse_folder(settings(dags)).dags["good"]
@@ -168,6 +188,16 @@ def test_files_after_a_fatal_one_in_the_same_batch_are_still_parsed(sessions, da
     write_dag(dags, "c.py", one_dag("third"))
     refresh(sessions, ProcessorSettings(dags, ParseLimits(timeout=5, processes=1)))
     assert set(stored_dags(sessions)) == {"first", "third"} and "exit code 5" in import_errors(sessions)[str(bad)]
+
+
+
+def test_files_handed_to_a_child_killed_at_its_deadline_are_parsed_by_the_next_one(sessions, dags: Path) -> None:
+    hung = write_dag(dags, "a.py", "# nbflow dag\nimport signal, time\n"
+                     "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\ntime.sleep(600)\n")
+    write_dag(dags, "b.py", one_dag("second"))
+    write_dag(dags, "c.py", one_dag("third"))
+    refresh(sessions, ProcessorSettings(dags, ParseLimits(timeout=0.5, processes=1)))
+    assert set(stored_dags(sessions)) == {"second", "third"} and "was killed" in import_errors(sessions)[str(hung)]
 
 
 SLOW = """
