@@ -263,10 +263,11 @@ class DagBag:
 # -- parsing one file ---------------------------------------------------------------------------------
 
 def _add_to_sys_path(folder: Path) -> None:
-    """Helper modules next to DAG files import by their plain name, as in Airflow."""
+    """Helper modules next to DAG files, and plugin modules, import by their plain name, as in Airflow."""
     root = str(folder if folder.is_dir() else folder.parent)
     if root not in sys.path:
         sys.path.append(root)
+    plugins_folder_on_path()
 
 
 # File systems stamp mtimes with a coarse clock (ext4: one jiffy, several ms): a file rewritten that soon
@@ -301,7 +302,6 @@ def _parse_cached(path: str, stamp: Stamp, timeout: float) -> ParsedFile:
 
 def parse_file(path: str, stamp: Stamp, *, timeout: float) -> ParsedFile:
     """Import one DAG file now (no cache) and say what it produced; never raises for the file's faults."""
-    plugins_folder_on_path()
     if path.endswith(".ipynb"):
         return _parse_notebook(path, stamp)
     read_at = time.time_ns()

@@ -24,6 +24,8 @@ def load_dag_in_child(source: DagSource, dag_id: str, timeout: float) -> Any:
     if source.kind == "cells":
         dags = dags_from_cells(source)
     else:
+        from nbflow.utils.plugins import plugins_folder_on_path
+        plugins_folder_on_path()  # the file may import a plugin module (a custom Timetable's)
         st = os.stat(source.location)
         parsed = parse_file(source.location, (st.st_mtime_ns, st.st_size), timeout=timeout)
         if parsed.errors and not parsed.dags:

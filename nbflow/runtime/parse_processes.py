@@ -322,10 +322,14 @@ def _finish(child: _Child, sources: list[DagSource], results: dict[str, ParseOut
 
 
 def warm_up() -> None:
-    """Import `WARM_MODULES` here, once, for the children forked from this process to inherit."""
+    """Import `WARM_MODULES` here, once, and put the plugins folder on sys.path, for the children forked
+    from this process to inherit."""
     import importlib
+
+    from nbflow.utils.plugins import plugins_folder_on_path
     for name in WARM_MODULES:
         importlib.import_module(name)
+    plugins_folder_on_path()
     from nbflow.authoring.timetables import croniter_class
     croniter_class()  # most DAGs have a cron schedule: ~5 ms a child otherwise
 

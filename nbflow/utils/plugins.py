@@ -39,12 +39,14 @@ def load_plugin_modules(folder: Path) -> dict[str, str]:
 
 
 _on_path_for: tuple[object, ...] | None = None
+_added: str | None = None  # the folder this module put on sys.path
 
 
 def plugins_folder_on_path() -> None:
     """Put the configured plugins folder on sys.path, as Airflow does: a DAG file imports a plugin module
-    (a custom Timetable's) by its plain name, in every process that loads DAG files. Once per config."""
-    global _on_path_for
+    (a custom Timetable's) by its plain name, in every process that loads DAG files. Once per config; a
+    process whose config changed (a kernel, a test run) has the new folder there instead of the old."""
+    global _on_path_for, _added
     from nbflow.configuration import config_environment_key, load_config
 
     key = config_environment_key()
@@ -55,5 +57,11 @@ def plugins_folder_on_path() -> None:
         folder = str(load_config().path("core", "plugins_folder"))
     except Exception:  # noqa: BLE001 - a broken config is reported by whoever needs the config, not here
         return
+    if folder == _added:
+        return
+    if _added is not None and _added in sys.path:
+        sys.path.remove(_added)
+    _added = None
     if folder not in sys.path:
         sys.path.append(folder)
+        _added = folder
